@@ -1,0 +1,131 @@
+"""Report: exact parameters, MACs and shapes, computed from the plan without torch.
+
+Conventions (those of torchvision's published GFLOPS): parameters only (no buffers); MACs count
+conv and linear layers (attention's 1x1 convs included) at batch 1 and the spec's input size.
+FLOPs are reported as 2 x MACs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .plan import Plan, lower
+from .plan.layers import Size
+from .spec import Spec
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the paper-style table: a stem, a stage or the head."""
+
+    name: str
+    output_size: Size | None
+    channels: int
+    blocks: int
+    params: int
+    macs: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    description: str
+    input_channels: int
+    input_size: Size
+    params: int
+    macs: int
+    rows: tuple[Row, ...]
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+def analyze(spec_or_plan: Spec | Plan) -> Report:
+    """Count parameters and MACs per stage. Accepts a Spec or an already lowered Plan."""
+    plan = spec_or_plan if isinstance(spec_or_plan, Plan) else lower(spec_or_plan)
+    rows = [
+        Row(
+            "stem",
+            plan.stem_out_size,
+            plan.stem_channels,
+            0,
+            sum(layer.params for layer in plan.stem),
+            sum(layer.macs for layer in plan.stem),
+            _stem_detail(plan),
+        )
+    ]
+    for stage in plan.stages:
+        first = stage.blocks[0]
+        rows.append(
+            Row(
+                stage.path,
+                stage.out_size,
+                stage.out_channels,
+                len(stage.blocks),
+                stage.params,
+                stage.macs,
+                _block_detail(first),
+            )
+        )
+    head_layers = plan.final + (plan.head.layers if plan.head else ())
+    if head_layers or plan.head is not None:
+        classes = plan.head.num_classes if plan.head else 0
+        rows.append(
+            Row(
+                "head",
+                (1, 1) if plan.head is not None else plan.stages[-1].out_size,
+                classes or plan.feature_channels,
+                0,
+                sum(layer.params for layer in head_layers),
+                sum(layer.macs for layer in head_layers),
+                _head_detail(plan),
+            )
+        )
+    return Report(
+        plan.name, plan.description, plan.input_channels, plan.input_size, plan.params, plan.macs, tuple(rows)
+    )
+
+
+def _stem_detail(plan: Plan) -> str:
+    from .plan.layers import Conv, Pool
+
+    parts = []
+    for layer in plan.stem:
+        if isinstance(layer, Conv):
+            parts.append(
+                f"{layer.kernel}x{layer.kernel} conv {layer.out_channels}"
+                + (f" /{layer.stride}" if layer.stride > 1 else "")
+            )
+        elif isinstance(layer, Pool):
+            parts.append(f"{layer.kernel}x{layer.kernel} {layer.type} pool /{layer.stride}")
+    return ", ".join(parts)
+
+
+def _block_detail(block: object) -> str:
+    from .plan.types import BlockPlan
+
+    assert isinstance(block, BlockPlan)
+    if block.type == "bottleneck":
+        group = f", {block.groups} groups" if block.groups > 1 else ""
+        text = f"[1x1 {block.mid_channels}, 3x3 {block.mid_channels}{group}, 1x1 {block.out_channels}]"
+    else:
+        text = f"[3x3 {block.mid_channels}, 3x3 {block.out_channels}]"
+    extras = [block.order + "-act"] if block.order == "pre" else []
+    if block.attention:
+        extras.append(block.attention)
+    if block.dilation > 1:
+        extras.append(f"dilation {block.dilation}")
+    return text + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _head_detail(plan: Plan) -> str:
+    if plan.head is None:
+        return "feature map"
+    parts = [f"global {plan.head.pool} pool"]
+    if plan.head.dropout:
+        parts.append(f"dropout {plan.head.dropout:g}")
+    if plan.head.num_classes:
+        parts.append(f"fc {plan.head.num_classes}")
+    return ", ".join(parts)

@@ -1,0 +1,50 @@
+"""The ``resnet-gen`` command. Each command lives in its own module; none imports torch unless
+it needs a live model."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import SpecError
+from .app import cli
+from .commands import info, list_specs, schema, validate
+
+for command in (validate, info, list_specs, schema):
+    cli.add_command(command)
+
+# Commands contributed by the other back ends register themselves here.
+from . import extra_commands  # noqa: E402
+
+extra_commands.register(cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: bad specs exit 1, bad usage exits 2, each with one line on stderr."""
+    try:
+        cli.main(args=argv, prog_name="resnet-gen", standalone_mode=False)
+    except SpecError as exc:
+        for line in exc.problems:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(1)
+    except click.UsageError as exc:
+        if type(exc).__name__.startswith("NoArgsIsHelp") and exc.ctx is not None:
+            click.echo(exc.ctx.get_help(), err=True)
+            sys.exit(2)
+        hint = (
+            f" (see 'resnet-gen {exc.ctx.command.name} --help')"
+            if exc.ctx and exc.ctx.command.name != "resnet-gen"
+            else " (see 'resnet-gen --help')"
+        )
+        click.echo(f"usage error: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(0)

@@ -1,0 +1,190 @@
+"""Live back end: a Plan becomes a torch ``nn.Module`` with torchvision's module layout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from ..plan import BlockPlan, Plan, lower
+from ..plan import layers as L
+from ..spec import Spec
+from .modules import DropPath, EfficientChannelAttention, FrozenBatchNorm2d, SqueezeExcite, ZeroPadShortcut
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "mish": nn.Mish,
+    "hardswish": nn.Hardswish,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "identity": nn.Identity,
+}
+_INPLACE = {"relu", "leaky_relu", "silu", "mish", "hardswish", "elu"}
+
+
+def make_activation(kind: str) -> nn.Module:
+    cls = ACTIVATIONS[kind]
+    return cls(inplace=True) if kind in _INPLACE else cls()
+
+
+def make_layer(layer: L.Layer) -> nn.Module:
+    """One plan layer as a torch module."""
+    if isinstance(layer, L.Conv):
+        return nn.Conv2d(
+            layer.in_channels,
+            layer.out_channels,
+            layer.kernel,
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
+            bias=layer.bias,
+        )
+    if isinstance(layer, L.Norm):
+        if layer.type == "batch":
+            return nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
+        if layer.type == "group":
+            return nn.GroupNorm(layer.groups, layer.channels, eps=layer.eps)
+        if layer.type == "frozen_batch":
+            return FrozenBatchNorm2d(layer.channels, eps=layer.eps)
+    if isinstance(layer, L.Act):
+        return make_activation(layer.type)
+    if isinstance(layer, L.Pool):
+        if layer.type == "max":
+            return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+        if layer.type == "avg":
+            return nn.AvgPool2d(
+                layer.kernel,
+                layer.stride,
+                layer.padding,
+                ceil_mode=layer.ceil_mode,
+                count_include_pad=layer.count_include_pad,
+            )
+        return nn.Identity()
+    if isinstance(layer, L.Dropout):
+        return nn.Dropout(layer.rate)
+    if isinstance(layer, L.SqueezeExcite):
+        return SqueezeExcite(layer.channels, layer.reduced, ACTIVATIONS[layer.activation])
+    if isinstance(layer, L.EfficientChannelAttention):
+        return EfficientChannelAttention(layer.kernel)
+    if isinstance(layer, L.ZeroPadShortcut):
+        return ZeroPadShortcut(layer.in_channels, layer.out_channels, layer.stride)
+    if isinstance(layer, L.Linear):
+        return nn.Linear(layer.in_features, layer.out_features, bias=layer.bias)
+    raise TypeError(f"no torch module for plan layer {layer!r}")
+
+
+def attach(owner: nn.Module, layers: Iterable[L.Layer]) -> list[str]:
+    """Add each layer under its dotted path (``downsample.0`` nests in a Sequential).
+
+    Returns the top-level child names in first-use order: the order to run them in.
+    """
+    order: list[str] = []
+    for layer in layers:
+        head, _, rest = layer.path.partition(".")
+        if head not in order:
+            order.append(head)
+        if not rest:
+            owner.add_module(head, make_layer(layer))
+            continue
+        container = owner._modules.get(head)
+        if container is None:
+            container = nn.Sequential()
+            owner.add_module(head, container)
+        assert container is not None
+        container.add_module(rest, make_layer(layer))
+    return order
+
+
+class ResidualBlock(nn.Module):
+    """Any block of the plan: basic or bottleneck, post- or pre-activation, with its shortcut."""
+
+    def __init__(self, plan: BlockPlan) -> None:
+        super().__init__()
+        self.preact = attach(self, plan.preact)
+        self.branch = attach(self, plan.branch)
+        self.has_shortcut = plan.shortcut_type != "none"
+        self.shortcut = attach(self, plan.shortcut)
+        self.drop_path = DropPath(plan.drop_path) if plan.drop_path else nn.Identity()
+        self.act_out = make_activation(plan.post_activation) if plan.post_activation else None
+
+    def _run(self, names: list[str], x: torch.Tensor) -> torch.Tensor:
+        for name in names:
+            x = self._modules[name](x)  # type: ignore[misc]
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        if self.preact:
+            x = self._run(self.preact, x)
+            if self.shortcut:
+                # Pre-activation projections read the normalised input.
+                shortcut = x
+        out: torch.Tensor = self.drop_path(self._run(self.branch, x))
+        if self.has_shortcut:
+            out = out + self._run(self.shortcut, shortcut)
+        if self.act_out is not None:
+            out = self.act_out(out)
+        return out
+
+
+class ResNet(nn.Module):
+    """A network assembled from a Plan; ``forward = forward_head(forward_features(x))``."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.stem = attach(self, plan.stem)
+        self.stages = [stage.path for stage in plan.stages]
+        for stage in plan.stages:
+            self.add_module(stage.path, nn.Sequential(*(ResidualBlock(block) for block in stage.blocks)))
+        self.final = attach(self, plan.final)
+        self.head = plan.head
+        if plan.head is not None:
+            self.global_pool: nn.Module = (
+                nn.AdaptiveAvgPool2d(1) if plan.head.pool == "avg" else nn.AdaptiveMaxPool2d(1)
+            )
+            self.head_dropout = nn.Dropout(plan.head.dropout) if plan.head.dropout else nn.Identity()
+            self.fc = make_layer(plan.head.fc) if plan.head.fc is not None else nn.Identity()
+        initialize(self, plan)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        for name in (*self.stem, *self.stages, *self.final):
+            x = self._modules[name](x)  # type: ignore[misc]
+        return x
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        if self.head is None:
+            return x
+        x = torch.flatten(self.global_pool(x), 1)
+        out: torch.Tensor = self.fc(self.head_dropout(x))
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def initialize(model: nn.Module, plan: Plan) -> None:
+    """torchvision's initialisation: kaiming-normal (fan-out) convs, unit norms, zero-init option."""
+    if plan.init_scheme == "kaiming":
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+    if plan.zero_init_residual:
+        for block in plan.blocks:
+            if block.zero_init is not None:
+                target = model.get_submodule(f"{block.path}.{block.zero_init}")
+                nn.init.zeros_(target.weight)  # type: ignore[arg-type]
+
+
+def build(spec_or_plan: Spec | Plan) -> ResNet:
+    """A live ``nn.Module`` for a spec (or plan)."""
+    plan = spec_or_plan if isinstance(spec_or_plan, Plan) else lower(spec_or_plan)
+    return ResNet(plan)

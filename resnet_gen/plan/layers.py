@@ -1,0 +1,161 @@
+"""Plan leaves: one dataclass per kind of layer, each with its module path and exact cost.
+
+``path`` is the dotted module path inside the network (``layer3.4.conv2``), which is also the
+state_dict prefix of the layer's tensors. Parameter and MAC counts live here, next to the
+shapes they come from, so every back end and the report agree by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Size = tuple[int, int]
+
+
+def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_out(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
+    span = size + 2 * padding - kernel
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    # PyTorch drops a last window that would start entirely inside the right padding.
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+@dataclass(frozen=True)
+class Conv:
+    path: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int
+    groups: int
+    bias: bool
+    out_size: Size
+
+    @property
+    def params(self) -> int:
+        weights = self.out_channels * (self.in_channels // self.groups) * self.kernel * self.kernel
+        return weights + (self.out_channels if self.bias else 0)
+
+    @property
+    def macs(self) -> int:
+        per_pixel = self.out_channels * (self.in_channels // self.groups) * self.kernel * self.kernel
+        return per_pixel * self.out_size[0] * self.out_size[1]
+
+
+@dataclass(frozen=True)
+class Norm:
+    path: str
+    type: str  # batch | frozen_batch | group
+    channels: int
+    eps: float
+    momentum: float
+    groups: int
+
+    @property
+    def params(self) -> int:
+        return 0 if self.type == "frozen_batch" else 2 * self.channels
+
+    macs = 0
+
+
+@dataclass(frozen=True)
+class Act:
+    path: str
+    type: str
+    params = 0
+    macs = 0
+
+
+@dataclass(frozen=True)
+class Pool:
+    path: str
+    type: str  # max | avg
+    kernel: int
+    stride: int
+    padding: int
+    ceil_mode: bool
+    count_include_pad: bool
+    out_size: Size
+    params = 0
+    macs = 0
+
+
+@dataclass(frozen=True)
+class Dropout:
+    path: str
+    rate: float
+    params = 0
+    macs = 0
+
+
+@dataclass(frozen=True)
+class SqueezeExcite:
+    """timm's SEModule: global average, 1x1 conv down (bias), act, 1x1 conv up (bias), sigmoid gate."""
+
+    path: str
+    channels: int
+    reduced: int
+    activation: str
+
+    @property
+    def params(self) -> int:
+        return 2 * self.channels * self.reduced + self.reduced + self.channels
+
+    @property
+    def macs(self) -> int:
+        return 2 * self.channels * self.reduced
+
+
+@dataclass(frozen=True)
+class EfficientChannelAttention:
+    """ECA: global average, a 1-D conv of ``kernel`` across channels (no bias), sigmoid gate."""
+
+    path: str
+    channels: int
+    kernel: int
+
+    @property
+    def params(self) -> int:
+        return self.kernel
+
+    @property
+    def macs(self) -> int:
+        return self.kernel * self.channels
+
+
+@dataclass(frozen=True)
+class ZeroPadShortcut:
+    """Option A: subsample by ``stride`` and append ``out - in`` zero channels. No parameters."""
+
+    path: str
+    in_channels: int
+    out_channels: int
+    stride: int
+    params = 0
+    macs = 0
+
+
+@dataclass(frozen=True)
+class Linear:
+    path: str
+    in_features: int
+    out_features: int
+    bias: bool = True
+
+    @property
+    def params(self) -> int:
+        return self.in_features * self.out_features + (self.out_features if self.bias else 0)
+
+    @property
+    def macs(self) -> int:
+        return self.in_features * self.out_features
+
+
+Layer = Conv | Norm | Act | Pool | Dropout | SqueezeExcite | EfficientChannelAttention | ZeroPadShortcut | Linear

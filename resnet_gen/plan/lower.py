@@ -1,0 +1,361 @@
+"""Lowering: a validated Spec becomes a Plan with every block, layer, shape and path resolved."""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import SpecError
+from ..spec.model import AttentionSpec, BlockSpec, NormSpec, Spec
+from .layers import (
+    Act,
+    Conv,
+    Dropout,
+    EfficientChannelAttention,
+    Layer,
+    Linear,
+    Norm,
+    Pool,
+    Size,
+    SqueezeExcite,
+    ZeroPadShortcut,
+    conv_out,
+    pool_out,
+)
+from .types import BlockPlan, HeadPlan, Plan, StagePlan
+
+
+def make_divisible(value: float, divisor: int) -> int:
+    """Round to the nearest multiple of ``divisor`` (at least ``divisor``), as timm rounds SE widths."""
+    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+
+
+def eca_kernel(channels: int, gamma: int = 2, beta: int = 1) -> int:
+    """ECA-Net's adaptive kernel size: odd, at least 3, growing with log2(channels)."""
+    t = int(abs(math.log(channels, 2) + beta) / gamma)
+    return max(t if t % 2 else t + 1, 3)
+
+
+class _Builder:
+    """Small helper that turns (kind, channels) into layers with the spec's norm and activation."""
+
+    def __init__(self, norm: NormSpec, activation: str) -> None:
+        self.norm_spec = norm
+        self.activation = activation
+
+    def conv(
+        self,
+        path: str,
+        cin: int,
+        cout: int,
+        kernel: int,
+        stride: int,
+        size: Size,
+        *,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+    ) -> Conv:
+        padding = dilation * (kernel - 1) // 2
+        out = (
+            conv_out(size[0], kernel, stride, padding, dilation),
+            conv_out(size[1], kernel, stride, padding, dilation),
+        )
+        return Conv(path, cin, cout, kernel, stride, padding, dilation, groups, bias, out)
+
+    def norm(self, path: str, channels: int) -> list[Layer]:
+        if self.norm_spec.type == "none":
+            return []
+        spec = self.norm_spec
+        return [Norm(path, spec.type, channels, spec.eps, spec.momentum, spec.groups)]
+
+    def act(self, path: str) -> Act:
+        return Act(path, self.activation)
+
+
+def lower(spec: Spec) -> Plan:
+    """Resolve ``spec`` into a :class:`Plan`. Pure Python; raises SpecError for impossible shapes."""
+    make = _Builder(spec.norm, spec.activation)
+    size = spec.input.hw
+    pre = spec.block.order == "pre"
+    stem, size = _stem(spec, make, size, with_norm=not pre)
+    channels = spec.stem.width
+
+    total_blocks = sum(stage.blocks for stage in spec.stages)
+    stages: list[StagePlan] = []
+    block_number = 0
+    dilation = 1
+    for stage_index, stage in enumerate(spec.stages):
+        blocks = []
+        previous_dilation = dilation
+        dilation = stage.dilation
+        for index in range(stage.blocks):
+            drop_path = spec.drop_path * block_number / max(total_blocks - 1, 1)
+            block = _block(
+                spec,
+                make,
+                path=f"layer{stage_index + 1}.{index}",
+                stage=stage_index,
+                index=index,
+                in_channels=channels,
+                width=stage.width,
+                stride=stage.stride if index == 0 else 1,
+                dilation=dilation,
+                first_dilation=previous_dilation if index == 0 else dilation,
+                size=size,
+                drop_path=drop_path,
+            )
+            blocks.append(block)
+            channels, size = block.out_channels, block.out_size
+            block_number += 1
+        stages.append(
+            StagePlan(f"layer{stage_index + 1}", stage_index, tuple(blocks), stage.width, stage.stride, stage.dilation)
+        )
+
+    final: tuple[Layer, ...] = ()
+    if pre:
+        final = (*make.norm("norm", channels), make.act("final_act"))
+    head = None
+    if spec.head is not None:
+        fc = Linear("fc", channels, spec.head.num_classes) if spec.head.num_classes else None
+        head = HeadPlan(spec.head.pool, spec.head.dropout, fc, channels, spec.head.num_classes)
+    return Plan(
+        name=spec.name,
+        description=spec.description,
+        family=spec.family,
+        input_channels=spec.input.channels,
+        input_size=spec.input.hw,
+        stem=tuple(stem),
+        stem_out_size=_stem_size(stem, spec.input.hw),
+        stem_channels=spec.stem.width,
+        stages=tuple(stages),
+        final=final,
+        head=head,
+        init_scheme=spec.init.scheme,
+        zero_init_residual=spec.init.zero_init_residual,
+        activation=spec.activation,
+        norm=spec.norm.type,
+    )
+
+
+def _stem_size(stem: list[Layer], size: Size) -> Size:
+    for layer in stem:
+        if isinstance(layer, (Conv, Pool)):
+            size = layer.out_size
+    return size
+
+
+def _check_size(size: Size, where: str) -> None:
+    if size[0] < 1 or size[1] < 1:
+        raise SpecError(
+            f"{where}: the input is too small: the feature map shrinks to nothing; raise input.size or remove a stride"
+        )
+
+
+def _stem(spec: Spec, make: _Builder, size: Size, *, with_norm: bool) -> tuple[list[Layer], Size]:
+    stem = spec.stem
+    cin = spec.input.channels
+    layers: list[Layer] = []
+    if stem.type == "conv":
+        conv = make.conv("conv1", cin, stem.width, stem.kernel, stem.stride, size)
+        layers.append(conv)
+    else:
+        first = stem.deep_width * 3 // 4 if stem.type == "deep_tiered" else stem.deep_width
+        widths = (first, stem.deep_width, stem.width)
+        current, channels_in = size, cin
+        for position, cout in enumerate(widths):
+            index = position * 3
+            conv = make.conv(f"conv1.{index}", channels_in, cout, 3, stem.stride if position == 0 else 1, current)
+            layers.append(conv)
+            current, channels_in = conv.out_size, cout
+            if position < 2:
+                layers.extend(make.norm(f"conv1.{index + 1}", cout))
+                layers.append(make.act(f"conv1.{index + 2}"))
+    size = _stem_size(layers, size)
+    if with_norm:
+        layers.extend(make.norm("bn1", stem.width))
+        layers.append(make.act("act1"))
+    if stem.pool == "max":
+        out = (pool_out(size[0], 3, 2, 1, False), pool_out(size[1], 3, 2, 1, False))
+        layers.append(Pool("maxpool", "max", 3, 2, 1, False, True, out))
+    elif stem.pool == "conv":
+        conv = make.conv("maxpool.0", stem.width, stem.width, 3, 2, size)
+        layers.append(conv)
+        layers.extend(make.norm("maxpool.1", stem.width))
+        layers.append(make.act("maxpool.2"))
+    size = _stem_size(layers, spec.input.hw)
+    _check_size(size, "stem")
+    return layers, size
+
+
+def _block(
+    spec: Spec,
+    make: _Builder,
+    *,
+    path: str,
+    stage: int,
+    index: int,
+    in_channels: int,
+    width: int,
+    stride: int,
+    dilation: int,
+    first_dilation: int,
+    size: Size,
+    drop_path: float,
+) -> BlockPlan:
+    block: BlockSpec = spec.block
+    out_channels = width * block.resolved_expansion
+    pre = block.order == "pre"
+    if block.type == "bottleneck":
+        mid = int(width * block.width_per_group / 64) * block.groups
+        branch, out_size = _bottleneck_branch(
+            block, make, in_channels, mid, out_channels, stride, dilation, first_dilation, size, pre
+        )
+    else:
+        mid = width
+        branch, out_size = _basic_branch(
+            block, make, in_channels, mid, out_channels, stride, dilation, first_dilation, size, pre
+        )
+    _check_size(out_size, path)
+
+    attention = _attention(block.attention, out_channels)
+    if attention is not None:
+        # timm places attention after the last norm (post) or last conv (pre), before the addition.
+        branch.append(attention)
+
+    shortcut_type, shortcut = _shortcut(spec, make, in_channels, out_channels, stride, first_dilation, size, pre)
+    preact: list[Layer] = []
+    if pre:
+        preact = [*make.norm("bn1", in_channels), make.act("act1")]
+    last_norm = [layer.path for layer in branch if isinstance(layer, Norm)]
+    last_conv = [layer.path for layer in branch if isinstance(layer, Conv)]
+    zero_init = last_conv[-1] if pre else (last_norm[-1] if last_norm else None)
+    return BlockPlan(
+        path=path,
+        stage=stage,
+        index=index,
+        type=block.type,
+        order=block.order,
+        in_channels=in_channels,
+        mid_channels=mid,
+        out_channels=out_channels,
+        stride=stride,
+        dilation=dilation,
+        first_dilation=first_dilation,
+        groups=block.groups if block.type == "bottleneck" else 1,
+        in_size=size,
+        out_size=out_size,
+        shortcut_type=shortcut_type,
+        preact=tuple(preact),
+        branch=tuple(branch),
+        shortcut=tuple(shortcut),
+        attention=block.attention.type if block.attention else None,
+        drop_path=drop_path,
+        post_activation=None if pre else spec.activation,
+        zero_init=zero_init,
+    )
+
+
+def _basic_branch(
+    block: BlockSpec,
+    make: _Builder,
+    cin: int,
+    mid: int,
+    cout: int,
+    stride: int,
+    dilation: int,
+    first_dilation: int,
+    size: Size,
+    pre: bool,
+) -> tuple[list[Layer], Size]:
+    layers: list[Layer] = []
+    conv1 = make.conv("conv1", cin, mid, 3, stride, size, dilation=first_dilation)
+    layers.append(conv1)
+    if pre:
+        layers.extend(make.norm("bn2", mid))
+        layers.append(make.act("act2"))
+    else:
+        layers.extend(make.norm("bn1", mid))
+        layers.append(make.act("act1"))
+    if block.dropout:
+        layers.append(Dropout("dropout", block.dropout))
+    conv2 = make.conv("conv2", mid, cout, 3, 1, conv1.out_size, dilation=dilation)
+    layers.append(conv2)
+    if not pre:
+        layers.extend(make.norm("bn2", cout))
+    return layers, conv2.out_size
+
+
+def _bottleneck_branch(
+    block: BlockSpec,
+    make: _Builder,
+    cin: int,
+    mid: int,
+    cout: int,
+    stride: int,
+    dilation: int,
+    first_dilation: int,
+    size: Size,
+    pre: bool,
+) -> tuple[list[Layer], Size]:
+    stride_1x1, stride_3x3 = (stride, 1) if block.stride_on == "1x1" else (1, stride)
+    layers: list[Layer] = []
+    conv1 = make.conv("conv1", cin, mid, 1, stride_1x1, size)
+    conv2 = make.conv("conv2", mid, mid, 3, stride_3x3, conv1.out_size, dilation=first_dilation, groups=block.groups)
+    conv3 = make.conv("conv3", mid, cout, 1, 1, conv2.out_size)
+    if pre:
+        layers += [
+            conv1,
+            *make.norm("bn2", mid),
+            make.act("act2"),
+            conv2,
+            *make.norm("bn3", mid),
+            make.act("act3"),
+            conv3,
+        ]
+    else:
+        layers += [conv1, *make.norm("bn1", mid), make.act("act1")]
+        layers += [conv2, *make.norm("bn2", mid), make.act("act2")]
+        layers += [conv3, *make.norm("bn3", cout)]
+    return layers, conv3.out_size
+
+
+def _attention(attention: AttentionSpec | None, channels: int) -> Layer | None:
+    if attention is None:
+        return None
+    if attention.type == "se":
+        reduced = make_divisible(channels / attention.reduction, attention.divisor)
+        return SqueezeExcite("se", channels, reduced, "relu")
+    kernel = attention.kernel or eca_kernel(channels)
+    return EfficientChannelAttention("se", channels, kernel)
+
+
+def _shortcut(
+    spec: Spec, make: _Builder, cin: int, cout: int, stride: int, dilation: int, size: Size, pre: bool
+) -> tuple[str, list[Layer]]:
+    kind = spec.shortcut.type
+    changes = stride != 1 or cin != cout
+    if kind == "none":
+        return "none", []
+    if kind == "zero_pad":
+        if not changes:
+            return "identity", []
+        return "zero_pad", [ZeroPadShortcut("downsample", cin, cout, stride)]
+    if not changes and kind != "projection_all":
+        return "identity", []
+    # Pre-activation shortcuts take the already-normalised input: a bare conv (He et al. 2016).
+    norm = (lambda path, channels: []) if pre else make.norm
+    if kind == "avg_down":
+        layers: list[Layer] = []
+        if stride != 1 or dilation != 1:
+            pool_stride = stride if dilation == 1 else 1
+            out = (pool_out(size[0], 2, pool_stride, 0, True), pool_out(size[1], 2, pool_stride, 0, True))
+            layers.append(Pool("downsample.0", "avg", 2, pool_stride, 0, True, False, out))
+            size = out
+        else:
+            layers.append(Pool("downsample.0", "identity", 1, 1, 0, False, True, size))
+        layers.append(make.conv("downsample.1", cin, cout, 1, 1, size))
+        layers.extend(norm("downsample.2", cout))
+        return "avg_down", layers
+    kernel = spec.shortcut.kernel
+    conv = make.conv("downsample.0", cin, cout, kernel, stride, size, dilation=dilation if kernel > 1 else 1)
+    return "projection", [conv, *norm("downsample.1", cout)]

@@ -1,0 +1,170 @@
+"""The plan: a network with every block resolved. Plain frozen dataclasses, no torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .layers import Layer, Size
+
+
+def _sum_params(layers: tuple[Layer, ...]) -> int:
+    return sum(layer.params for layer in layers)
+
+
+def _sum_macs(layers: tuple[Layer, ...]) -> int:
+    return sum(layer.macs for layer in layers)
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """One residual block.
+
+    ``branch`` is the residual path in execution order and ``shortcut`` the skip path (empty for
+    identity). Paths in both are relative to ``path``. For pre-activation blocks the first norm and
+    activation (``preact``) run before both paths, as in He et al. 2016.
+    """
+
+    path: str
+    stage: int
+    index: int
+    type: str  # basic | bottleneck
+    order: str  # post | pre
+    in_channels: int
+    mid_channels: int
+    out_channels: int
+    stride: int
+    dilation: int
+    first_dilation: int
+    groups: int
+    in_size: Size
+    out_size: Size
+    shortcut_type: str  # identity | projection | zero_pad | avg_down | none
+    preact: tuple[Layer, ...]
+    branch: tuple[Layer, ...]
+    shortcut: tuple[Layer, ...]
+    attention: str | None  # se | eca | None
+    drop_path: float
+    post_activation: str | None  # activation after the addition (post order), else None
+    zero_init: str | None  # relative path of the layer zeroed by zero_init_residual
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return self.preact + self.branch + self.shortcut
+
+    @property
+    def params(self) -> int:
+        return _sum_params(self.layers)
+
+    @property
+    def macs(self) -> int:
+        return _sum_macs(self.layers)
+
+    @property
+    def signature(self) -> tuple[object, ...]:
+        """What makes two blocks the same code (used to collapse repeats and pick classes)."""
+        return (self.type, self.order, self.shortcut_type, self.attention)
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    path: str  # layer1
+    index: int
+    blocks: tuple[BlockPlan, ...]
+    width: int
+    stride: int
+    dilation: int
+
+    @property
+    def in_channels(self) -> int:
+        return self.blocks[0].in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.blocks[-1].out_channels
+
+    @property
+    def out_size(self) -> Size:
+        return self.blocks[-1].out_size
+
+    @property
+    def params(self) -> int:
+        return sum(block.params for block in self.blocks)
+
+    @property
+    def macs(self) -> int:
+        return sum(block.macs for block in self.blocks)
+
+
+@dataclass(frozen=True)
+class HeadPlan:
+    """Global pool, flatten, optional dropout and classifier (``fc`` is None for pooled features)."""
+
+    pool: str  # avg | max
+    dropout: float
+    fc: Layer | None
+    in_channels: int
+    num_classes: int
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return (self.fc,) if self.fc is not None else ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    description: str
+    family: str
+    input_channels: int
+    input_size: Size
+    stem: tuple[Layer, ...]
+    stem_out_size: Size
+    stem_channels: int
+    stages: tuple[StagePlan, ...]
+    final: tuple[Layer, ...]  # pre-activation nets: the last norm and activation
+    head: HeadPlan | None
+    init_scheme: str
+    zero_init_residual: bool
+    activation: str
+    norm: str
+
+    @property
+    def blocks(self) -> tuple[BlockPlan, ...]:
+        return tuple(block for stage in self.stages for block in stage.blocks)
+
+    @property
+    def feature_channels(self) -> int:
+        return self.stages[-1].out_channels
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """Every layer of the network, stem to head, with full module paths."""
+        out = list(self.stem)
+        for block in self.blocks:
+            out.extend(_prefixed(block.path, layer) for layer in block.layers)
+        out.extend(self.final)
+        if self.head is not None:
+            out.extend(self.head.layers)
+        return tuple(out)
+
+    @property
+    def params(self) -> int:
+        return _sum_params(self.layers)
+
+    @property
+    def macs(self) -> int:
+        return _sum_macs(self.layers)
+
+    def block_kinds(self) -> list[BlockPlan]:
+        """The first block of each distinct kind, in network order."""
+        seen: dict[tuple[object, ...], BlockPlan] = {}
+        for block in self.blocks:
+            key = (block.type, block.order, block.attention, block.shortcut_type != "identity")
+            seen.setdefault(key, block)
+        return list(seen.values())
+
+
+def _prefixed(prefix: str, layer: Layer) -> Layer:
+    from dataclasses import replace
+
+    return replace(layer, path=f"{prefix}.{layer.path}")

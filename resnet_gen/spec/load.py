@@ -1,0 +1,282 @@
+"""Front end: spec file or catalog name -> resolved mapping (extends, overrides) -> validated Spec."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .. import catalog
+from ..errors import Location, SpecError, located
+from .model import Spec
+from .yaml_source import KeyPath, LocatedMapping, format_path, read_yaml_file
+
+# Identity fields describe one spec file; a child never inherits them from its parent.
+_NOT_INHERITED = ("name", "description", "reference")
+_MAX_EXTENDS_DEPTH = 32
+
+
+def load_spec(source: str | Path, overrides: Mapping[str, Any] | list[str] | None = None) -> Spec:
+    """Load a spec from a file path or a catalog name, apply ``extends`` and overrides, validate.
+
+    ``overrides`` is a mapping of dotted paths to values (``{"stages[3].blocks": 4}``) or a list of
+    ``"path=value"`` strings as given to ``--set``. Raises :class:`SpecError` on any problem.
+    """
+    mapping = resolve(source)
+    if overrides:
+        apply_overrides(mapping, parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides))
+    return validate(mapping)
+
+
+def spec_path(source: str | Path) -> Path:
+    """A path as given, or the catalog file of a bare name."""
+    text = str(source)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in text or "\\" in text:
+        return path
+    candidate = catalog.catalog_path(text)
+    if not candidate.exists():
+        names = catalog.catalog_names()
+        hint = difflib.get_close_matches(text, names, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else "; run 'resnet-gen list' for the catalog"
+        raise SpecError(located(Location(text), "", f"no spec file and no catalog spec of that name{suggestion}"))
+    return candidate
+
+
+def resolve(source: str | Path) -> LocatedMapping:
+    """Read a spec and everything it extends into one merged mapping with locations."""
+    root = spec_path(source)
+    return _resolve_file(root, root.resolve().parent, chain=())
+
+
+def _label(path: Path) -> str:
+    """How a file is named in messages: relative to the working folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        specs = catalog.specs_dir().resolve()
+        resolved = path.resolve()
+        if resolved.is_relative_to(specs):
+            return f"specs/{resolved.relative_to(specs)}"
+        return str(path)
+
+
+def _resolve_file(path: Path, root_dir: Path, chain: tuple[Path, ...]) -> LocatedMapping:
+    own = read_yaml_file(path, _label(path))
+    parent_ref = own.data.pop("extends", None)
+    if parent_ref is None:
+        own.data.setdefault("name", path.stem)
+        return own
+    where = own.where(("extends",))
+    if not isinstance(parent_ref, str) or not parent_ref:
+        raise SpecError(located(where, "extends", "must be a catalog name or a relative path to a .yaml file"))
+    parent_path = _parent_path(parent_ref, path, root_dir, where)
+    resolved = parent_path.resolve()
+    if resolved in chain or resolved == path.resolve():
+        cycle = " -> ".join(p.stem for p in (*chain, path.resolve(), resolved))
+        raise SpecError(located(where, "extends", f"cycle in extends: {cycle}"))
+    if len(chain) >= _MAX_EXTENDS_DEPTH:
+        raise SpecError(located(where, "extends", f"more than {_MAX_EXTENDS_DEPTH} levels of extends"))
+    parent = _resolve_file(parent_path, root_dir, (*chain, path.resolve()))
+    for key in _NOT_INHERITED:
+        parent.data.pop(key, None)
+    own.data.setdefault("name", path.stem)
+    own.data.setdefault("description", f"Derived from {parent_path.stem}.")
+    return _merge(parent, own)
+
+
+def _parent_path(ref: str, child: Path, root_dir: Path, where: Location) -> Path:
+    specs = catalog.specs_dir().resolve()
+    if ref.endswith((".yaml", ".yml")) or "/" in ref:
+        candidate = (child.resolve().parent / ref).resolve()
+        allowed = (root_dir, specs, child.resolve().parent)
+        if not any(candidate.is_relative_to(folder) for folder in allowed):
+            raise SpecError(
+                located(
+                    where,
+                    "extends",
+                    f"{ref!r} is outside the spec's folder and the catalog; copy the parent next to the spec",
+                )
+            )
+    else:
+        # A bare name: a sibling file first, then the catalog.
+        sibling = child.resolve().parent / f"{ref}.yaml"
+        candidate = sibling if sibling.exists() else specs / f"{ref}.yaml"
+    if not candidate.is_file():
+        names = catalog.catalog_names()
+        hint = difflib.get_close_matches(Path(ref).stem, names, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise SpecError(located(where, "extends", f"parent spec {ref!r} not found{suggestion}"))
+    return candidate
+
+
+def _merge(parent: LocatedMapping, child: LocatedMapping) -> LocatedMapping:
+    """Deep-merge ``child`` over ``parent``: mappings merge, everything else (lists too) replaces."""
+    locations = dict(parent.locations)
+
+    def merge(base: dict[str, Any], over: dict[str, Any], path: KeyPath) -> dict[str, Any]:
+        out = dict(base)
+        for key, value in over.items():
+            here = (*path, key)
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value, here)
+            else:
+                for stale in [p for p in locations if p[: len(here)] == here]:
+                    del locations[stale]
+                out[key] = value
+        return out
+
+    data = merge(parent.data, child.data, ())
+    locations.update(child.locations)
+    return LocatedMapping(data, locations, child.source)
+
+
+_PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+
+
+def parse_key_path(text: str) -> KeyPath:
+    """``stages[3].blocks`` -> ``('stages', 3, 'blocks')``; raises SpecError on bad syntax."""
+    parts: list[str | int] = []
+    position = 0
+    while position < len(text):
+        if parts and text[position] == "." and not isinstance(parts[-1], type(None)):
+            position += 1
+        match = _PATH_TOKEN.match(text, position)
+        if match is None:
+            raise SpecError(
+                located(Location("--set"), text, "bad key path; write it like stages[3].blocks or head.num_classes")
+            )
+        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        position = match.end()
+    if not parts or not isinstance(parts[0], str):
+        raise SpecError(
+            located(Location("--set"), text, "bad key path; write it like stages[3].blocks or head.num_classes")
+        )
+    return tuple(parts)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["head.num_classes=10"]`` -> ``{"head.num_classes": 10}`` (values read as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(
+                located(Location("--set"), item, "expected PATH=VALUE, for example --set head.num_classes=10")
+            )
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise SpecError(located(Location("--set"), key.strip(), f"cannot read value {raw!r}")) from None
+    return out
+
+
+def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any]) -> None:
+    """Set each dotted path in place; the path's parents must exist (lists) or are created (mappings)."""
+    for text, value in overrides.items():
+        path = parse_key_path(text)
+        where = Location(f"--set {text}")
+        node: Any = mapping.data
+        for depth, part in enumerate(path[:-1]):
+            here = format_path(path[: depth + 1])
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    raise SpecError(located(where, here, "no such list item"))
+                node = node[part]
+            else:
+                if not isinstance(node, dict):
+                    raise SpecError(located(where, here, "cannot index into a value that is not a mapping"))
+                if node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+        last = path[-1]
+        if isinstance(last, int):
+            if not isinstance(node, list) or last >= len(node):
+                raise SpecError(located(where, format_path(path), "no such list item"))
+            node[last] = copy.deepcopy(value)
+        elif isinstance(node, dict):
+            node[last] = copy.deepcopy(value)
+        else:
+            raise SpecError(located(where, format_path(path), "its parent is not a mapping"))
+        for stale in [p for p in mapping.locations if p[: len(path)] == path]:
+            del mapping.locations[stale]
+        mapping.locations[path] = where
+
+
+def validate(mapping: LocatedMapping) -> Spec:
+    """Validate a resolved mapping, turning pydantic's errors into located one-line messages."""
+    try:
+        return Spec.model_validate(mapping.data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            path: KeyPath = tuple(error["loc"])
+            path = tuple(p for p in path if not _is_union_tag(p))
+            problems.append(located(mapping.where(path), format_path(path), _message(error, path)))
+        raise SpecError(_unique(problems)) from None
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic names the union member it tried ("int", "tuple[int, int]", "function-after[...]").
+    return isinstance(part, str) and (not part.isidentifier() or part in {"int", "float", "str", "tuple", "list"})
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _message(error: Any, path: KeyPath) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        fields = _fields_at(path[:-1])
+        hint = difflib.get_close_matches(str(path[-1]), fields, n=1, cutoff=0.6)
+        known = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(fields)}"
+        return f"unknown key {path[-1]!r}; {known}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"must be one of {expected} (got {value!r})"
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind in {"value_error", "assertion_error"}:
+        return message
+    if isinstance(value, (dict, list)):
+        return message[0].lower() + message[1:]
+    return f"{message[0].lower() + message[1:]} (got {value!r})"
+
+
+def _fields_at(path: KeyPath) -> list[str]:
+    """Field names of the model found at ``path`` inside Spec, for did-you-mean hints."""
+    model: Any = Spec
+    for part in path:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if _is_model(model) else None
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+        if model is None:
+            return []
+    return sorted(model.model_fields) if _is_model(model) else []
+
+
+def _is_model(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, BaseModel)
+
+
+def _model_in(annotation: Any) -> Any:
+    if _is_model(annotation):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,251 @@
+"""The spec language: pydantic models that are the single definition of what a spec may say.
+
+The JSON Schema editors use (``resnet-gen schema``) is exported from these models, and every
+rule a user can break is a validator here, with a message that says what would be right.
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Bounds keep absurd specs (a billion blocks, width 2**40) from ever reaching the planner.
+Count = Annotated[int, Field(ge=1, le=10_000)]
+Channels = Annotated[int, Field(ge=1, le=65_536)]
+Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+
+
+def _shorthand(field_name: str, value: Any) -> Any:
+    """Let ``norm: batch`` stand for ``norm: {type: batch}``."""
+    return {field_name: value} if isinstance(value, str) else value
+
+
+class InputSpec(_Strict):
+    """The tensor the network takes: channels and spatial size (one number for square inputs)."""
+
+    channels: Annotated[int, Field(ge=1, le=4096)] = 3
+    size: (
+        Annotated[int, Field(ge=1, le=16_384)]
+        | tuple[Annotated[int, Field(ge=1, le=16_384)], Annotated[int, Field(ge=1, le=16_384)]]
+    ) = 224
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return (self.size, self.size) if isinstance(self.size, int) else self.size
+
+
+NormType = Literal["batch", "frozen_batch", "group", "none"]
+ActivationType = Literal["relu", "leaky_relu", "silu", "gelu", "mish", "hardswish", "elu", "tanh", "identity"]
+
+
+class NormSpec(_Strict):
+    """Normalisation after each conv (before it, in pre-activation blocks)."""
+
+    type: NormType = "batch"
+    eps: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-5
+    momentum: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    groups: Annotated[int, Field(ge=1, le=4096)] = 32  # group norm only
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return _shorthand("type", value)
+
+
+class StemSpec(_Strict):
+    """The layers before the first stage.
+
+    ``conv``: one ``kernel``x``kernel`` conv (7x7 stride 2 as torchvision; 3x3 stride 1 for CIFAR).
+    ``deep``: three 3x3 convs of ``deep_width``, ``deep_width``, ``width`` channels (ResNet-C).
+    ``deep_tiered``: as deep with 3/4 ``deep_width`` in the first conv.
+    ``pool``: ``max`` (3x3 stride 2), ``conv`` (a strided 3x3 conv + norm + act in its place) or ``none``.
+    """
+
+    type: Literal["conv", "deep", "deep_tiered"] = "conv"
+    width: Channels = 64
+    kernel: Literal[1, 3, 5, 7] = 7
+    stride: Literal[1, 2] = 2
+    deep_width: Channels = 32
+    pool: Literal["max", "conv", "none"] = "max"
+
+
+class AttentionSpec(_Strict):
+    """Channel attention inside each block: squeeze-and-excitation or ECA."""
+
+    type: Literal["se", "eca"]
+    reduction: Annotated[float, Field(ge=1.0, le=1024.0)] = 16.0  # se: reduced = channels / reduction
+    divisor: Annotated[int, Field(ge=1, le=1024)] = 8  # se: reduced width rounded to a multiple of this
+    kernel: Annotated[int, Field(ge=0, le=15)] = 0  # eca: 0 picks the kernel from the channels (paper's rule)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return _shorthand("type", value)
+
+
+BlockType = Literal["basic", "bottleneck"]
+
+
+class BlockSpec(_Strict):
+    """The residual block. ``width`` of a stage is torchvision's ``planes``: the block's output is
+    ``width * expansion`` channels and a bottleneck's middle width is
+    ``int(width * width_per_group / 64) * groups``."""
+
+    type: BlockType = "basic"
+    expansion: Annotated[int, Field(ge=1, le=64)] | None = None  # default 1 for basic, 4 for bottleneck
+    stride_on: Literal["1x1", "3x3"] = "3x3"  # bottleneck: 3x3 as torchvision v1.5, 1x1 as the 2015 paper
+    groups: Annotated[int, Field(ge=1, le=65_536)] = 1
+    width_per_group: Annotated[int, Field(ge=1, le=65_536)] = 64
+    order: Literal["post", "pre"] = "post"  # activation order: post (v1) or pre-activation (v2)
+    attention: AttentionSpec | None = None
+    dropout: Rate = 0.0  # between the two convs of a basic block (wide ResNets)
+
+    @property
+    def resolved_expansion(self) -> int:
+        if self.expansion is not None:
+            return self.expansion
+        return 4 if self.type == "bottleneck" else 1
+
+    @model_validator(mode="after")
+    def _basic_has_no_groups(self) -> BlockSpec:
+        if self.type == "basic" and (self.groups != 1 or self.width_per_group != 64):
+            raise ValueError(
+                "a basic block supports only groups: 1 and width_per_group: 64; use type: bottleneck for ResNeXt or wide variants"
+            )
+        if self.type == "basic" and self.stride_on != "3x3":
+            raise ValueError("stride_on applies to bottleneck blocks only; a basic block strides in its first 3x3")
+        return self
+
+
+class StageSpec(_Strict):
+    """One stage: ``blocks`` residual blocks, the first of which applies ``stride``."""
+
+    blocks: Count
+    width: Channels
+    stride: Literal[1, 2] = 1
+    dilation: Annotated[int, Field(ge=1, le=64)] = 1
+
+
+_SHORTCUT_ALIASES = {"A": "zero_pad", "B": "projection", "C": "projection_all", "D": "avg_down"}
+
+
+class ShortcutSpec(_Strict):
+    """How a block's input reaches the addition when the shape changes.
+
+    ``projection`` (B): 1x1 conv + norm where the shape changes, identity elsewhere (torchvision).
+    ``zero_pad`` (A): stride-2 subsampling and zero channels, no parameters (2015 CIFAR nets).
+    ``projection_all`` (C): conv + norm on every block.
+    ``avg_down`` (D): 2x2 average pool, then 1x1 conv + norm (Bag of Tricks ResNet-D).
+    ``none``: no shortcut at all (plain nets).
+    ``kernel`` sets the projection conv's size (3 for SENet-154).
+    """
+
+    type: Literal["projection", "zero_pad", "projection_all", "avg_down", "none"] = "projection"
+    kernel: Literal[1, 3] = 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {"type": value}
+        if isinstance(value, dict) and isinstance(value.get("type"), str):
+            value = {**value, "type": _SHORTCUT_ALIASES.get(value["type"], value["type"])}
+        return value
+
+
+class HeadSpec(_Strict):
+    """Global pooling, dropout and the classifier. ``num_classes: 0`` returns pooled features."""
+
+    pool: Literal["avg", "max"] = "avg"
+    dropout: Rate = 0.0
+    num_classes: Annotated[int, Field(ge=0, le=1_000_000)] = 1000
+
+
+class InitSpec(_Strict):
+    """Weight initialisation: torchvision's kaiming-normal (fan-out) for convs, ones/zeros for norms."""
+
+    scheme: Literal["kaiming", "default"] = "kaiming"
+    zero_init_residual: bool = False  # zero the last norm of each residual branch
+
+
+class ReferenceSpec(_Strict):
+    """Published numbers this spec must reproduce; the tests compare against them."""
+
+    source: Annotated[str, Field(min_length=1, max_length=200)]
+    params: Annotated[int, Field(ge=0)] | None = None  # exact, as the reference reports it
+    gmacs: Annotated[float, Field(ge=0.0)] | None = None  # as published, to the digits published
+    paper: Annotated[str, Field(max_length=300)] | None = None
+
+
+class Spec(_Strict):
+    """A whole network."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    description: Annotated[str, Field(max_length=500)] = ""
+    family: Annotated[str, Field(min_length=1, max_length=40)] = "resnet"
+    input: InputSpec = InputSpec()
+    stem: StemSpec = StemSpec()
+    block: BlockSpec = BlockSpec()
+    shortcut: ShortcutSpec = ShortcutSpec()
+    norm: NormSpec = NormSpec()
+    activation: ActivationType = "relu"
+    stages: Annotated[list[StageSpec], Field(min_length=1, max_length=16)]
+    head: HeadSpec | None = HeadSpec()
+    init: InitSpec = InitSpec()
+    drop_path: Rate = 0.0  # stochastic depth: the last block's rate, rising linearly from zero
+    reference: ReferenceSpec | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        if not (value.isascii() and value.isidentifier()) or keyword.iskeyword(value):
+            raise ValueError(
+                f"{value!r} is not a valid name; use letters, digits and underscores, not starting with a digit (it names the generated Python function)"
+            )
+        return value
+
+    @field_validator("description")
+    @classmethod
+    def _description_one_paragraph(cls, value: str) -> str:
+        return " ".join(value.split())
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> Spec:
+        block = self.block
+        if block.type == "bottleneck" and block.groups > 1:
+            for stage in self.stages:
+                mid = int(stage.width * block.width_per_group / 64) * block.groups
+                if mid < block.groups:
+                    raise ValueError(
+                        f"stage width {stage.width} with width_per_group {block.width_per_group} leaves no channels per group"
+                    )
+        if self.norm.type == "group":
+            for index, channels in enumerate(self._norm_widths()):
+                if channels % self.norm.groups:
+                    raise ValueError(
+                        f"group norm with groups: {self.norm.groups} needs channel counts divisible by it; stage {index} has {channels}"
+                    )
+        if self.shortcut.type == "zero_pad":
+            channels = self.stem.width
+            for index, stage in enumerate(self.stages):
+                out = stage.width * block.resolved_expansion
+                if out < channels:
+                    raise ValueError(
+                        f"shortcut zero_pad cannot shrink channels ({channels} -> {out} in stages[{index}]); use projection"
+                    )
+                channels = out
+        return self
+
+    def _norm_widths(self) -> list[int]:
+        out = []
+        for stage in self.stages:
+            out.append(stage.width * self.block.resolved_expansion)
+            if self.block.type == "bottleneck":
+                out.append(int(stage.width * self.block.width_per_group / 64) * self.block.groups)
+        return out
