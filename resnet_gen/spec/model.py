@@ -9,7 +9,7 @@ from __future__ import annotations
 import keyword
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 # Bounds keep absurd specs (a billion blocks, width 2**40) from ever reaching the planner.
 Count = Annotated[int, Field(ge=1, le=10_000)]
@@ -183,6 +183,30 @@ class ReferenceSpec(_Strict):
     paper: Annotated[str, Field(max_length=300)] | None = None
 
 
+class BackboneSpec(_Strict):
+    """Using the network as a backbone. Features are numbered 0 = stem (before its pool), 1..N = stages.
+
+    ``features_only``: the network returns a list of feature maps (those at ``out_indices``, all by
+    default) instead of logits; the head and any stage after the last feature are left out.
+    ``output_stride``: 8 or 16 replaces the stride of the last stages by dilation (DeepLab), so the
+    final feature map is that many times smaller than the input; 32 (or unset) changes nothing.
+    ``frozen_stages``: K freezes features 0..K (stem through layerK): no gradients, and their norms
+    (the whole frozen part) stay in eval mode even after ``.train()``; unset freezes nothing.
+    """
+
+    features_only: bool = False
+    out_indices: Annotated[list[Annotated[int, Field(ge=0, le=16)]], Field(min_length=1, max_length=17)] | None = None
+    output_stride: Literal[8, 16, 32] | None = None
+    frozen_stages: Annotated[int, Field(ge=0, le=16)] | None = None
+
+    @field_validator("out_indices")
+    @classmethod
+    def _increasing(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError(f"must be increasing, without repeats (got {value})")
+        return value
+
+
 class Spec(_Strict):
     """A whole network."""
 
@@ -199,6 +223,7 @@ class Spec(_Strict):
     head: HeadSpec | None = HeadSpec()
     init: InitSpec = InitSpec()
     drop_path: Rate = 0.0  # stochastic depth: the last block's rate, rising linearly from zero
+    backbone: BackboneSpec = BackboneSpec()
     reference: ReferenceSpec | None = None
 
     @field_validator("name")
@@ -208,6 +233,15 @@ class Spec(_Strict):
             raise ValueError(
                 f"{value!r} is not a valid name; use letters, digits and underscores, not starting with a digit (it names the generated Python function)"
             )
+        return value
+
+    @field_validator("backbone")
+    @classmethod
+    def _backbone_fits(cls, value: BackboneSpec, info: ValidationInfo) -> BackboneSpec:
+        from .backbone import backbone_problems, raise_problems
+
+        if "stem" in info.data and "stages" in info.data:
+            raise_problems(backbone_problems(value, info.data["stem"], info.data["stages"]))
         return value
 
     @field_validator("description")
