@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -10,7 +11,15 @@ from torch import nn
 from ..plan import BlockPlan, Plan, lower
 from ..plan import layers as L
 from ..spec import Spec
-from .modules import DropPath, EfficientChannelAttention, FrozenBatchNorm2d, SqueezeExcite, ZeroPadShortcut
+from .freeze import freeze, hold_in_eval
+from .modules import (
+    DropPath,
+    EfficientChannelAttention,
+    FrozenBatchNorm2d,
+    SamePadAvgPool2d,
+    SqueezeExcite,
+    ZeroPadShortcut,
+)
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -64,6 +73,8 @@ def make_layer(layer: L.Layer) -> nn.Module:
                 ceil_mode=layer.ceil_mode,
                 count_include_pad=layer.count_include_pad,
             )
+        if layer.type == "avg_same":
+            return SamePadAvgPool2d(layer.kernel)
         return nn.Identity()
     if isinstance(layer, L.Dropout):
         return nn.Dropout(layer.rate)
@@ -151,6 +162,14 @@ class ResNet(nn.Module):
             self.head_dropout = nn.Dropout(plan.head.dropout) if plan.head.dropout else nn.Identity()
             self.fc = make_layer(plan.head.fc) if plan.head.fc is not None else nn.Identity()
         initialize(self, plan)
+        freeze(self, plan.frozen)
+        hold_in_eval(self, plan.frozen)
+
+    def train(self, mode: bool = True) -> ResNet:
+        """As ``nn.Module.train``, except that frozen stages stay in eval mode."""
+        super().train(mode)
+        hold_in_eval(self, self.plan.frozen)
+        return self
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         for name in (*self.stem, *self.stages, *self.final):
@@ -184,7 +203,22 @@ def initialize(model: nn.Module, plan: Plan) -> None:
                 nn.init.zeros_(target.weight)  # type: ignore[arg-type]
 
 
-def build(spec_or_plan: Spec | Plan) -> ResNet:
-    """A live ``nn.Module`` for a spec (or plan)."""
+def build(spec_or_plan: Spec | Plan, **backbone: Any) -> ResNet:
+    """A live ``nn.Module`` for a spec (or plan).
+
+    Keyword arguments override the spec's ``backbone`` section (``features_only``, ``out_indices``,
+    ``output_stride``, ``frozen_stages``) and are validated like it. With ``features_only`` the
+    module returns a list of feature maps and carries ``feature_info``.
+    """
+    if backbone:
+        if isinstance(spec_or_plan, Plan):
+            raise TypeError("backbone options need a Spec; a Plan is already lowered")
+        from ..spec.backbone import with_backbone
+
+        spec_or_plan = with_backbone(spec_or_plan, **backbone)
     plan = spec_or_plan if isinstance(spec_or_plan, Plan) else lower(spec_or_plan)
+    if plan.features:
+        from .features import FeatureResNet
+
+        return FeatureResNet(plan)
     return ResNet(plan)

@@ -51,6 +51,20 @@ class EfficientChannelAttention(nn.Module):
         return out
 
 
+class SamePadAvgPool2d(nn.Module):
+    """A stride-1 average pool that keeps the size, as timm's AvgPool2dSame: zero-pad by
+    ``kernel - 1`` (the larger half right and bottom; the zeros count in the average), then pool."""
+
+    def __init__(self, kernel: int) -> None:
+        super().__init__()
+        self.kernel = kernel
+        low = (kernel - 1) // 2
+        self.padding = (low, kernel - 1 - low, low, kernel - 1 - low)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(x, self.padding), self.kernel, 1)
+
+
 class DropPath(nn.Module):
     """Stochastic depth: drop the whole residual branch per sample while training."""
 

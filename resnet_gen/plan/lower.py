@@ -6,6 +6,7 @@ import math
 
 from ..errors import SpecError
 from ..spec.model import AttentionSpec, BlockSpec, NormSpec, Spec
+from .backbone import apply_backbone, stage_geometry, stride_of
 from .layers import (
     Act,
     Conv,
@@ -84,10 +85,11 @@ def lower(spec: Spec) -> Plan:
     stages: list[StagePlan] = []
     block_number = 0
     dilation = 1
+    geometry = stage_geometry(spec, stride_of(stem))
     for stage_index, stage in enumerate(spec.stages):
         blocks = []
         previous_dilation = dilation
-        dilation = stage.dilation
+        stage_stride, dilation = geometry[stage_index]
         for index in range(stage.blocks):
             drop_path = spec.drop_path * block_number / max(total_blocks - 1, 1)
             block = _block(
@@ -98,7 +100,7 @@ def lower(spec: Spec) -> Plan:
                 index=index,
                 in_channels=channels,
                 width=stage.width,
-                stride=stage.stride if index == 0 else 1,
+                stride=stage_stride if index == 0 else 1,
                 dilation=dilation,
                 first_dilation=previous_dilation if index == 0 else dilation,
                 size=size,
@@ -108,7 +110,7 @@ def lower(spec: Spec) -> Plan:
             channels, size = block.out_channels, block.out_size
             block_number += 1
         stages.append(
-            StagePlan(f"layer{stage_index + 1}", stage_index, tuple(blocks), stage.width, stage.stride, stage.dilation)
+            StagePlan(f"layer{stage_index + 1}", stage_index, tuple(blocks), stage.width, stage_stride, dilation)
         )
 
     final: tuple[Layer, ...] = ()
@@ -118,7 +120,7 @@ def lower(spec: Spec) -> Plan:
     if spec.head is not None:
         fc = Linear("fc", channels, spec.head.num_classes) if spec.head.num_classes else None
         head = HeadPlan(spec.head.pool, spec.head.dropout, fc, channels, spec.head.num_classes)
-    return Plan(
+    plan = Plan(
         name=spec.name,
         description=spec.description,
         family=spec.family,
@@ -135,6 +137,7 @@ def lower(spec: Spec) -> Plan:
         activation=spec.activation,
         norm=spec.norm.type,
     )
+    return apply_backbone(spec, plan)
 
 
 def _stem_size(stem: list[Layer], size: Size) -> Size:
@@ -222,7 +225,9 @@ def _block(
         # timm places attention after the last norm (post) or last conv (pre), before the addition.
         branch.append(attention)
 
-    shortcut_type, shortcut = _shortcut(spec, make, in_channels, out_channels, stride, first_dilation, size, pre)
+    shortcut_type, shortcut = _shortcut(
+        spec, make, in_channels, out_channels, stride, first_dilation, size, pre, stage_dilation=dilation
+    )
     preact: list[Layer] = []
     if pre:
         preact = [*make.norm("bn1", in_channels), make.act("act1")]
@@ -330,7 +335,16 @@ def _attention(attention: AttentionSpec | None, channels: int) -> Layer | None:
 
 
 def _shortcut(
-    spec: Spec, make: _Builder, cin: int, cout: int, stride: int, dilation: int, size: Size, pre: bool
+    spec: Spec,
+    make: _Builder,
+    cin: int,
+    cout: int,
+    stride: int,
+    dilation: int,
+    size: Size,
+    pre: bool,
+    *,
+    stage_dilation: int = 1,
 ) -> tuple[str, list[Layer]]:
     kind = spec.shortcut.type
     changes = stride != 1 or cin != cout
@@ -346,11 +360,14 @@ def _shortcut(
     norm = (lambda path, channels: []) if pre else make.norm
     if kind == "avg_down":
         layers: list[Layer] = []
-        if stride != 1 or dilation != 1:
-            pool_stride = stride if dilation == 1 else 1
-            out = (pool_out(size[0], 2, pool_stride, 0, True), pool_out(size[1], 2, pool_stride, 0, True))
-            layers.append(Pool("downsample.0", "avg", 2, pool_stride, 0, True, False, out))
+        if stride != 1:
+            out = (pool_out(size[0], 2, stride, 0, True), pool_out(size[1], 2, stride, 0, True))
+            layers.append(Pool("downsample.0", "avg", 2, stride, 0, True, False, out))
             size = out
+        elif stage_dilation > 1:
+            # A stage dilated for the output stride keeps timm's 2x2 pool at stride 1 (AvgPool2dSame):
+            # zero-padded on the right and bottom so the size holds.
+            layers.append(Pool("downsample.0", "avg_same", 2, 1, 0, True, False, size))
         else:
             layers.append(Pool("downsample.0", "identity", 1, 1, 0, False, True, size))
         layers.append(make.conv("downsample.1", cin, cout, 1, 1, size))

@@ -111,6 +111,21 @@ class HeadPlan:
 
 
 @dataclass(frozen=True)
+class FeatureTap:
+    """One feature map a backbone returns: the output of top-level module ``module``.
+
+    ``index`` follows the backbone numbering (0 = stem before its pool, i = stage ``layer{i}``);
+    ``reduction`` is how many times smaller than the input it is (timm's ``feature_info``).
+    """
+
+    index: int
+    module: str
+    channels: int
+    reduction: int
+    size: Size
+
+
+@dataclass(frozen=True)
 class Plan:
     name: str
     description: str
@@ -127,6 +142,10 @@ class Plan:
     zero_init_residual: bool
     activation: str
     norm: str
+    # Backbone use: the feature maps forward returns (empty: it returns logits) and the
+    # top-level modules kept frozen (no gradients, eval mode).
+    features: tuple[FeatureTap, ...] = ()
+    frozen: tuple[str, ...] = ()
 
     @property
     def blocks(self) -> tuple[BlockPlan, ...]:

@@ -202,7 +202,7 @@ class BackboneSpec(_Strict):
     @field_validator("out_indices")
     @classmethod
     def _increasing(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and any(b <= a for a, b in zip(value, value[1:])):
+        if value is not None and value != sorted(set(value)):
             raise ValueError(f"must be increasing, without repeats (got {value})")
         return value
 

@@ -1,0 +1,107 @@
+"""Backbone use of a plan: dilation for an output stride, the feature taps, the frozen modules.
+
+Numbering (shared with the spec's ``backbone`` section): feature 0 is the stem's output before
+its pool, feature i is the output of stage ``layer{i}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ..spec.model import Spec
+from .layers import Conv, Layer, Pool, Size
+from .types import FeatureTap, Plan, StagePlan
+
+
+def stride_of(layers: Sequence[Layer]) -> int:
+    """The product of the strides of ``layers`` (convs and pools stride; the rest keep the size)."""
+    stride = 1
+    for layer in layers:
+        stride *= int(getattr(layer, "stride", 1))
+    return stride
+
+
+def stage_geometry(spec: Spec, stem_stride: int) -> list[tuple[int, int]]:
+    """Each stage's (stride, dilation) once ``backbone.output_stride`` is applied.
+
+    As timm's ``make_blocks`` and torchvision's ``replace_stride_with_dilation``: once the network
+    has reached the output stride, a stage's stride becomes 1 and its dilation is multiplied by
+    the stride it gave up (the first block of a stage keeps the previous stage's dilation, which
+    lowering handles as ``first_dilation``).
+    """
+    target = spec.backbone.output_stride
+    if target is None:
+        return [(stage.stride, stage.dilation) for stage in spec.stages]
+    out = []
+    reached, dilation = stem_stride, 1
+    for stage in spec.stages:
+        stride = stage.stride
+        if reached >= target:
+            dilation *= stride
+            stride = 1
+        else:
+            reached *= stride
+        out.append((stride, dilation))
+    return out
+
+
+def _stem_pool_start(stem: Sequence[Layer]) -> int:
+    """Index of the first layer of the stem's pooling part (the feature is taken before it)."""
+    for position, layer in enumerate(stem):
+        if isinstance(layer, Pool) or layer.path.split(".")[0] == "maxpool":
+            return position
+    return len(stem)
+
+
+def _stem_tap(stem: Sequence[Layer], input_size: Size, channels: int) -> FeatureTap:
+    cut = _stem_pool_start(stem)
+    before = stem[:cut]
+    size = input_size
+    for layer in before:
+        if isinstance(layer, Conv):
+            size = layer.out_size
+            channels = layer.out_channels
+    return FeatureTap(0, before[-1].path.split(".")[0], channels, stride_of(before), size)
+
+
+def apply_backbone(spec: Spec, plan: Plan) -> Plan:
+    """Apply ``features_only``/``out_indices`` (the taps, and trimming what no tap needs) and ``frozen_stages``."""
+    options = spec.backbone
+    frozen = _frozen(options.frozen_stages, plan.stem, plan.stages, plan.final)
+    if not options.features_only:
+        return replace(plan, frozen=frozen)
+    taps = [_stem_tap(plan.stem, plan.input_size, plan.stem_channels)]
+    reduction = stride_of(plan.stem)
+    for stage in plan.stages:
+        reduction *= stage.stride
+        taps.append(FeatureTap(stage.index + 1, stage.path, stage.out_channels, reduction, stage.out_size))
+    wanted = options.out_indices if options.out_indices is not None else list(range(len(taps)))
+    last = max(wanted)
+    stem = plan.stem if last > 0 else plan.stem[: _stem_pool_start(plan.stem)]
+    stages = plan.stages[:last]
+    kept = {layer.path.split(".")[0] for layer in stem} | {stage.path for stage in stages}
+    return replace(
+        plan,
+        stem=stem,
+        stem_out_size=plan.stem_out_size if last > 0 else taps[0].size,
+        stages=stages,
+        final=(),
+        head=None,
+        features=tuple(taps[index] for index in wanted),
+        frozen=tuple(name for name in frozen if name in kept),
+    )
+
+
+def _frozen(
+    frozen_stages: int | None, stem: Sequence[Layer], stages: Sequence[StagePlan], final: Sequence[Layer]
+) -> tuple[str, ...]:
+    """Top-level module names frozen by ``frozen_stages`` K: the stem, layer1..layerK, and a
+    pre-activation net's final norm when every stage is frozen (it belongs to the last stage's output)."""
+    if frozen_stages is None:
+        return ()
+    names = list(dict.fromkeys(layer.path.split(".")[0] for layer in stem))
+    names += [stage.path for stage in stages[:frozen_stages]]
+    if frozen_stages >= len(stages):
+        names += list(dict.fromkeys(layer.path.split(".")[0] for layer in final))
+    return tuple(names)
