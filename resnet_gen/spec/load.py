@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from .. import catalog
 from ..errors import Location, SpecError, located
+from . import messages
 from .model import Spec
-from .yaml_source import KeyPath, LocatedMapping, format_path, read_yaml_file
+from .yaml_source import KeyPath, LocatedMapping, format_path, load_plain_value, read_yaml_file
 
 # Identity fields describe one spec file; a child never inherits them from its parent.
 _NOT_INHERITED = ("name", "description", "reference")
@@ -138,6 +139,8 @@ def _merge(parent: LocatedMapping, child: LocatedMapping) -> LocatedMapping:
 
 
 _PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_SET = Location("--set")
+_BAD_PATH = "bad key path; write it like stages[3].blocks or head.num_classes"
 
 
 def parse_key_path(text: str) -> KeyPath:
@@ -149,15 +152,11 @@ def parse_key_path(text: str) -> KeyPath:
             position += 1
         match = _PATH_TOKEN.match(text, position)
         if match is None:
-            raise SpecError(
-                located(Location("--set"), text, "bad key path; write it like stages[3].blocks or head.num_classes")
-            )
+            raise SpecError(located(_SET, text, _BAD_PATH))
         parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
         position = match.end()
     if not parts or not isinstance(parts[0], str):
-        raise SpecError(
-            located(Location("--set"), text, "bad key path; write it like stages[3].blocks or head.num_classes")
-        )
+        raise SpecError(located(_SET, text, _BAD_PATH))
     return tuple(parts)
 
 
@@ -167,13 +166,14 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise SpecError(
-                located(Location("--set"), item, "expected PATH=VALUE, for example --set head.num_classes=10")
-            )
+            raise SpecError(located(_SET, item, "expected PATH=VALUE, for example --set head.num_classes=10"))
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            raise SpecError(located(Location("--set"), key.strip(), f"cannot read value {raw!r}")) from None
+            out[key.strip()] = load_plain_value(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            syntax = isinstance(exc, (yaml.scanner.ScannerError, yaml.parser.ParserError))
+            hint = "; quote text values" if syntax else ""
+            raise SpecError(located(_SET, key.strip(), f"cannot read the value {raw!r}: {problem}{hint}")) from None
     return out
 
 
@@ -181,32 +181,56 @@ def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any]) -> None:
     """Set each dotted path in place; the path's parents must exist (lists) or are created (mappings)."""
     for text, value in overrides.items():
         path = parse_key_path(text)
-        where = Location(f"--set {text}")
+        where = _SET
         node: Any = mapping.data
-        for depth, part in enumerate(path[:-1]):
-            here = format_path(path[: depth + 1])
-            if isinstance(part, int):
-                if not isinstance(node, list) or part >= len(node):
-                    raise SpecError(located(where, here, "no such list item"))
-                node = node[part]
-            else:
-                if not isinstance(node, dict):
-                    raise SpecError(located(where, here, "cannot index into a value that is not a mapping"))
-                if node.get(part) is None:
-                    node[part] = {}
-                node = node[part]
-        last = path[-1]
-        if isinstance(last, int):
-            if not isinstance(node, list) or last >= len(node):
-                raise SpecError(located(where, format_path(path), "no such list item"))
-            node[last] = copy.deepcopy(value)
-        elif isinstance(node, dict):
-            node[last] = copy.deepcopy(value)
-        else:
-            raise SpecError(located(where, format_path(path), "its parent is not a mapping"))
+        for depth, part in enumerate(path):
+            _check_override_step(node, path, depth)
+            if depth == len(path) - 1:
+                node[part] = copy.deepcopy(value)
+            elif isinstance(part, str) and node.get(part) is None:
+                node[part] = {}
+            elif (
+                isinstance(part, str)
+                and isinstance(node[part], str)
+                and "type" in messages.fields_at(path[: depth + 1])
+            ):
+                node[part] = {"type": node[part]}  # the shorthand ``norm: batch`` gains a second key
+            node = node[part]
         for stale in [p for p in mapping.locations if p[: len(path)] == path]:
             del mapping.locations[stale]
         mapping.locations[path] = where
+
+
+def _check_override_step(node: Any, path: KeyPath, depth: int) -> None:
+    """Raise a located SpecError unless ``path[depth]`` can be followed (or set) inside ``node``."""
+    part = path[depth]
+    parent = format_path(path[:depth])
+    if isinstance(part, int):
+        if not isinstance(node, list):
+            shown = f"{parent} is {messages.got(node)}" if node != {} else f"{parent} is not set"
+            raise SpecError(
+                located(_SET, format_path(path), f"{shown}, not a list; set it whole: --set {parent}=[...]")
+            )
+        if part >= len(node):
+            raise SpecError(
+                located(
+                    _SET,
+                    format_path(path),
+                    f"no such list item; {parent} has {len(node)} item{'s' if len(node) != 1 else ''}"
+                    + (f" (indices 0 to {len(node) - 1})" if node else "")
+                    + f"; to change their number, set it whole: --set {parent}=[...]",
+                )
+            )
+        return
+    if not isinstance(node, dict):
+        raise SpecError(
+            located(
+                _SET, format_path(path), f"{parent} is {messages.got(node)}, not a mapping, so it has no key {part!r}"
+            )
+        )
+    known = messages.fields_at(tuple(p for p in path[:depth]))
+    if known and part not in known:
+        raise SpecError(located(_SET, format_path(path[: depth + 1]), messages.unknown_key_message(path[: depth + 1])))
 
 
 def validate(mapping: LocatedMapping) -> Spec:
@@ -215,68 +239,7 @@ def validate(mapping: LocatedMapping) -> Spec:
         return Spec.model_validate(mapping.data)
     except ValidationError as exc:
         problems = []
-        for error in exc.errors(include_url=False):
-            path: KeyPath = tuple(error["loc"])
-            path = tuple(p for p in path if not _is_union_tag(p))
-            problems.append(located(mapping.where(path), format_path(path), _message(error, path)))
-        raise SpecError(_unique(problems)) from None
-
-
-def _is_union_tag(part: Any) -> bool:
-    # pydantic names the union member it tried ("int", "tuple[int, int]", "function-after[...]").
-    return isinstance(part, str) and (not part.isidentifier() or part in {"int", "float", "str", "tuple", "list"})
-
-
-def _unique(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
-def _message(error: Any, path: KeyPath) -> str:
-    kind = error["type"]
-    value = error.get("input")
-    if kind == "extra_forbidden":
-        fields = _fields_at(path[:-1])
-        hint = difflib.get_close_matches(str(path[-1]), fields, n=1, cutoff=0.6)
-        known = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(fields)}"
-        return f"unknown key {path[-1]!r}; {known}"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        return f"must be one of {expected} (got {value!r})"
-    message = str(error["msg"])
-    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if kind in {"value_error", "assertion_error"}:
-        return message
-    if isinstance(value, (dict, list)):
-        return message[0].lower() + message[1:]
-    return f"{message[0].lower() + message[1:]} (got {value!r})"
-
-
-def _fields_at(path: KeyPath) -> list[str]:
-    """Field names of the model found at ``path`` inside Spec, for did-you-mean hints."""
-    model: Any = Spec
-    for part in path:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part) if _is_model(model) else None
-        if field is None:
-            return []
-        model = _model_in(field.annotation)
-        if model is None:
-            return []
-    return sorted(model.model_fields) if _is_model(model) else []
-
-
-def _is_model(obj: Any) -> bool:
-    return isinstance(obj, type) and issubclass(obj, BaseModel)
-
-
-def _model_in(annotation: Any) -> Any:
-    if _is_model(annotation):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+        for error in messages.select(exc.errors(include_url=False)):
+            path = messages.clean_path(error["loc"])
+            problems.append(located(mapping.where(path), format_path(path), messages.message(error)))
+        raise SpecError(list(dict.fromkeys(problems))) from None
