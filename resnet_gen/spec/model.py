@@ -7,18 +7,52 @@ rule a user can break is a validator here, with a message that says what would b
 from __future__ import annotations
 
 import keyword
-from typing import Annotated, Any, Literal
+import types
+import typing
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 # Bounds keep absurd specs (a billion blocks, width 2**40) from ever reaching the planner.
 Count = Annotated[int, Field(ge=1, le=10_000)]
 Channels = Annotated[int, Field(ge=1, le=65_536)]
 Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
+# Lowering is linear in blocks; ResNet-1202 has 600. More than this is a typo or an attack.
+MAX_TOTAL_BLOCKS = 2_000
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_silent_conversion(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse what pydantic's lax mode would quietly convert into a number: YAML's true/false
+        (``blocks: true`` is not 1) and quoted text where only an integer fits (``blocks: "2"``).
+        Text stays allowed for float fields, because YAML 1.1 reads ``1e-5`` as text."""
+        if info.field_name is None:
+            return value
+        kinds = _scalar_kinds(cls.model_fields[info.field_name].annotation)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool) and bool not in kinds and kinds & {int, float}:
+                raise PydanticCustomError("number_type", "must be a number, not true or false")
+            if isinstance(item, str) and int in kinds and not kinds & {str, float}:
+                raise PydanticCustomError("int_type", "must be an integer, not text")
+        return value
+
+
+def _scalar_kinds(annotation: Any) -> set[Any]:
+    """The Python types a field's annotation accepts, looking through Annotated, unions, Literal
+    and list/tuple items; models count as themselves (their string shorthands are theirs)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _scalar_kinds(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType, list, tuple):
+        return set().union(*(_scalar_kinds(arg) for arg in typing.get_args(annotation) if arg is not Ellipsis))
+    if origin is Literal:
+        return {type(arg) for arg in typing.get_args(annotation)}
+    return {annotation}
 
 
 def _shorthand(field_name: str, value: Any) -> Any:
@@ -234,6 +268,16 @@ class Spec(_Strict):
                 f"{value!r} is not a valid name; use letters, digits and underscores, not starting with a digit (it names the generated Python function)"
             )
         return value
+
+    @field_validator("stages")
+    @classmethod
+    def _total_size_is_sane(cls, stages: list[StageSpec]) -> list[StageSpec]:
+        total = sum(stage.blocks for stage in stages)
+        if total > MAX_TOTAL_BLOCKS:
+            raise ValueError(
+                f"{total:,} blocks in all; at most {MAX_TOTAL_BLOCKS:,} are supported (ResNet-1202 has 600), lower stages[*].blocks"
+            )
+        return stages
 
     @field_validator("backbone")
     @classmethod
