@@ -29,8 +29,16 @@ class SpecError(ValueError):
     """
 
     def __init__(self, problems: str | list[str] | tuple[str, ...]) -> None:
-        self.problems: tuple[str, ...] = (problems,) if isinstance(problems, str) else tuple(problems)
+        items = (problems,) if isinstance(problems, str) else tuple(problems)
+        self.problems: tuple[str, ...] = tuple(_one_line(problem) for problem in items)
         super().__init__("\n".join(self.problems))
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a file name or a value) escaped, so a problem stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def located(location: Location | None, key_path: str, message: str) -> str:

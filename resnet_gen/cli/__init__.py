@@ -32,18 +32,15 @@ def main(argv: list[str] | None = None) -> None:
         if type(exc).__name__.startswith("NoArgsIsHelp") and exc.ctx is not None:
             click.echo(exc.ctx.get_help(), err=True)
             sys.exit(2)
-        hint = (
-            f" (see 'resnet-gen {exc.ctx.command.name} --help')"
-            if exc.ctx and exc.ctx.command.name != "resnet-gen"
-            else " (see 'resnet-gen --help')"
-        )
-        click.echo(f"usage error: {exc.format_message()}{hint}", err=True)
+        command = exc.ctx.command_path if exc.ctx is not None else "resnet-gen"
+        message = " ".join(exc.format_message().split())
+        click.echo(f"usage error: {message} (see '{command} --help')", err=True)
         sys.exit(2)
     except click.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.stderr.close()
