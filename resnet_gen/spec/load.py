@@ -80,10 +80,14 @@ def _resolve_file(path: Path, root_dir: Path, chain: tuple[Path, ...]) -> Locate
     parent_path = _parent_path(parent_ref, path, root_dir, where)
     resolved = parent_path.resolve()
     if resolved in chain or resolved == path.resolve():
-        cycle = " -> ".join(p.stem for p in (*chain, path.resolve(), resolved))
-        raise SpecError(located(where, "extends", f"cycle in extends: {cycle}"))
+        cycle = " -> ".join(p.name for p in (*chain, path.resolve(), resolved))
+        raise SpecError(
+            located(where, "extends", f"extends goes round in a cycle ({cycle}); one of them must not extend")
+        )
     if len(chain) >= _MAX_EXTENDS_DEPTH:
-        raise SpecError(located(where, "extends", f"more than {_MAX_EXTENDS_DEPTH} levels of extends"))
+        raise SpecError(
+            located(where, "extends", f"more than {_MAX_EXTENDS_DEPTH} levels of extends; flatten the chain")
+        )
     parent = _resolve_file(parent_path, root_dir, (*chain, path.resolve()))
     for key in _NOT_INHERITED:
         parent.data.pop(key, None)
@@ -112,8 +116,12 @@ def _parent_path(ref: str, child: Path, root_dir: Path, where: Location) -> Path
     if not candidate.is_file():
         names = catalog.catalog_names()
         hint = difflib.get_close_matches(Path(ref).stem, names, n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise SpecError(located(where, "extends", f"parent spec {ref!r} not found{suggestion}"))
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else "; 'resnet-gen list' shows the catalog"
+        if ref.endswith((".yaml", ".yml")) or "/" in ref:
+            problem = f"parent spec {ref!r} not found (a path is relative to this spec's folder)"
+        else:
+            problem = f"parent spec {ref!r} is neither next to this spec nor in the catalog{suggestion}"
+        raise SpecError(located(where, "extends", problem))
     return candidate
 
 
