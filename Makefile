@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench setup clean
+.PHONY: demo test lint bench setup clean readme
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/resnet-gen validate specs/*.yaml
 	$(BIN)/resnet-gen list
+
+# The catalog table in README.md is generated from specs/; run this after adding or changing a spec.
+readme: $(STAMP)
+	$(BIN)/resnet-gen list --markdown --update README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check resnet_gen tests

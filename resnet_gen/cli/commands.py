@@ -120,8 +120,20 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
 
 @click.command("list")
 @click.option("--family", default=None, help="Only this family (resnet, resnext, ...).")
-def list_specs(family: str | None) -> None:
+@click.option("--markdown", is_flag=True, help="Print the README's Markdown table (params, MACs, reference check).")
+@click.option(
+    "--update",
+    "update_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Rewrite the Markdown table between the catalog markers in FILE (e.g. README.md).",
+)
+def list_specs(family: str | None, markdown: bool, update_path: Path | None) -> None:
     """The catalog: name, family, params, MACs and a one-line description."""
+    if markdown or update_path is not None:
+        _list_markdown(family, update_path)
+        return
     rows = []
     for name in catalog.catalog_names():
         spec = load_spec(name)
@@ -142,6 +154,19 @@ def list_specs(family: str | None) -> None:
             + "  "
             + row[4]
         )
+
+
+def _list_markdown(family: str | None, update_path: Path | None) -> None:
+    from .. import catalog_table
+
+    if update_path is not None and family is not None:
+        raise click.UsageError("--update writes the whole catalog; drop --family")
+    table = catalog_table.render_markdown(catalog_table.catalog_rows(family))
+    if update_path is None:
+        click.echo(table, nl=False)
+        return
+    changed = catalog_table.update_file(update_path, table)
+    click.echo(f"{update_path}: catalog table {'updated' if changed else 'already up to date'}")
 
 
 @click.command()
