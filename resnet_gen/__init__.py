@@ -13,6 +13,7 @@ from .plan import Plan, lower
 from .spec import Spec, load_spec
 
 if TYPE_CHECKING:
+    import graphviz
     from torch import nn
 
 __version__ = "0.1.0"
@@ -29,4 +30,15 @@ def build(spec: Spec | Plan, **backbone: Any) -> nn.Module:
     return build_live(spec, **backbone)
 
 
-__all__ = ["Plan", "Report", "Spec", "SpecError", "__version__", "analyze", "build", "load_spec", "lower"]
+def diagram(spec: Spec | Plan, view: str = "macro", *, direction: str = "TB") -> graphviz.Digraph:
+    """A ``graphviz.Digraph`` of ``spec``: ``view="macro"`` (stages) or ``"blocks"`` (layer by layer).
+
+    Render it with ``graph.pipe(format="svg")``, or with ``resnet_gen.diagram.render(graph, "svg")``
+    for the reproducible bytes the CLI writes. Needs no torch.
+    """
+    from .diagram import diagram as draw_diagram
+
+    return draw_diagram(spec, view, direction=direction)
+
+
+__all__ = ["Plan", "Report", "Spec", "SpecError", "__version__", "analyze", "build", "diagram", "load_spec", "lower"]

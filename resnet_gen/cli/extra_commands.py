@@ -7,4 +7,6 @@ import click
 
 def register(cli: click.Group) -> None:
     """Add every optional command to ``cli``."""
-    _ = cli
+    from ..diagram.command import diagram
+
+    cli.add_command(diagram)

@@ -1,0 +1,220 @@
+"""Block view: every distinct kind of block in the network, drawn out layer by layer.
+
+Built only from ``BlockPlan.preact``, ``branch`` and ``shortcut``, so the layer order on the page
+is the order the back ends run, and a layer kind added to the plan later still draws (with the
+generic label from :mod:`.text`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import graphviz
+
+from ..plan import BlockPlan, Plan
+from ..plan import layers as L
+from . import style
+from .canvas import bold, html, legend_entry, new_graph, small, title
+from .macro import Edge
+from .text import ARROW, DOT, activation_name, describe, esc, is_noop, path_range, shape
+
+
+@dataclass(frozen=True)
+class BlockKind:
+    """Blocks of one structure; ``drawn`` is the member whose sizes the drawing shows."""
+
+    drawn: BlockPlan
+    members: tuple[BlockPlan, ...]
+
+
+def block_kinds(plan: Plan) -> list[BlockKind]:
+    """Distinct block structures in network order, ignoring widths, strides and sizes."""
+    groups: dict[tuple[object, ...], list[BlockPlan]] = {}
+    for block in plan.blocks:
+        groups.setdefault(_kind_key(block), []).append(block)
+    kinds = []
+    for members in groups.values():
+        # Prefer a downsampling member: its drawing shows where the stride goes.
+        drawn = next((block for block in members if block.stride > 1), members[0])
+        kinds.append(BlockKind(drawn, tuple(members)))
+    return kinds
+
+
+def _kind_key(block: BlockPlan) -> tuple[object, ...]:
+    def layers(items: tuple[L.Layer, ...]) -> tuple[object, ...]:
+        return tuple((type(layer).__name__, getattr(layer, "type", None)) for layer in items)
+
+    return (
+        block.type,
+        block.order,
+        block.shortcut_type,
+        block.attention,
+        block.post_activation,
+        layers(block.preact),
+        layers(block.branch),
+        layers(block.shortcut),
+    )
+
+
+def blocks_view(plan: Plan, direction: str = "TB") -> graphviz.Digraph:
+    graph = new_graph(plan, direction)
+    kinds = block_kinds(plan)
+    legend = [
+        legend_entry(*style.shortcut_style(kind)[:2], style.shortcut_style(kind)[2]) for kind in _shortcuts(kinds)
+    ]
+    graph.attr(label=title(plan, "block view", ["shortcuts:", *legend] if legend else []), ranksep="0.22")
+    edges: list[Edge] = []
+    for number, kind in enumerate(kinds, start=1):
+        with graph.subgraph(name=f"cluster_kind{number}") as cluster:
+            cluster.attr(
+                label=_kind_label(number, kind),
+                style="rounded,filled",
+                fillcolor=style.STAGE_FILL,
+                color=style.STAGE_BORDER,
+                labeljust="l",
+                margin="12",
+                **{"class": f"block-kind {kind.drawn.shortcut_type}"},
+            )
+            _draw_block(cluster, edges, f"kind{number}", kind)
+    for start, end, attrs in edges:
+        graph.edge(start, end, **attrs)
+    return graph
+
+
+def _shortcuts(kinds: list[BlockKind]) -> list[str]:
+    present = {kind.drawn.shortcut_type for kind in kinds} - {"none"}
+    order = list(style.SHORTCUTS)
+    return sorted(present, key=lambda k: (order.index(k) if k in order else len(order), k))
+
+
+def _kind_label(number: int, kind: BlockKind) -> str:
+    block = kind.drawn
+    order = "pre-activation" if block.order == "pre" else "post-activation"
+    words = f"{order} {block.type}"
+    if block.attention:
+        words += f" + {block.attention.upper()}"
+    shortcut = {"none": "no shortcut"}.get(block.shortcut_type, f"{block.shortcut_type.replace('_', '-')} shortcut")
+    head = bold(f"{number}. {esc(words)}", 12) + small(f"  {DOT}  {esc(shortcut)}", style.INK, 11)
+    sizes = f"{shape(block.in_channels, block.in_size)} {ARROW} {shape(block.out_channels, block.out_size)}"
+    drawn = small(esc(f"drawn for {block.path}: {sizes}"))
+    used = small(esc(f"{len(kind.members)} block{'s' if len(kind.members) > 1 else ''}: {_members(kind.members)}"))
+    return html([head, drawn, used], align="left")
+
+
+def _members(blocks: tuple[BlockPlan, ...], limit: int = 4) -> str:
+    """``layer1.0, layer2.0, …`` with consecutive blocks of a stage folded into ranges."""
+    runs: list[list[str]] = []
+    for block in blocks:
+        last = runs[-1][-1] if runs else ""
+        stage, _, index = last.rpartition(".")
+        if runs and block.path == f"{stage}.{int(index) + 1}":
+            runs[-1].append(block.path)
+        else:
+            runs.append([block.path])
+    names = [path_range(run) for run in runs]
+    if len(names) > limit:
+        names = [*names[: limit - 1], "\u2026", names[-1]]
+    return ", ".join(names)
+
+
+def _draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: BlockKind) -> None:
+    block = kind.drawn
+    spine = f"{prefix}/spine"
+    source = f"{prefix}/input"
+    graph.node(source, html([bold("input"), small(shape(block.in_channels, block.in_size))]), **_terminal(spine))
+    tail = source
+    for layer in block.preact:
+        tail = _layer(graph, edges, f"{prefix}/preact/{layer.path}", layer, tail, spine)
+    # Pre-activation projections read the normalised input; identity shortcuts the raw one.
+    split = tail if block.preact and block.shortcut else source
+    for layer in block.branch:
+        tail = _layer(graph, edges, f"{prefix}/branch/{layer.path}", layer, tail, spine)
+    rates = sorted({member.drop_path for member in kind.members if member.drop_path})
+    if rates:
+        span = f"{rates[0]:.3f}" + (f"\u2013{rates[-1]:.3f}" if len(rates) > 1 else "")
+        node = f"{prefix}/drop_path"
+        _node(graph, node, "dropout", "DropPath", f"rate {span}", spine)
+        edges.append((tail, node, {"weight": "20"}))
+        tail = node
+
+    if block.shortcut_type != "none":
+        add = f"{prefix}/add"
+        graph.node(
+            add,
+            "+",
+            shape="circle",
+            width="0.28",
+            height="0.28",
+            fixedsize="true",
+            fontsize="14",
+            style="filled",
+            fillcolor="white",
+            color=style.EDGE,
+            group=spine,
+            **{"class": "add"},
+        )
+        edges.append((tail, add, {"weight": "20"}))
+        _draw_shortcut(graph, edges, prefix, block, split, add)
+        tail = add
+    if block.post_activation:
+        node = f"{prefix}/post_act"
+        _node(graph, node, "act", activation_name(block.post_activation), "", spine)
+        edges.append((tail, node, {"weight": "20"}))
+        tail = node
+    sink = f"{prefix}/output"
+    graph.node(sink, html([bold("output"), small(shape(block.out_channels, block.out_size))]), **_terminal(spine))
+    edges.append((tail, sink, {"weight": "20"}))
+
+
+def _draw_shortcut(
+    graph: graphviz.Digraph, edges: list[Edge], prefix: str, block: BlockPlan, split: str, add: str
+) -> None:
+    colour, line, _ = style.shortcut_style(block.shortcut_type)
+    attrs = {
+        "color": colour,
+        "style": line,
+        "class": f"shortcut {block.shortcut_type}",
+        "weight": "1",
+        "fontcolor": colour,
+    }
+    tail = split
+    for layer in block.shortcut:
+        if is_noop(layer):
+            continue
+        text = describe(layer)
+        node = f"{prefix}/shortcut/{layer.path}"
+        _node(graph, node, text.category, text.title, text.detail, None, colour)
+        edges.append((tail, node, attrs))
+        tail = node
+    label = {"xlabel": "identity"} if not block.shortcut else {}
+    edges.append((tail, add, {**attrs, **label}))
+
+
+def _layer(graph: graphviz.Digraph, edges: list[Edge], node: str, layer: L.Layer, tail: str, spine: str) -> str:
+    if is_noop(layer):
+        return tail
+    text = describe(layer)
+    _node(graph, node, text.category, text.title, text.detail, spine)
+    edges.append((tail, node, {"weight": "20"}))
+    return node
+
+
+def _node(
+    graph: graphviz.Digraph,
+    node: str,
+    category: str,
+    heading: str,
+    detail: str,
+    spine: str | None,
+    border: str | None = None,
+) -> None:
+    fill, colour = style.LAYER_COLOURS.get(category, style.LAYER_COLOURS["other"])
+    rows = [bold(esc(heading))] + ([small(esc(detail), style.INK)] if detail else [])
+    attrs = {"fillcolor": fill, "color": border or colour, "class": f"layer {category}", "width": "1.5"}
+    if spine:
+        attrs["group"] = spine
+    graph.node(node, html(rows), **attrs)
+
+
+def _terminal(spine: str) -> dict[str, str]:
+    return {"shape": "box", "style": "rounded", "color": style.NEUTRAL_BORDER, "group": spine, "class": "terminal"}

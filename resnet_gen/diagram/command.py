@@ -1,0 +1,85 @@
+"""``resnet-gen diagram``: draw specs into files (or stdout). Graphviz is imported only when drawing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..cli.app import set_option
+from .choices import DIRECTIONS, FORMATS, VIEWS, GraphvizNotFound
+
+
+def output_name(name: str, view: str, fmt: str) -> str:
+    """``resnet50.svg`` for the macro view, ``resnet50-blocks.svg`` for the block view."""
+    return f"{name}{'' if view == 'macro' else f'-{view}'}.{fmt}"
+
+
+@click.command()
+@click.argument("specs", nargs=-1)
+@click.option(
+    "--view", type=click.Choice(VIEWS), default="macro", show_default=True, help="Stages, or blocks layer by layer."
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="svg", show_default=True, help="Output format.")
+@click.option(
+    "--direction",
+    type=click.Choice(DIRECTIONS),
+    default="TB",
+    show_default=True,
+    help="Top to bottom or left to right.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("generated"),
+    show_default=True,
+    help="Folder for the files (named <spec>.<format>, <spec>-blocks.<format> for --view blocks).",
+)
+@click.option("--stdout", "to_stdout", is_flag=True, help="Write the one spec's diagram to stdout instead.")
+@set_option
+def diagram(
+    specs: tuple[str, ...],
+    view: str,
+    fmt: str,
+    direction: str,
+    out_dir: Path,
+    to_stdout: bool,
+    overrides: tuple[str, ...],
+) -> None:
+    """Draw specs (files or catalog names; every shipped spec when none given).
+
+    `--format dot` needs nothing else; svg, png and pdf need Graphviz's `dot` program.
+    """
+    from ..cli.commands import expand_sources
+    from ..errors import SpecError
+    from ..files import write_bytes_atomic
+    from ..spec import load_spec
+    from . import diagram as make_diagram
+    from . import render
+
+    sources = expand_sources(specs)
+    if to_stdout and len(sources) != 1:
+        raise click.UsageError(f"--stdout draws exactly one spec (got {len(sources)})")
+    problems: list[str] = []
+    for source in sources:
+        try:
+            spec = load_spec(source, list(overrides))
+            data = render(make_diagram(spec, view, direction=direction), fmt)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+            continue
+        except GraphvizNotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        if to_stdout:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            continue
+        path = out_dir / output_name(spec.name, view, fmt)
+        write_bytes_atomic(path, data)
+        click.echo(f"wrote {path}")
+    if problems:
+        raise SpecError(problems)
