@@ -162,8 +162,9 @@ def test_bag_of_tricks_deltas_in_plan_and_torch() -> None:
 
 def test_bag_of_tricks_against_torchvision_and_timm() -> None:
     """B is torchvision's ResNet-50; C and D are timm's resnet50c/resnet50d (same weights, same outputs)."""
-    timm = pytest.importorskip("timm")
-    torchvision = pytest.importorskip("torchvision")
+    import timm
+    import torchvision
+
     with torch.device("meta"):
         assert count_params(build(load_spec("resnet50_b"))) == count_params(torchvision.models.resnet50())
         assert count_params(build(load_spec("resnet50_c"))) == count_params(timm.create_model("resnet50c"))
