@@ -8,6 +8,7 @@ reference implementation (``cifar_reference_nets``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +24,7 @@ from cifar_reference_nets import (
 from torch import nn
 from torch_helpers import count_macs, count_params, randomize
 
-from resnet_gen import build, load_spec, lower
+from resnet_gen import build, catalog, load_spec, lower
 
 # He et al. 2015, Table 6: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M, 19.4M (option A); option B adds two projections.
 HE2015_DEPTHS = {20: 3, 32: 5, 44: 7, 56: 9, 110: 18, 1202: 200}
@@ -78,6 +79,11 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def test_every_papers_spec_in_the_catalog_is_checked_here() -> None:
+    papers = re.compile(r"cifar_.*|wrn\d.*|resnext29_.*|resnet50_[a-z]")
+    assert {name for name in catalog.catalog_names() if papers.fullmatch(name)} == set(PAPER_PARAMS)
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
