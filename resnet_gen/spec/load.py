@@ -76,7 +76,13 @@ def _resolve_file(path: Path, root_dir: Path, chain: tuple[Path, ...]) -> Locate
         return own
     where = own.where(("extends",))
     if not isinstance(parent_ref, str) or not parent_ref:
-        raise SpecError(located(where, "extends", "must be a catalog name or a relative path to a .yaml file"))
+        raise SpecError(
+            located(
+                where,
+                "extends",
+                f"must be a catalog name or a relative path to a .yaml file (got {messages.got(parent_ref)})",
+            )
+        )
     parent_path = _parent_path(parent_ref, path, root_dir, where)
     resolved = parent_path.resolve()
     if resolved in chain or resolved == path.resolve():

@@ -40,18 +40,28 @@ def _is_type_error(kind: str) -> bool:
 
 def select(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     """One error per problem. Where a value failed every member of a union (``size: 224`` or
-    ``size: [224, 224]``), keep the member error that says something specific, if any."""
-    by_path: dict[KeyPath, list[ErrorDetails]] = {}
+    ``size: [224, 224]``), keep the member error that says something specific (``size[1]: must be
+    >= 1``) if there is one, else a single "must be A or B"."""
+    groups: dict[KeyPath, list[ErrorDetails]] = {}
+    order: list[KeyPath | ErrorDetails] = []
     for error in errors:
-        by_path.setdefault(clean_path(error["loc"]), []).append(error)
+        loc = tuple(error["loc"])
+        tag = next((index for index, part in enumerate(loc) if _is_union_tag(part)), None)
+        if tag is None:
+            order.append(error)
+            continue
+        base = clean_path(loc[:tag])
+        if base not in groups:
+            groups[base] = []
+            order.append(base)
+        groups[base].append(error)
     chosen: list[ErrorDetails] = []
-    for group in by_path.values():
-        from_union = [e for e in group if any(_is_union_tag(part) for part in e["loc"])]
-        specific = [e for e in from_union if not _is_type_error(e["type"])]
-        if from_union and len(from_union) == len(group):
-            chosen.extend(specific[:1] or group[:1])
+    for item in order:
+        if isinstance(item, tuple):
+            group = groups[item]
+            chosen.extend([e for e in group if not _is_type_error(e["type"])][:1] or group[:1])
         else:
-            chosen.extend(group)
+            chosen.append(item)
     return [error for error in chosen if not _explained_by_typo(error, chosen)]
 
 
@@ -89,19 +99,34 @@ def message(error: ErrorDetails) -> str:
         return text
     bound = _bound_message(kind, ctx)
     if bound is not None:
+        number, limits = _without_null(annotation, metadata)
+        if kind in _NUMBER_BOUNDS and number in (int, float) and _range_text(limits):
+            bound = f"must be {describe(number, limits)}"
         return f"{bound} (got {got(value)})"
     if kind == "literal_error":
         options = _literal_values(annotation)
         hint = ""
         if isinstance(value, str):
-            close = difflib.get_close_matches(value, [str(o) for o in options], n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            close = closest(value, [str(o) for o in options])
+            hint = f"; did you mean {close!r}?" if close else ""
         expected = describe(annotation, metadata) if annotation is not None else f"one of {ctx.get('expected', '')}"
         return f"must be {expected} (got {got(value)}){hint}"
     if annotation is not None and _is_type_error(kind):
         return f"must be {describe(annotation, metadata)} (got {got(value)})"
     text = str(error["msg"])
     return f"{text[0].lower()}{text[1:]} (got {got(value)})"
+
+
+_NUMBER_BOUNDS = {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}
+
+
+def closest(word: str, options: list[str]) -> str | None:
+    """The option ``word`` was probably meant to be: same letters in another case, else a near spelling."""
+    same = [option for option in options if option.lower() == word.lower()]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def got(value: Any) -> str:
@@ -168,9 +193,9 @@ def unknown_key_message(path: KeyPath) -> str:
     """``unknown key 'strid'; did you mean 'stride'?``, or where the key does belong."""
     key = str(path[-1])
     fields = fields_at(path[:-1])
-    close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+    close = closest(key, fields)
     if close:
-        return f"unknown key {key!r}; did you mean {close[0]!r}?"
+        return f"unknown key {key!r}; did you mean {close!r}?"
     homes = [p for p in _all_field_paths() if p.rsplit(".", 1)[-1] == key]
     if homes:
         parent = homes[0].rpartition(".")[0]
@@ -254,6 +279,10 @@ def describe(annotation: Any, metadata: list[Any] | None = None) -> str:
     annotation, metadata = _strip(annotation, list(metadata or []))
     members = _members(annotation)
     if len(members) > 1:
+        values = [_literal_words(m) for m in members if m is not type(None)]
+        if all(values):  # Literal[8, 16, 32] | None -> one of 8, 16, 32 or null
+            options = [word for words in values for word in words] + (["null"] if type(None) in members else [])
+            return _join(options, "or") if len(options) <= 2 else f"one of {_join(options, 'or')}"
         words = [describe(m) for m in members if m is not type(None)]
         if type(None) in members:
             words.append("null")
@@ -267,7 +296,7 @@ def describe(annotation: Any, metadata: list[Any] | None = None) -> str:
     if annotation is str:
         return "text"
     if typing.get_origin(annotation) is Literal:
-        options = [repr(v) if isinstance(v, str) else str(v) for v in typing.get_args(annotation)]
+        options = _literal_words(annotation)
         return _join(options, "or") if len(options) <= 2 else f"one of {_join(options, 'or')}"
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
@@ -286,6 +315,19 @@ def describe(annotation: Any, metadata: list[Any] | None = None) -> str:
             return f"a mapping or a type name ({names})"
         return "a mapping"
     return getattr(annotation, "__name__", str(annotation))
+
+
+def _without_null(annotation: Any, metadata: list[Any]) -> tuple[Any, list[Any]]:
+    """``Annotated[int, Field(ge=1)] | None`` -> ``int`` with its constraints."""
+    members = [member for member in _members(annotation) if member is not type(None)]
+    return _strip(members[0], metadata) if len(members) == 1 else (annotation, metadata)
+
+
+def _literal_words(annotation: Any) -> list[str]:
+    annotation, _ = _strip(annotation, [])
+    if typing.get_origin(annotation) is not Literal:
+        return []
+    return [repr(v) if isinstance(v, str) else str(v) for v in typing.get_args(annotation)]
 
 
 def _range_text(metadata: list[Any]) -> str:

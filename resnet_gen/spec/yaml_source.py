@@ -149,6 +149,9 @@ def yaml_problem(exc: yaml.YAMLError, source: str, text: str) -> str:
     problem = str(getattr(exc, "problem", None) or getattr(exc, "context", None) or exc).strip()
     problem = " ".join(problem.split())
     hint = next((fix for pattern, fix in _YAML_HINTS if pattern in problem), "")
+    opened = getattr(exc, "context_mark", None)
+    if hint and opened is not None and mark is not None and opened.line != mark.line:
+        hint += f" (it starts at line {opened.line + 1}, column {opened.column + 1})"
     return located(where, "", f"invalid YAML: {problem}" + (f"; {hint}" if hint else ""))
 
 
@@ -178,8 +181,10 @@ def parse_yaml(text: str, source: str) -> LocatedMapping:
         loader.dispose()
     if not isinstance(data, dict):
         where = _mark_location(source, node.start_mark)
-        kind = type(data).__name__
-        raise SpecError(located(where, "", f"a spec must be a mapping of keys to values, got a {kind}"))
+        kind = "a list" if isinstance(data, list) else "text" if isinstance(data, str) else "a single value"
+        raise SpecError(
+            located(where, "", f"a spec is a mapping of keys to values (such as 'stages:' or 'extends:'), not {kind}")
+        )
     locations: dict[KeyPath, Location] = {(): _mark_location(source, node.start_mark)}
     _collect_locations(node, (), source, locations)
     return LocatedMapping(data, locations, source)
