@@ -13,11 +13,15 @@ from ..plan import layers as L
 from ..spec import Spec
 from .freeze import freeze, hold_in_eval
 from .modules import (
+    BlurPool2d,
     DropPath,
     EfficientChannelAttention,
+    EvoNormS0,
+    FilterResponseNormTLU,
     FrozenBatchNorm2d,
     SamePadAvgPool2d,
     SqueezeExcite,
+    StdConv2d,
     ZeroPadShortcut,
 )
 
@@ -42,6 +46,24 @@ def make_activation(kind: str) -> nn.Module:
 
 def make_layer(layer: L.Layer) -> nn.Module:
     """One plan layer as a torch module."""
+    if isinstance(layer, L.StdConv):  # before Conv: a StdConv is a Conv with standardised weights
+        return StdConv2d(
+            layer.in_channels,
+            layer.out_channels,
+            layer.kernel,
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
+            bias=layer.bias,
+            eps=layer.eps,
+        )
+    if isinstance(layer, L.EvoNormS0):
+        return EvoNormS0(layer.channels, layer.groups, layer.eps, layer.apply_act)
+    if isinstance(layer, L.FilterResponseNorm):
+        return FilterResponseNormTLU(layer.channels, layer.eps, layer.apply_act)
+    if isinstance(layer, L.ConstantPad):
+        return nn.ConstantPad2d(layer.padding, layer.value)
     if isinstance(layer, L.Conv):
         return nn.Conv2d(
             layer.in_channels,
@@ -78,6 +100,8 @@ def make_layer(layer: L.Layer) -> nn.Module:
         return nn.Identity()
     if isinstance(layer, L.Dropout):
         return nn.Dropout(layer.rate)
+    if isinstance(layer, L.BlurPool):
+        return BlurPool2d(layer.channels, layer.filter_size, layer.stride, layer.padding)
     if isinstance(layer, L.SqueezeExcite):
         return SqueezeExcite(layer.channels, layer.reduced, ACTIVATIONS[layer.activation])
     if isinstance(layer, L.EfficientChannelAttention):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -65,6 +68,26 @@ class SamePadAvgPool2d(nn.Module):
         return F.avg_pool2d(F.pad(x, self.padding), self.kernel, 1)
 
 
+class BlurPool2d(nn.Module):
+    """Anti-aliased downsampling as timm's BlurPool2d: reflect-pad, then a fixed binomial filter per
+    channel at ``stride``. The filter is a non-persistent buffer, so state_dicts match timm's."""
+
+    filt: torch.Tensor
+
+    def __init__(self, channels: int, filter_size: int = 3, stride: int = 2, padding: int = 1) -> None:
+        super().__init__()
+        self.channels = channels
+        self.stride = stride
+        self.padding = (padding,) * 4
+        coeffs = torch.tensor([math.comb(filter_size - 1, k) for k in range(filter_size)], dtype=torch.float32)
+        coeffs = coeffs / 2 ** (filter_size - 1)
+        blur = (coeffs[:, None] * coeffs[None, :])[None, None].repeat(channels, 1, 1, 1)
+        self.register_buffer("filt", blur, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, self.padding, mode="reflect"), self.filt, stride=self.stride, groups=self.channels)
+
+
 class DropPath(nn.Module):
     """Stochastic depth: drop the whole residual branch per sample while training."""
 
@@ -103,3 +126,67 @@ class FrozenBatchNorm2d(nn.Module):
         scale = self.weight * (self.running_var + self.eps).rsqrt()
         shift = self.bias - self.running_mean * scale
         return x * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+
+
+def _stats_dtype(x: torch.Tensor) -> torch.dtype:
+    """Statistics in at least float32 (half-precision inputs), never below the input's precision."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
+class StdConv2d(nn.Conv2d):
+    """Conv with weight standardisation: each output filter at zero mean, unit variance (timm's StdConv2d)."""
+
+    def __init__(self, *args: Any, eps: float = 1e-6, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = self.weight.reshape(1, self.out_channels, -1)
+        weight = F.batch_norm(flat, None, None, training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class EvoNormS0(nn.Module):
+    """EvoNorm-S0 with timm's parameter names (``weight``, ``bias``, ``v``); ``v`` only with its nonlinearity."""
+
+    def __init__(self, channels: int, groups: int = 32, eps: float = 1e-5, apply_act: bool = True) -> None:
+        super().__init__()
+        self.groups = groups
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.v = nn.Parameter(torch.ones(channels)) if apply_act else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1, 1, 1)
+        if self.v is not None:
+            b, c, h, w = x.shape
+            grouped = x.reshape(b, self.groups, c // self.groups, h, w).to(_stats_dtype(x))
+            var = grouped.var(dim=(2, 3, 4), unbiased=False, keepdim=True)
+            std = var.add(self.eps).sqrt().to(x.dtype).expand(grouped.shape).reshape(b, c, h, w)
+            x = x * (x * self.v.view(shape)).sigmoid() / std
+        return x * self.weight.view(shape) + self.bias.view(shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.numel()}, groups={self.groups}, eps={self.eps}, apply_act={self.v is not None}"
+
+
+class FilterResponseNormTLU(nn.Module):
+    """Filter response norm and its thresholded linear unit, with timm's names (``weight``, ``bias``, ``tau``)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5, apply_act: bool = True) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.tau = nn.Parameter(torch.zeros(channels)) if apply_act else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1, 1, 1)
+        mean_square = x.square().to(_stats_dtype(x)).mean(dim=(2, 3), keepdim=True)
+        x = x * mean_square.add(self.eps).rsqrt().to(x.dtype)
+        x = x * self.weight.view(shape) + self.bias.view(shape)
+        return torch.maximum(x, self.tau.view(shape)) if self.tau is not None else x
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.numel()}, eps={self.eps}, apply_act={self.tau is not None}"

@@ -158,4 +158,96 @@ class Linear:
         return self.in_features * self.out_features
 
 
-Layer = Conv | Norm | Act | Pool | Dropout | SqueezeExcite | EfficientChannelAttention | ZeroPadShortcut | Linear
+@dataclass(frozen=True)
+class StdConv(Conv):
+    """A weight-standardised conv (timm's StdConv2d): each output filter is normalised to zero mean
+    and unit variance (``eps`` added to the variance) before convolving. Costs as a plain conv."""
+
+    eps: float = 1e-6
+
+
+@dataclass(frozen=True)
+class EvoNormS0:
+    """EvoNorm-S0 as timm's EvoNorm2dS0: ``x * sigmoid(v * x) / group_std(x)``, then ``weight`` and
+    ``bias``. Its nonlinearity replaces the activation after it; without one (``apply_act`` False)
+    only the affine terms run and there is no ``v``, as in timm."""
+
+    path: str
+    channels: int
+    groups: int
+    eps: float
+    apply_act: bool
+
+    @property
+    def params(self) -> int:
+        return (3 if self.apply_act else 2) * self.channels
+
+    macs = 0
+
+
+@dataclass(frozen=True)
+class FilterResponseNorm:
+    """Filter response normalisation with its TLU, as timm's FilterResponseNormTlu2d:
+    ``x / sqrt(mean(x^2) + eps)`` over each channel's map, ``weight`` and ``bias``, then
+    ``max(x, tau)`` in place of an activation (no ``tau`` when ``apply_act`` is False)."""
+
+    path: str
+    channels: int
+    eps: float
+    apply_act: bool
+
+    @property
+    def params(self) -> int:
+        return (3 if self.apply_act else 2) * self.channels
+
+    macs = 0
+
+
+@dataclass(frozen=True)
+class ConstantPad:
+    """A border of ``padding`` pixels of ``value`` on every side (BiT's stem, before its max pool)."""
+
+    path: str
+    padding: int
+    value: float
+    out_size: Size
+    params = 0
+    macs = 0
+
+
+@dataclass(frozen=True)
+class BlurPool:
+    """Anti-aliased downsampling as timm's BlurPool2d (Zhang 2019): reflect-pad by ``padding``, then
+    a fixed binomial ``filter_size`` x ``filter_size`` filter per channel at ``stride``. The filter
+    is a constant (a non-persistent buffer), not a parameter; its MACs are those of the depthwise
+    conv that applies it, as torch counts them."""
+
+    path: str
+    channels: int
+    filter_size: int
+    stride: int
+    padding: int
+    out_size: Size
+    params = 0
+
+    @property
+    def macs(self) -> int:
+        return self.channels * self.filter_size * self.filter_size * self.out_size[0] * self.out_size[1]
+
+
+Layer = (
+    Conv
+    | Norm
+    | Act
+    | Pool
+    | Dropout
+    | SqueezeExcite
+    | EfficientChannelAttention
+    | ZeroPadShortcut
+    | Linear
+    | StdConv
+    | EvoNormS0
+    | FilterResponseNorm
+    | ConstantPad
+    | BlurPool
+)

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..errors import SpecError
-from ..spec.model import AttentionSpec, BlockSpec, NormSpec, Spec
+from ..spec.model import AntiAliasSpec, AttentionSpec, BlockSpec, ConvSpec, NormSpec, Spec
+from ..spec.stage_options import block_mid_width
 from .backbone import apply_backbone, stage_geometry, stride_of
 from .layers import (
     Act,
+    BlurPool,
+    ConstantPad,
     Conv,
     Dropout,
     EfficientChannelAttention,
+    EvoNormS0,
+    FilterResponseNorm,
     Layer,
     Linear,
     Norm,
     Pool,
     Size,
     SqueezeExcite,
+    StdConv,
     ZeroPadShortcut,
     conv_out,
     pool_out,
@@ -39,9 +46,10 @@ def eca_kernel(channels: int, gamma: int = 2, beta: int = 1) -> int:
 class _Builder:
     """Small helper that turns (kind, channels) into layers with the spec's norm and activation."""
 
-    def __init__(self, norm: NormSpec, activation: str) -> None:
+    def __init__(self, norm: NormSpec, activation: str, conv: ConvSpec | None = None) -> None:
         self.norm_spec = norm
         self.activation = activation
+        self.conv_spec = conv or ConvSpec()
 
     def conv(
         self,
@@ -61,12 +69,20 @@ class _Builder:
             conv_out(size[0], kernel, stride, padding, dilation),
             conv_out(size[1], kernel, stride, padding, dilation),
         )
+        if self.conv_spec.type == "weight_standardized":
+            eps = self.conv_spec.resolved_eps
+            return StdConv(path, cin, cout, kernel, stride, padding, dilation, groups, bias, out, eps)
         return Conv(path, cin, cout, kernel, stride, padding, dilation, groups, bias, out)
 
     def norm(self, path: str, channels: int) -> list[Layer]:
         if self.norm_spec.type == "none":
             return []
         spec = self.norm_spec
+        # Norms with their own nonlinearity start without it; _absorb_activations gives it to them.
+        if spec.type == "evonorm_s0":
+            return [EvoNormS0(path, channels, spec.groups, spec.eps, apply_act=False)]
+        if spec.type == "frn":
+            return [FilterResponseNorm(path, channels, spec.eps, apply_act=False)]
         return [Norm(path, spec.type, channels, spec.eps, spec.momentum, spec.groups)]
 
     def act(self, path: str) -> Act:
@@ -75,7 +91,8 @@ class _Builder:
 
 def lower(spec: Spec) -> Plan:
     """Resolve ``spec`` into a :class:`Plan`. Pure Python; raises SpecError for impossible shapes."""
-    make = _Builder(spec.norm, spec.activation)
+    spec = _widened(spec)
+    make = _Builder(spec.norm, spec.activation, spec.conv)
     size = spec.input.hw
     pre = spec.block.order == "pre"
     stem, size = _stem(spec, make, size, with_norm=not pre)
@@ -137,12 +154,53 @@ def lower(spec: Spec) -> Plan:
         activation=spec.activation,
         norm=spec.norm.type,
     )
-    return apply_backbone(spec, plan)
+    return apply_backbone(spec, _absorb_activations(plan))
+
+
+def _widened(spec: Spec) -> Spec:
+    """Apply ``width_factor`` (BiT's xN) to the stem's widths and every stage's width."""
+    factor = spec.width_factor
+    if factor == 1:
+        return spec
+    stem = spec.stem.model_copy(update={"width": spec.stem.width * factor, "deep_width": spec.stem.deep_width * factor})
+    stages = [stage.model_copy(update={"width": stage.width * factor}) for stage in spec.stages]
+    return spec.model_copy(update={"stem": stem, "stages": stages, "width_factor": 1})
+
+
+def _absorb(layers: tuple[Layer, ...]) -> tuple[Layer, ...]:
+    """An activation right after a norm with its own nonlinearity (EvoNorm-S0, FRN) is that
+    nonlinearity: the norm applies it and the separate activation goes, as in timm."""
+    out: list[Layer] = []
+    for layer in layers:
+        previous = out[-1] if out else None
+        if isinstance(layer, Act) and isinstance(previous, (EvoNormS0, FilterResponseNorm)) and not previous.apply_act:
+            out[-1] = replace(previous, apply_act=True)
+        else:
+            out.append(layer)
+    return tuple(out)
+
+
+def _absorb_activations(plan: Plan) -> Plan:
+    if plan.norm not in ("evonorm_s0", "frn"):
+        return plan
+    stages = tuple(
+        replace(
+            stage,
+            blocks=tuple(
+                replace(
+                    block, preact=_absorb(block.preact), branch=_absorb(block.branch), shortcut=_absorb(block.shortcut)
+                )
+                for block in stage.blocks
+            ),
+        )
+        for stage in plan.stages
+    )
+    return replace(plan, stem=_absorb(plan.stem), stages=stages, final=_absorb(plan.final))
 
 
 def _stem_size(stem: list[Layer], size: Size) -> Size:
     for layer in stem:
-        if isinstance(layer, (Conv, Pool)):
+        if isinstance(layer, (Conv, Pool, BlurPool)):
             size = layer.out_size
     return size
 
@@ -162,7 +220,7 @@ def _stem(spec: Spec, make: _Builder, size: Size, *, with_norm: bool) -> tuple[l
         conv = make.conv("conv1", cin, stem.width, stem.kernel, stem.stride, size)
         layers.append(conv)
     else:
-        first = stem.deep_width * 3 // 4 if stem.type == "deep_tiered" else stem.deep_width
+        first = 3 * (stem.deep_width // 4) if stem.type == "deep_tiered" else stem.deep_width
         widths = (first, stem.deep_width, stem.width)
         current, channels_in = size, cin
         for position, cout in enumerate(widths):
@@ -177,14 +235,30 @@ def _stem(spec: Spec, make: _Builder, size: Size, *, with_norm: bool) -> tuple[l
     if with_norm:
         layers.extend(make.norm("bn1", stem.width))
         layers.append(make.act("act1"))
-    if stem.pool == "max":
+    aa = spec.anti_alias
+    if stem.pool == "max" and aa is not None:
+        # timm: a 2x2 average pool replaces the max pool; a blur pool follows it run at stride 1.
+        if aa.type == "avg":
+            layers.append(anti_alias_layer(aa, "maxpool", stem.width, 2, size))
+        else:
+            layers.append(Pool("maxpool.0", "max", 3, 1, 1, False, True, size))
+            layers.append(anti_alias_layer(aa, "maxpool.1", stem.width, 2, size))
+    elif stem.pool == "max":
         out = (pool_out(size[0], 3, 2, 1, False), pool_out(size[1], 3, 2, 1, False))
         layers.append(Pool("maxpool", "max", 3, 2, 1, False, True, out))
+    elif stem.pool == "max_zero_pad":
+        padded = (size[0] + 2, size[1] + 2)
+        layers.append(ConstantPad("maxpool.0", 1, 0.0, padded))
+        out = (pool_out(padded[0], 3, 2, 0, False), pool_out(padded[1], 3, 2, 0, False))
+        layers.append(Pool("maxpool.1", "max", 3, 2, 0, False, True, out))
     elif stem.pool == "conv":
-        conv = make.conv("maxpool.0", stem.width, stem.width, 3, 2, size)
-        layers.append(conv)
-        layers.extend(make.norm("maxpool.1", stem.width))
-        layers.append(make.act("maxpool.2"))
+        conv = make.conv("maxpool.0", stem.width, stem.width, 3, 1 if aa else 2, size)
+        pool: list[Layer] = [conv]
+        if aa is not None:
+            pool.append(anti_alias_layer(aa, "maxpool.1", stem.width, 2, conv.out_size))
+        pool.extend(make.norm(f"maxpool.{len(pool)}", stem.width))
+        pool.append(make.act(f"maxpool.{len(pool)}"))
+        layers.extend(pool)
     size = _stem_size(layers, spec.input.hw)
     _check_size(size, "stem")
     return layers, size
@@ -205,18 +279,18 @@ def _block(
     size: Size,
     drop_path: float,
 ) -> BlockPlan:
-    block: BlockSpec = spec.block
-    out_channels = width * block.resolved_expansion
+    block: BlockSpec = spec.block_for(stage)
+    out_channels = spec.stage_out_channels(stage)
     pre = block.order == "pre"
+    first, mid = _inner_widths(spec, stage, index, block, width)
+    widths = (first, mid)
     if block.type == "bottleneck":
-        mid = int(width * block.width_per_group / 64) * block.groups
         branch, out_size = _bottleneck_branch(
-            block, make, in_channels, mid, out_channels, stride, dilation, first_dilation, size, pre
+            block, make, in_channels, widths, out_channels, stride, dilation, first_dilation, size, pre, spec.anti_alias
         )
     else:
-        mid = width
         branch, out_size = _basic_branch(
-            block, make, in_channels, mid, out_channels, stride, dilation, first_dilation, size, pre
+            block, make, in_channels, widths, out_channels, stride, dilation, first_dilation, size, pre, spec.anti_alias
         )
     _check_size(out_size, path)
 
@@ -228,6 +302,7 @@ def _block(
     shortcut_type, shortcut = _shortcut(
         spec, make, in_channels, out_channels, stride, first_dilation, size, pre, stage_dilation=dilation
     )
+    _check_shortcut_size(path, shortcut, size, out_size)
     preact: list[Layer] = []
     if pre:
         preact = [*make.norm("bn1", in_channels), make.act("act1")]
@@ -260,20 +335,63 @@ def _block(
     )
 
 
+def _inner_widths(spec: Spec, stage: int, index: int, block: BlockSpec, width: int) -> tuple[int, int]:
+    """(first conv's width, grouped 3x3's width): explicit ``inner_channels`` or timm's width rule."""
+    inner = spec.stages[stage].inner_channels
+    if inner is not None:
+        widths = inner[index]
+        return widths[0], widths[-1]
+    mid = block_mid_width(block, width)
+    return mid // block.reduce_first, mid
+
+
+def anti_alias_layer(aa: AntiAliasSpec, path: str, channels: int, stride: int, size: Size) -> Layer:
+    """timm's ``create_aa``: a ``stride`` x ``stride`` average pool, or a blur pool of ``stride``."""
+    if aa.type == "avg":
+        out = (pool_out(size[0], stride, stride, 0, False), pool_out(size[1], stride, stride, 0, False))
+        return Pool(path, "avg", stride, stride, 0, False, True, out)
+    filter_size = aa.filter_size or 3
+    padding = ((stride - 1) + (filter_size - 1)) // 2
+    if padding >= min(size):
+        raise SpecError(
+            f"{path}: a {size[0]}x{size[1]} map is too small for a blur pool's reflect padding of {padding}; raise input.size"
+        )
+    out = (conv_out(size[0], filter_size, stride, padding), conv_out(size[1], filter_size, stride, padding))
+    return BlurPool(path, channels, filter_size, stride, padding, out)
+
+
+def _check_shortcut_size(path: str, shortcut: list[Layer], size: Size, out_size: Size) -> None:
+    """The two paths of a block must meet at one size (an anti-aliasing pool floors odd sizes)."""
+    skip = size
+    for layer in shortcut:
+        if isinstance(layer, (Conv, Pool)):
+            skip = layer.out_size
+        elif isinstance(layer, ZeroPadShortcut):
+            skip = (-(-size[0] // layer.stride), -(-size[1] // layer.stride))
+    if shortcut and skip != out_size:
+        raise SpecError(
+            f"{path}: the branch gives a {out_size[0]}x{out_size[1]} map but the shortcut {skip[0]}x{skip[1]};"
+            " use an input size the network's strides divide"
+        )
+
+
 def _basic_branch(
     block: BlockSpec,
     make: _Builder,
     cin: int,
-    mid: int,
+    widths: tuple[int, int],
     cout: int,
     stride: int,
     dilation: int,
     first_dilation: int,
     size: Size,
     pre: bool,
+    aa: AntiAliasSpec | None = None,
 ) -> tuple[list[Layer], Size]:
     layers: list[Layer] = []
-    conv1 = make.conv("conv1", cin, mid, 3, stride, size, dilation=first_dilation)
+    mid = widths[0]
+    use_aa = aa is not None and (stride > 1 or first_dilation != dilation)
+    conv1 = make.conv("conv1", cin, mid, 3, 1 if use_aa else stride, size, dilation=first_dilation)
     layers.append(conv1)
     if pre:
         layers.extend(make.norm("bn2", mid))
@@ -281,9 +399,14 @@ def _basic_branch(
     else:
         layers.extend(make.norm("bn1", mid))
         layers.append(make.act("act1"))
+    after = conv1.out_size
+    if aa is not None and use_aa:
+        pool = anti_alias_layer(aa, "aa", mid, stride, after)
+        layers.append(pool)
+        after = _stem_size([pool], after)
     if block.dropout:
         layers.append(Dropout("dropout", block.dropout))
-    conv2 = make.conv("conv2", mid, cout, 3, 1, conv1.out_size, dilation=dilation)
+    conv2 = make.conv("conv2", mid, cout, 3, 1, after, dilation=dilation)
     layers.append(conv2)
     if not pre:
         layers.extend(make.norm("bn2", cout))
@@ -294,32 +417,50 @@ def _bottleneck_branch(
     block: BlockSpec,
     make: _Builder,
     cin: int,
-    mid: int,
+    widths: tuple[int, int],
     cout: int,
     stride: int,
     dilation: int,
     first_dilation: int,
     size: Size,
     pre: bool,
+    aa: AntiAliasSpec | None = None,
 ) -> tuple[list[Layer], Size]:
+    first, mid = widths
     stride_1x1, stride_3x3 = (stride, 1) if block.stride_on == "1x1" else (1, stride)
+    use_aa = aa is not None and (stride_3x3 > 1 or first_dilation != dilation)
     layers: list[Layer] = []
-    conv1 = make.conv("conv1", cin, mid, 1, stride_1x1, size)
-    conv2 = make.conv("conv2", mid, mid, 3, stride_3x3, conv1.out_size, dilation=first_dilation, groups=block.groups)
-    conv3 = make.conv("conv3", mid, cout, 1, 1, conv2.out_size)
+    conv1 = make.conv("conv1", cin, first, 1, stride_1x1, size)
+    conv2 = make.conv(
+        "conv2",
+        first,
+        mid,
+        3,
+        1 if use_aa else stride_3x3,
+        conv1.out_size,
+        dilation=first_dilation,
+        groups=block.groups,
+    )
+    after = conv2.out_size
+    pool: list[Layer] = []
+    if aa is not None and use_aa:
+        pool = [anti_alias_layer(aa, "aa", mid, stride_3x3, after)]
+        after = _stem_size(pool, after)
+    conv3 = make.conv("conv3", mid, cout, 1, 1, after)
     if pre:
         layers += [
             conv1,
-            *make.norm("bn2", mid),
+            *make.norm("bn2", first),
             make.act("act2"),
             conv2,
             *make.norm("bn3", mid),
             make.act("act3"),
+            *pool,
             conv3,
         ]
     else:
-        layers += [conv1, *make.norm("bn1", mid), make.act("act1")]
-        layers += [conv2, *make.norm("bn2", mid), make.act("act2")]
+        layers += [conv1, *make.norm("bn1", first), make.act("act1")]
+        layers += [conv2, *make.norm("bn2", mid), make.act("act2"), *pool]
         layers += [conv3, *make.norm("bn3", cout)]
     return layers, conv3.out_size
 
@@ -328,7 +469,7 @@ def _attention(attention: AttentionSpec | None, channels: int) -> Layer | None:
     if attention is None:
         return None
     if attention.type == "se":
-        reduced = make_divisible(channels / attention.reduction, attention.divisor)
+        reduced = make_divisible(attention.reduced_width(channels), attention.round_to)
         return SqueezeExcite("se", channels, reduced, "relu")
     kernel = attention.kernel or eca_kernel(channels)
     return EfficientChannelAttention("se", channels, kernel)
@@ -373,6 +514,7 @@ def _shortcut(
         layers.append(make.conv("downsample.1", cin, cout, 1, 1, size))
         layers.extend(norm("downsample.2", cout))
         return "avg_down", layers
-    kernel = spec.shortcut.kernel
+    # timm's downsample_conv: a kxk kernel only where the block strides or dilates.
+    kernel = 1 if stride == 1 and stage_dilation == 1 else spec.shortcut.kernel
     conv = make.conv("downsample.0", cin, cout, kernel, stride, size, dilation=dilation if kernel > 1 else 1)
     return "projection", [conv, *norm("downsample.1", cout)]

@@ -7,6 +7,7 @@ rule a user can break is a validator here, with a message that says what would b
 from __future__ import annotations
 
 import keyword
+import math
 import types
 import typing
 from typing import Annotated, Any, Literal, Union
@@ -20,6 +21,7 @@ Channels = Annotated[int, Field(ge=1, le=65_536)]
 Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
 # Lowering is linear in blocks; ResNet-1202 has 600. More than this is a typo or an attack.
 MAX_TOTAL_BLOCKS = 2_000
+MAX_CHANNELS = 65_536
 
 
 class _Strict(BaseModel):
@@ -74,22 +76,56 @@ class InputSpec(_Strict):
         return (self.size, self.size) if isinstance(self.size, int) else self.size
 
 
-NormType = Literal["batch", "frozen_batch", "group", "none"]
+NormType = Literal["batch", "frozen_batch", "group", "evonorm_s0", "frn", "none"]
 ActivationType = Literal["relu", "leaky_relu", "silu", "gelu", "mish", "hardswish", "elu", "tanh", "identity"]
 
 
 class NormSpec(_Strict):
-    """Normalisation after each conv (before it, in pre-activation blocks)."""
+    """Normalisation after each conv (before it, in pre-activation blocks).
+
+    ``evonorm_s0`` (EvoNorm-S0, Liu et al. 2020) and ``frn`` (filter response norm with its TLU,
+    Singh & Krishnan 2019) carry their own nonlinearity, as timm's layers do: where a norm is
+    followed by the activation, these apply theirs instead and ``activation`` is not added; where
+    a norm has no activation after it (the last norm of a post-activation branch), only their
+    affine part runs. ``groups`` applies to ``group`` and ``evonorm_s0``.
+    """
 
     type: NormType = "batch"
     eps: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-5
     momentum: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
-    groups: Annotated[int, Field(ge=1, le=4096)] = 32  # group norm only
+    groups: Annotated[int, Field(ge=1, le=4096)] = 32  # group norm and evonorm_s0
 
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         return _shorthand("type", value)
+
+
+class ConvSpec(_Strict):
+    """The stem, block and shortcut convolutions (not attention or the classifier).
+
+    ``plain``: ordinary convs. ``weight_standardized``: each output filter's weights are normalised
+    to zero mean and unit variance before use (Qiao et al. 2019), with ``eps`` added to the
+    variance, as timm's StdConv2d: unset, ``eps`` is timm's 1e-6 (BiT uses ``eps: 1.0e-8``).
+    """
+
+    type: Literal["plain", "weight_standardized"] = "plain"
+    eps: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
+
+    @property
+    def resolved_eps(self) -> float:
+        return 1e-6 if self.eps is None else self.eps
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return _shorthand("type", value)
+
+    @model_validator(mode="after")
+    def _eps_for_standardized(self) -> ConvSpec:
+        if self.type == "plain" and self.eps is not None:
+            raise ValueError("eps applies to weight_standardized convs only")
+        return self
 
 
 class StemSpec(_Strict):
@@ -97,8 +133,11 @@ class StemSpec(_Strict):
 
     ``conv``: one ``kernel``x``kernel`` conv (7x7 stride 2 as torchvision; 3x3 stride 1 for CIFAR).
     ``deep``: three 3x3 convs of ``deep_width``, ``deep_width``, ``width`` channels (ResNet-C).
-    ``deep_tiered``: as deep with 3/4 ``deep_width`` in the first conv.
+    ``deep_tiered``: as deep with ``3 * (deep_width // 4)`` channels in the first conv (timm's rule).
+    timm's ``stem_width`` is ``deep_width``; its deep stems end in ``width = 2 * stem_width`` channels.
     ``pool``: ``max`` (3x3 stride 2), ``conv`` (a strided 3x3 conv + norm + act in its place) or ``none``.
+    ``max_zero_pad``: a 1-pixel zero border, then an unpadded 3x3 stride-2 max pool (BiT's "fixed"
+    padding; unlike ``max`` the border takes part in the maximum, which matters for negative inputs).
     """
 
     type: Literal["conv", "deep", "deep_tiered"] = "conv"
@@ -106,21 +145,82 @@ class StemSpec(_Strict):
     kernel: Literal[1, 3, 5, 7] = 7
     stride: Literal[1, 2] = 2
     deep_width: Channels = 32
-    pool: Literal["max", "conv", "none"] = "max"
+    pool: Literal["max", "max_zero_pad", "conv", "none"] = "max"
+
+    @model_validator(mode="after")
+    def _tiered_has_width(self) -> StemSpec:
+        if self.type == "deep_tiered" and self.deep_width < 4:
+            raise ValueError(
+                f"a deep_tiered stem needs deep_width >= 4 (its first conv has 3 * (deep_width // 4) channels); got {self.deep_width}"
+            )
+        return self
 
 
 class AttentionSpec(_Strict):
-    """Channel attention inside each block: squeeze-and-excitation or ECA."""
+    """Channel attention inside each block: squeeze-and-excitation or ECA.
+
+    SE's reduced width is ``channels / reduction`` (or ``channels * ratio``, timm's ``rd_ratio``),
+    rounded to the nearest multiple of ``divisor`` and at least ``divisor``, as timm rounds it.
+    Unset, they are reduction 16 and divisor 8 (timm's defaults).
+    """
 
     type: Literal["se", "eca"]
-    reduction: Annotated[float, Field(ge=1.0, le=1024.0)] = 16.0  # se: reduced = channels / reduction
-    divisor: Annotated[int, Field(ge=1, le=1024)] = 8  # se: reduced width rounded to a multiple of this
+    reduction: Annotated[float, Field(ge=1.0, le=1024.0)] | None = None  # se: reduced = channels / reduction
+    ratio: Annotated[float, Field(gt=0.0, le=1.0)] | None = None  # se: reduced = channels * ratio (instead)
+    divisor: Annotated[int, Field(ge=1, le=1024)] | None = None  # se: reduced width rounded to a multiple of this
     kernel: Annotated[int, Field(ge=0, le=15)] = 0  # eca: 0 picks the kernel from the channels (paper's rule)
 
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         return _shorthand("type", value)
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> AttentionSpec:
+        if self.ratio is not None and self.reduction is not None:
+            raise ValueError("give either reduction or ratio (ratio = 1 / reduction), not both")
+        if self.type == "eca" and self.kernel % 2 == 0 and self.kernel != 0:
+            raise ValueError(f"eca kernel must be odd, or 0 to pick it from the channels (got {self.kernel})")
+        if self.type == "eca" and (self.reduction, self.ratio, self.divisor) != (None, None, None):
+            raise ValueError("reduction, ratio and divisor apply to se attention only; eca takes kernel")
+        if self.type == "se" and self.kernel:
+            raise ValueError("kernel applies to eca attention only; se takes reduction (or ratio) and divisor")
+        return self
+
+    def reduced_width(self, channels: int) -> float:
+        """SE's reduced width before rounding: ``channels * ratio`` or ``channels / reduction``."""
+        if self.ratio is not None:
+            return channels * self.ratio
+        return channels / (self.reduction if self.reduction is not None else 16.0)
+
+    @property
+    def round_to(self) -> int:
+        return self.divisor if self.divisor is not None else 8
+
+
+class AntiAliasSpec(_Strict):
+    """Anti-aliased downsampling, placed where timm's ``aa_layer`` goes (Zhang 2019).
+
+    Each strided 3x3 conv of a block runs at stride 1 and is followed (after its norm and
+    activation) by the downsampling layer ``aa``; the stem's max pool runs at stride 1 followed
+    by it (``blur``) or is replaced by it (``avg``); a stem ``pool: conv`` conv runs at stride 1
+    followed by it. ``blur``: timm's BlurPool2d, a fixed binomial ``filter_size`` x
+    ``filter_size`` filter applied per channel with reflect padding. ``avg``: a 2x2 average pool.
+    """
+
+    type: Literal["blur", "avg"]
+    filter_size: Annotated[int, Field(ge=2, le=7)] | None = None  # blur only; 3 when unset
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return _shorthand("type", value)
+
+    @model_validator(mode="after")
+    def _filter_for_blur(self) -> AntiAliasSpec:
+        if self.type == "avg" and self.filter_size is not None:
+            raise ValueError("filter_size applies to blur anti-aliasing only; avg is a fixed 2x2 average pool")
+        return self
 
 
 BlockType = Literal["basic", "bottleneck"]
@@ -136,6 +236,9 @@ class BlockSpec(_Strict):
     stride_on: Literal["1x1", "3x3"] = "3x3"  # bottleneck: 3x3 as torchvision v1.5, 1x1 as the 2015 paper
     groups: Annotated[int, Field(ge=1, le=65_536)] = 1
     width_per_group: Annotated[int, Field(ge=1, le=65_536)] = 64
+    reduce_first: Annotated[int, Field(ge=1, le=64)] = (
+        1  # the first conv has 1/reduce_first of the width (SENet-154: 2)
+    )
     order: Literal["post", "pre"] = "post"  # activation order: post (v1) or pre-activation (v2)
     attention: AttentionSpec | None = None
     dropout: Rate = 0.0  # between the two convs of a basic block (wide ResNets)
@@ -148,22 +251,51 @@ class BlockSpec(_Strict):
 
     @model_validator(mode="after")
     def _basic_has_no_groups(self) -> BlockSpec:
+        from .backbone import raise_problems
+
         if self.type == "basic" and (self.groups != 1 or self.width_per_group != 64):
-            raise ValueError(
-                "a basic block supports only groups: 1 and width_per_group: 64; use type: bottleneck for ResNeXt or wide variants"
+            key = "groups" if self.groups != 1 else "width_per_group"
+            raise_problems(
+                [
+                    (
+                        (key,),
+                        "a basic block supports only groups: 1 and width_per_group: 64; use type: bottleneck for ResNeXt or wide variants",
+                        getattr(self, key),
+                    )
+                ]
             )
         if self.type == "basic" and self.stride_on != "3x3":
-            raise ValueError("stride_on applies to bottleneck blocks only; a basic block strides in its first 3x3")
+            raise_problems(
+                [
+                    (
+                        ("stride_on",),
+                        "stride_on applies to bottleneck blocks only; a basic block strides in its first 3x3",
+                        self.stride_on,
+                    )
+                ]
+            )
         return self
 
 
 class StageSpec(_Strict):
-    """One stage: ``blocks`` residual blocks, the first of which applies ``stride``."""
+    """One stage: ``blocks`` residual blocks, the first of which applies ``stride``.
+
+    ``block``: this stage's block options, merged over the network's ``block`` (a stage that
+    changes ``type`` does not inherit expansion, stride_on, groups, width_per_group, reduce_first).
+    ``out_channels`` and ``inner_channels`` replace the width rule with explicit counts, as pruned
+    nets need: the blocks' output channels, and per block the widths of the branch's inner convs
+    (``[conv1, conv2]`` for a bottleneck, ``[conv1]`` for a basic block).
+    """
 
     blocks: Count
     width: Channels
     stride: Literal[1, 2] = 1
     dilation: Annotated[int, Field(ge=1, le=64)] = 1
+    block: BlockSpec | None = None
+    out_channels: Channels | None = None
+    inner_channels: (
+        Annotated[list[Annotated[list[Channels], Field(min_length=1, max_length=2)]], Field(max_length=10_000)] | None
+    ) = None
 
 
 _SHORTCUT_ALIASES = {"A": "zero_pad", "B": "projection", "C": "projection_all", "D": "avg_down"}
@@ -233,6 +365,13 @@ class BackboneSpec(_Strict):
     output_stride: Literal[8, 16, 32] | None = None
     frozen_stages: Annotated[int, Field(ge=0, le=16)] | None = None
 
+    @field_validator("output_stride", mode="before")
+    @classmethod
+    def _known_stride(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and value not in (8, 16, 32):
+            raise ValueError(f"must be 8, 16 or 32 (got {value}); the stages past that stride are dilated instead")
+        return value
+
     @field_validator("out_indices")
     @classmethod
     def _increasing(cls, value: list[int] | None) -> list[int] | None:
@@ -252,8 +391,12 @@ class Spec(_Strict):
     block: BlockSpec = BlockSpec()
     shortcut: ShortcutSpec = ShortcutSpec()
     norm: NormSpec = NormSpec()
+    conv: ConvSpec = ConvSpec()
     activation: ActivationType = "relu"
+    anti_alias: AntiAliasSpec | None = None
     stages: Annotated[list[StageSpec], Field(min_length=1, max_length=16)]
+    # BiT's x1..x4: multiplies the stem's widths and every stage's width.
+    width_factor: Annotated[int, Field(ge=1, le=64)] = 1
     head: HeadSpec | None = HeadSpec()
     init: InitSpec = InitSpec()
     drop_path: Rate = 0.0  # stochastic depth: the last block's rate, rising linearly from zero
@@ -293,37 +436,105 @@ class Spec(_Strict):
     def _description_one_paragraph(cls, value: str) -> str:
         return " ".join(value.split())
 
+    @model_validator(mode="before")
+    @classmethod
+    def _stage_blocks_extend_block(cls, data: Any) -> Any:
+        from .stage_options import merge_stage_blocks
+
+        return merge_stage_blocks(data)
+
+    @model_validator(mode="after")
+    def _stage_options_fit(self) -> Spec:
+        from .backbone import raise_problems
+        from .stage_options import anti_alias_problems, stage_problems
+
+        raise_problems(stage_problems(self) + (anti_alias_problems(self) if self.anti_alias else []))
+        return self
+
+    def block_for(self, stage: int) -> BlockSpec:
+        """The block options of ``stages[stage]``: its own ``block`` (already merged) or the network's."""
+        return self.stages[stage].block or self.block
+
+    def stage_out_channels(self, stage: int) -> int:
+        """Output channels of every block of ``stages[stage]``."""
+        own = self.stages[stage]
+        return own.out_channels or own.width * self.block_for(stage).resolved_expansion
+
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Spec:
-        block = self.block
-        if block.type == "bottleneck" and block.groups > 1:
-            for stage in self.stages:
+        # Each problem is raised at the key that has to change, so the message points there.
+        from .backbone import raise_problems
+
+        for index, stage in enumerate(self.stages):
+            block = self.block_for(index)
+            if block.type == "bottleneck" and block.groups > 1 and stage.inner_channels is None:
                 mid = int(stage.width * block.width_per_group / 64) * block.groups
                 if mid < block.groups:
-                    raise ValueError(
-                        f"stage width {stage.width} with width_per_group {block.width_per_group} leaves no channels per group"
+                    least = -(-64 // block.width_per_group)
+                    raise_problems(
+                        [
+                            (
+                                ("stages", index, "width"),
+                                f"width {stage.width} with width_per_group {block.width_per_group} leaves no channels per group; use width >= {least}",
+                                stage.width,
+                            )
+                        ]
                     )
-        if self.norm.type == "group":
-            for index, channels in enumerate(self._norm_widths()):
+            out = self.stage_out_channels(index) * self.width_factor
+            if out > MAX_CHANNELS:
+                raise_problems(
+                    [
+                        (
+                            ("stages", index, "width"),
+                            f"gives {out:,} output channels; at most {MAX_CHANNELS:,} are supported",
+                            stage.width,
+                        )
+                    ]
+                )
+        if self.norm.type in ("group", "evonorm_s0"):
+            widths = self._norm_widths()
+            for index, channels in widths:
                 if channels % self.norm.groups:
-                    raise ValueError(
-                        f"group norm with groups: {self.norm.groups} needs channel counts divisible by it; stage {index} has {channels}"
+                    fits = math.gcd(*(width for _, width in widths))
+                    example = next(d for d in (32, 16, 8, 4, 2, 1) if fits % d == 0)
+                    raise_problems(
+                        [
+                            (
+                                ("norm", "groups"),
+                                f"{self.norm.type} norm needs every normalised channel count divisible by groups {self.norm.groups}, but stages[{index}] has {channels}; use a divisor of {fits} such as {example}",
+                                self.norm.groups,
+                            )
+                        ]
                     )
         if self.shortcut.type == "zero_pad":
             channels = self.stem.width
-            for index, stage in enumerate(self.stages):
-                out = stage.width * block.resolved_expansion
+            for index in range(len(self.stages)):
+                out = self.stage_out_channels(index)
                 if out < channels:
-                    raise ValueError(
-                        f"shortcut zero_pad cannot shrink channels ({channels} -> {out} in stages[{index}]); use projection"
+                    key = "out_channels" if self.stages[index].out_channels is not None else "width"
+                    raise_problems(
+                        [
+                            (
+                                ("stages", index, key),
+                                f"shortcut zero_pad cannot shrink channels ({channels} -> {out}); keep at least {channels} output channels or use shortcut: projection",
+                                out,
+                            )
+                        ]
                     )
                 channels = out
         return self
 
-    def _norm_widths(self) -> list[int]:
-        out = []
-        for stage in self.stages:
-            out.append(stage.width * self.block.resolved_expansion)
-            if self.block.type == "bottleneck":
-                out.append(int(stage.width * self.block.width_per_group / 64) * self.block.groups)
+    def _norm_widths(self) -> list[tuple[int, int]]:
+        """(stage index, channels) of every normalised width inside the stages."""
+        from .stage_options import block_mid_width, first_width
+
+        out: list[tuple[int, int]] = []
+        for index, stage in enumerate(self.stages):
+            block = self.block_for(index)
+            widths = [self.stage_out_channels(index)]
+            if stage.inner_channels is not None:
+                widths.extend(width for inner in stage.inner_channels for width in inner)
+            elif block.type == "bottleneck":
+                widths.extend((first_width(block, stage.width), block_mid_width(block, stage.width)))
+            out.extend((index, width) for width in widths)
         return out
