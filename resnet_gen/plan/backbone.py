@@ -32,8 +32,8 @@ def stage_geometry(spec: Spec, stem_stride: int) -> list[tuple[int, int]]:
     """
     target = spec.backbone.output_stride
     if target is None:
-        return [(stage.stride, stage.dilation) for stage in spec.stages]
-    out = []
+        return [(int(stage.stride), stage.dilation) for stage in spec.stages]
+    out: list[tuple[int, int]] = []
     reached, dilation = stem_stride, 1
     for stage in spec.stages:
         stride = stage.stride
