@@ -7,6 +7,6 @@ import click
 
 def register(cli: click.Group) -> None:
     """Add every optional command to ``cli``."""
-    from ..diagram.command import diagram
+    from ..diagram.command import command as diagram_command
 
-    cli.add_command(diagram)
+    cli.add_command(diagram_command())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ..cli.app import set_option
 from .choices import DIRECTIONS, FORMATS, VIEWS, GraphvizNotFound
 
 
@@ -16,30 +16,50 @@ def output_name(name: str, view: str, fmt: str) -> str:
     return f"{name}{'' if view == 'macro' else f'-{view}'}.{fmt}"
 
 
-@click.command()
-@click.argument("specs", nargs=-1)
-@click.option(
-    "--view", type=click.Choice(VIEWS), default="macro", show_default=True, help="Stages, or blocks layer by layer."
-)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="svg", show_default=True, help="Output format.")
-@click.option(
-    "--direction",
-    type=click.Choice(DIRECTIONS),
-    default="TB",
-    show_default=True,
-    help="Top to bottom or left to right.",
-)
-@click.option(
-    "-o",
-    "--output",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("generated"),
-    show_default=True,
-    help="Folder for the files (named <spec>.<format>, <spec>-blocks.<format> for --view blocks).",
-)
-@click.option("--stdout", "to_stdout", is_flag=True, help="Write the one spec's diagram to stdout instead.")
-@set_option
+def command() -> click.Command:
+    """The ``diagram`` command. Built on demand: the shared ``--set`` option lives in the CLI
+    package, which calls this while it is still loading."""
+    from ..cli.app import set_option
+
+    decorators = [
+        click.command("diagram"),
+        click.argument("specs", nargs=-1),
+        click.option(
+            "--view",
+            type=click.Choice(VIEWS),
+            default="macro",
+            show_default=True,
+            help="Stages, or blocks layer by layer.",
+        ),
+        click.option(
+            "--format", "fmt", type=click.Choice(FORMATS), default="svg", show_default=True, help="Output format."
+        ),
+        click.option(
+            "--direction",
+            type=click.Choice(DIRECTIONS),
+            default="TB",
+            show_default=True,
+            help="Top to bottom or left to right.",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            "out_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path("generated"),
+            show_default=True,
+            help="Folder for the files (named <spec>.<format>, <spec>-blocks.<format> for --view blocks).",
+        ),
+        click.option("--stdout", "to_stdout", is_flag=True, help="Write the one spec's diagram to stdout instead."),
+        set_option,
+    ]
+    func: Any = diagram
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    assert isinstance(func, click.Command)
+    return func
+
+
 def diagram(
     specs: tuple[str, ...],
     view: str,
