@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/resnet-gen validate specs/*.yaml
 	$(BIN)/resnet-gen list
+	$(BIN)/resnet-gen diagram
 
 # The catalog table in README.md is generated from specs/; run this after adding or changing a spec.
 readme: $(STAMP)
