@@ -1,0 +1,247 @@
+"""The broken-spec corpus (tests/bad_specs): every case gives exactly its expected located message,
+from the Python API (one SpecError) and from `resnet-gen validate` (exit 1, one line per problem on
+stderr, nothing on stdout, never a traceback)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import VENV_BIN, cli_env
+
+import resnet_gen as rg
+from resnet_gen.cli import main
+
+CORPUS = Path(__file__).resolve().parent / "bad_specs"
+TEN_MB = 10 * 1024 * 1024
+
+
+def _png() -> bytes:
+    return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+
+
+# Cases whose files are written at test time rather than committed: name -> content
+# (bytes for a file, "dir" for a folder, None for no file at all).
+GENERATED: dict[str, Callable[[], bytes | str | None]] = {
+    "file_binary": _png,
+    "file_latin1": lambda: "name: café\nstages: [{blocks: 1, width: 8}]\n".encode("latin-1"),
+    "file_utf16": lambda: "stages: [{blocks: 1, width: 8}]\n".encode("utf-16"),
+    "file_control_char": lambda: b"stages: [{blocks: 1, width: 8}]\ndescription: ring \x07 the bell\n",
+    "file_10mb": lambda: b"stages: [{blocks: 1, width: 8}]\n" + b"# padding\n" * (TEN_MB // 10),
+    "file_missing": lambda: None,
+    "file_folder": lambda: "dir",
+    "attack_deep_nesting": lambda: b"stages: " + b"[" * 500 + b"]" * 500 + b"\n",
+    "attack_huge_integer": lambda: b"stages:\n  - {blocks: " + b"9" * 5000 + b", width: 8}\n",
+}
+
+
+def _case_names() -> list[str]:
+    return sorted(path.stem for path in CORPUS.glob("*.expected"))
+
+
+CASES = _case_names()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the corpus with the generated files written in, so messages name `NAME.yaml`."""
+    folder = tmp_path_factory.mktemp("corpus") / "bad_specs"
+    shutil.copytree(CORPUS, folder)
+    for name, make in GENERATED.items():
+        content = make()
+        target = folder / f"{name}.yaml"
+        if content == "dir":
+            target.mkdir()
+        elif isinstance(content, bytes):
+            target.write_bytes(content)
+    return folder
+
+
+def _overrides(name: str) -> list[str]:
+    path = CORPUS / f"{name}.set"
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def _expected(name: str) -> list[str]:
+    return (CORPUS / f"{name}.expected").read_text(encoding="utf-8").splitlines()
+
+
+def test_corpus_is_complete() -> None:
+    """Every case has its spec and its expected message; the corpus covers at least 60 cases."""
+    specs = {path.stem for path in CORPUS.glob("*.yaml")} | set(GENERATED)
+    expected = set(CASES)
+    assert specs == expected, f"spec without .expected: {specs - expected}; .expected without spec: {expected - specs}"
+    assert {path.stem for path in CORPUS.glob("*.set")} <= expected
+    assert len(CASES) >= 60
+    for name in CASES:
+        lines = _expected(name)
+        assert lines and all(lines), name
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_python_api_raises_located_spec_error(name: str, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(corpus)
+    with pytest.raises(rg.SpecError) as caught:
+        rg.analyze(rg.load_spec(f"{name}.yaml", overrides=_overrides(name)))
+    assert list(caught.value.problems) == _expected(name)
+    assert str(caught.value) == "\n".join(_expected(name))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_cli_prints_the_same_lines_and_exits_1(
+    name: str, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(corpus)
+    argv = ["validate", f"{name}.yaml"]
+    for item in _overrides(name):
+        argv += ["--set", item]
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert exited.value.code == 1
+    assert out == ""
+    assert err.splitlines() == [f"error: {line}" for line in _expected(name)]
+
+
+def test_console_script_over_the_whole_corpus(corpus: Path) -> None:
+    """The installed `resnet-gen` in a real process: every case without --set in one run (each
+    prints its own lines, in order), then each --set case on its own. No traceback anywhere."""
+    plain = [name for name in CASES if not _overrides(name)]
+    run = subprocess.run(
+        [str(VENV_BIN / "resnet-gen"), "validate", *(f"{name}.yaml" for name in plain)],
+        cwd=corpus,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert run.stderr.splitlines() == [f"error: {line}" for name in plain for line in _expected(name)]
+    for name in CASES:
+        if not _overrides(name):
+            continue
+        argv = [str(VENV_BIN / "resnet-gen"), "validate", f"{name}.yaml"]
+        for item in _overrides(name):
+            argv += ["--set", item]
+        one = subprocess.run(argv, cwd=corpus, env=cli_env(), capture_output=True, text=True, timeout=60, check=False)
+        assert (one.returncode, one.stdout) == (1, ""), name
+        assert one.stderr.splitlines() == [f"error: {line}" for line in _expected(name)], name
+        assert "Traceback" not in one.stderr
+
+
+ABSURD = {
+    "a billion blocks": {"stages": [{"blocks": 1_000_000_000, "width": 64}]},
+    "width 2**40": {"stages": [{"blocks": 2, "width": 2**40}]},
+    "16 stages of 10,000 blocks": {"stages": [{"blocks": 10_000, "width": 64}] * 16},
+    "input of 2**40 pixels": {"input": {"size": 2**40}, "stages": [{"blocks": 1, "width": 8}]},
+    "2**40 classes": {"head": {"num_classes": 2**40}, "stages": [{"blocks": 1, "width": 8}]},
+    "4 million channels": {
+        "block": {"type": "bottleneck", "expansion": 64},
+        "stages": [{"blocks": 1, "width": 65_536}],
+    },
+}
+
+
+@pytest.mark.parametrize("label", sorted(ABSURD))
+def test_absurd_sizes_fail_fast_without_allocating(label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused by validation, before anything is lowered or built: in well under a second and
+    without allocating more than a few MB (a lowered 160,000-block net would take seconds and GBs)."""
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "absurd.yaml"
+    path.write_text(yaml.safe_dump(ABSURD[label]), encoding="utf-8")
+    rg.load_spec("resnet18")  # warm imports and pydantic's validators
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(rg.SpecError) as caught:
+        rg.analyze(rg.load_spec(path))
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(caught.value.problems) == 1 and caught.value.problems[0].startswith("absurd.yaml:")
+    assert elapsed < 0.25, f"{label}: {elapsed:.3f}s"
+    assert peak < 4 * 1024 * 1024, f"{label}: {peak:,} bytes"
+
+
+def test_a_10mb_spec_is_refused_without_reading_it(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(corpus)
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(rg.SpecError):
+        rg.load_spec("file_10mb.yaml")
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert elapsed < 0.25
+    assert peak < 1024 * 1024
+
+
+def test_special_files_are_refused_without_reading_them() -> None:
+    """/dev/zero never ends: reading it would hang; it is refused as not a regular file."""
+    with pytest.raises(rg.SpecError, match=r"^/dev/zero: is not a regular file; name a \.yaml file$"):
+        rg.load_spec("/dev/zero")
+
+
+def test_billion_laughs_is_refused_before_expansion(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(corpus)
+    tracemalloc.start()
+    with pytest.raises(rg.SpecError, match="anchors and aliases"):
+        rg.load_spec("attack_billion_laughs.yaml")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1024 * 1024
+
+
+@pytest.mark.parametrize("name", [name for name in CASES if name.startswith("attack_python")])
+def test_python_tags_are_never_executed(name: str, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Had any constructor run, os.system / subprocess would have been touched; they are not."""
+    import os
+
+    calls: list[object] = []
+    monkeypatch.setattr(os, "system", lambda *args: calls.append(args) or 0)
+    monkeypatch.chdir(corpus)
+    with pytest.raises(rg.SpecError, match="is not allowed"):
+        rg.load_spec(f"{name}.yaml")
+    assert calls == []
+
+
+USAGE = [
+    ["bogus"],
+    ["validate", "--bogus"],
+    ["info"],
+    ["info", "resnet18", "extra"],
+    ["list", "--family"],
+    ["--no-such-flag"],
+]
+
+
+@pytest.mark.parametrize("argv", USAGE, ids=" ".join)
+def test_bad_usage_exits_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("usage error: ") and lines[0].endswith("--help')"), err
+
+
+def test_bad_usage_from_the_console_script() -> None:
+    run = subprocess.run(
+        [str(VENV_BIN / "resnet-gen"), "validate", "--bogus"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert run.stderr == "usage error: No such option '--bogus'. (see 'resnet-gen validate --help')\n"
