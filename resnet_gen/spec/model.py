@@ -10,6 +10,7 @@ import keyword
 import math
 import types
 import typing
+import unicodedata
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -41,7 +42,22 @@ class _Strict(BaseModel):
                 raise PydanticCustomError("number_type", "must be a number, not true or false")
             if isinstance(item, str) and int in kinds and not kinds & {str, float}:
                 raise PydanticCustomError("int_type", "must be an integer, not text")
+            if isinstance(item, str):
+                _check_visible(item)
         return value
+
+
+def _check_visible(text: str) -> None:
+    """Text reaches diagrams and generated source: no control or invisible formatting characters
+    (a NUL breaks Graphviz, a right-to-left override disguises source). Line breaks and tabs stay
+    allowed; descriptions fold them into spaces."""
+    for position, char in enumerate(text, start=1):
+        if char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cf"):
+            raise PydanticCustomError(
+                "value_error",
+                "contains the invisible character {char} at position {position}; remove it",
+                {"char": f"U+{ord(char):04X}", "position": position},
+            )
 
 
 def _scalar_kinds(annotation: Any) -> set[Any]:
