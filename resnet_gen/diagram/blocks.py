@@ -94,7 +94,7 @@ def _kind_label(number: int, kind: BlockKind) -> str:
     if block.attention:
         words += f" + {block.attention.upper()}"
     shortcut = {"none": "no shortcut"}.get(block.shortcut_type, f"{block.shortcut_type.replace('_', '-')} shortcut")
-    head = bold(f"{number}. {esc(words)}", 12) + small(f"  {DOT}  {esc(shortcut)}", style.INK, 11)
+    head = bold(f"{number}. {esc(words)}", 12) + small(esc(f"  {DOT}  {shortcut}"), style.INK, 11)
     sizes = f"{shape(block.in_channels, block.in_size)} {ARROW} {shape(block.out_channels, block.out_size)}"
     drawn = small(esc(f"drawn for {block.path}: {sizes}"))
     used = small(esc(f"{len(kind.members)} block{'s' if len(kind.members) > 1 else ''}: {_members(kind.members)}"))

@@ -10,7 +10,7 @@ import graphviz
 from ..plan import Plan
 from . import style
 from .choices import DIRECTIONS
-from .text import DOT, cost, esc, shape
+from .text import DOT, NBSP, cost, esc, shape
 
 
 def new_graph(plan: Plan, direction: str) -> graphviz.Digraph:
@@ -41,7 +41,7 @@ def bold(text: str, size: int | None = None) -> str:
 
 def title(plan: Plan, subtitle: str, legend: Iterable[str] = ()) -> str:
     """The graph label: name, description, totals, and a legend line when one is given."""
-    rows = [bold(esc(plan.name), 18) + small(f"  {esc(subtitle)}", size=12)]
+    rows = [bold(esc(plan.name), 18) + small(esc(f"  {subtitle}"), size=12)]
     if plan.description:
         # Balanced lines: as many as needed at 80 characters, then evened out.
         lines = -(-len(plan.description) // 80)
@@ -52,11 +52,11 @@ def title(plan: Plan, subtitle: str, legend: Iterable[str] = ()) -> str:
     rows.append(small(esc(totals), style.INK, 11))
     legend = list(legend)
     if legend:
-        rows.append(small("   ".join(legend), style.INK, 10))
+        rows.append(small((NBSP * 3).join(legend), style.INK, 10))
     return html(rows)
 
 
 def legend_entry(colour: str, line: str, words: str) -> str:
     """A coloured line sample and its meaning, for the title's legend."""
     sample = "\u2504\u2504\u2504" if line in ("dashed", "dotted") else "\u2501\u2501\u2501"
-    return f'<font color="{colour}">{sample}</font> {esc(words)}'
+    return f'<font color="{colour}">{sample}</font>{NBSP}{esc(words)}'

@@ -18,6 +18,7 @@ from .canvas import bold, html, legend_entry, new_graph, small, title
 from .text import (
     ARROW,
     DOT,
+    NBSP,
     TIMES,
     branch_convs,
     branch_extras,
@@ -140,7 +141,7 @@ class _Macro:
         if first.shortcut_type == "zero_pad" or not first.shortcut:
             # Parameter-free shortcuts are drawn as an edge, with what they do written on it.
             words = "  ".join(describe(layer).short for layer in first.shortcut)
-            extra = {"label": f" {words} ", "fontcolor": colour} if words else {}
+            extra = {"label": f"{NBSP}{NBSP}{words}", "fontcolor": colour} if words else {}
             self.edges.append((tail, add, {**attrs, **extra}))
         else:
             side = f"{node}/shortcut"
@@ -272,7 +273,8 @@ def _main() -> dict[str, str]:
 
 
 def _tensor(label: str) -> dict[str, str]:
-    return {"label": f" {label}", "weight": "20", "class": "tensor"}
+    # No-break spaces: an SVG viewer would drop plain leading spaces and the label would touch the line.
+    return {"label": f"{NBSP}{NBSP}{label}", "weight": "20", "class": "tensor"}
 
 
 def _terminal() -> dict[str, Any]:

@@ -39,9 +39,17 @@ def cost(params: int, macs: int) -> str:
     return f"{count(params)} params  {DOT}  {count(macs)} MACs"
 
 
+NBSP = "\u00a0"
+_KEPT_SPACE = re.compile(r"^ | $| (?= )")
+
+
 def esc(text: str) -> str:
-    """Text made safe inside a graphviz HTML-like label."""
-    return html.escape(text, quote=True)
+    """Text made safe inside a graphviz HTML-like label.
+
+    Browsers collapse runs of spaces in SVG text and drop them at the edges of a text span, so the
+    spaces that make a gap are written as no-break spaces.
+    """
+    return _KEPT_SPACE.sub(NBSP, html.escape(text, quote=True))
 
 
 def kernel(size: int) -> str:
