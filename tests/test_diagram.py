@@ -272,3 +272,22 @@ def test_no_torch_on_the_drawing_path() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("digraph resnet50") and done.stdout.endswith("ok\n")
+
+
+def test_backbone_draws_its_feature_maps_and_frozen_stages() -> None:
+    overrides = ["backbone.features_only=true", "backbone.frozen_stages=1", "backbone.out_indices=[1,2,3,4]"]
+    graph = parse(rg.diagram(rg.load_spec("resnet50", overrides)))
+    features = graph.with_class("feature")
+    # timm's feature_info for resnet50: channels 256/512/1024/2048 at reductions 4/8/16/32.
+    assert [node.text for node in features] == [
+        "feature 1 256×56×56 · /4",
+        "feature 2 512×28×28 · /8",
+        "feature 3 1024×14×14 · /16",
+        "feature 4 2048×7×7 · /32",
+    ]
+    sources = [edge.tail for edge in graph.edges_with_class("feature")]
+    assert sources == [f"layer{i}.1/add" for i in range(1, 5)]
+    assert "output" not in graph.nodes and "head" not in graph.nodes
+    # frozen_stages=1: the stem and layer1 (stem = 0).
+    assert "frozen" in graph.nodes["stem"].text and "frozen" in graph.nodes["layer1/input"].text
+    assert "frozen" not in graph.nodes["layer2/input"].text

@@ -63,6 +63,8 @@ class _Macro:
         self.stacked = direction == "LR"
         self.graph = new_graph(plan, direction)
         self.edges: list[Edge] = []
+        # Top-level module -> the node whose output it is, for the feature maps a backbone returns.
+        self.outputs: dict[str, str] = {_top(layer.path): "stem" for layer in plan.stem}
         kinds = sorted({block.shortcut_type for block in plan.blocks}, key=_shortcut_order)
         self.graph.attr(label=title(plan, "macro view", _legend(kinds)))
 
@@ -74,6 +76,7 @@ class _Macro:
         for stage in plan.stages:
             tail, here = self._stage(stage, tail, here)
         self._head(tail, here)
+        self._features()
         for start, end, attrs in self.edges:
             self.graph.edge(start, end, **attrs)
 
@@ -102,6 +105,7 @@ class _Macro:
             tail, here = header, ""
             for run in runs(stage):
                 tail, here = self._run(cluster, run, tail, here)
+        self.outputs[stage.path] = tail
         return tail, here
 
     def _run(self, graph: graphviz.Digraph, run: list[BlockPlan], tail: str, here: str) -> tuple[str, str]:
@@ -190,6 +194,8 @@ class _Macro:
         rows = [bold("stem")]
         rows += [small(esc(line), style.INK) for line in _grouped(stem)]
         rows.append(small(esc(cost(sum(x.params for x in stem), sum(x.macs for x in stem)))))
+        if any(_top(layer.path) in self.plan.frozen for layer in stem):
+            rows.append(_frozen())
         return html(rows)
 
     def _stage_label(self, stage: StagePlan) -> str:
@@ -200,6 +206,8 @@ class _Macro:
             facts.append(f"dilation {stage.dilation}")
         name = bold(esc(stage.path), 12)
         numbers = small(esc(cost(stage.params, stage.macs)))
+        if stage.path in self.plan.frozen:
+            numbers += small(esc(f"  {DOT}  ")) + _frozen()
         if self.stacked:
             rows = [name, small(esc(blocks), style.INK, 11), small(esc(f"  {DOT}  ".join(facts)), style.INK, 11)]
             return html([*rows, numbers], align="left")
@@ -217,11 +225,16 @@ class _Macro:
             if isinstance(head.fc, L.Linear):
                 rows.append(small(esc(f"fc {head.fc.in_features} {ARROW} {head.fc.out_features}"), style.INK))
         layers = plan.final + (head.layers if head is not None else ())
+        if head is None and plan.features and not layers:
+            return  # a backbone: the feature maps are the outputs
         if head is not None or layers:
             rows.append(small(esc(cost(sum(x.params for x in layers), sum(x.macs for x in layers)))))
             self.graph.node("head", html(rows), group=SPINE, fillcolor=style.HEAD_FILL, color=style.HEAD_BORDER)
             self.edges.append((tail, "head", _tensor(here)))
+            self.outputs.update({_top(layer.path): "head" for layer in plan.final})
             tail = "head"
+        if head is None and plan.features:
+            return
         if head is None:
             result, words = here, "features"
         elif head.num_classes:
@@ -230,6 +243,32 @@ class _Macro:
             result, words = str(plan.feature_channels), "features"
         self.graph.node("output", html([bold("output"), small(esc(f"{result} {words}"))]), **_terminal())
         self.edges.append((tail, "output", _tensor(result) if tail == "head" else _main()))
+
+    def _features(self) -> None:
+        """The feature maps a backbone returns, each drawn off the module it is taken from."""
+        for tap in self.plan.features:
+            node = f"feature{tap.index}"
+            words = f"{shape(tap.channels, tap.size)}  {DOT}  /{tap.reduction}"
+            self.graph.node(
+                node,
+                html([bold(f"feature {tap.index}"), small(esc(words))]),
+                shape="box",
+                style="rounded,dashed",
+                color=style.FEATURE,
+                **{"class": "feature"},
+            )
+            source = self.outputs.get(tap.module, "stem")
+            self.edges.append(
+                (source, node, {"color": style.FEATURE, "style": "dashed", "weight": "0", "class": "feature"})
+            )
+
+
+def _top(path: str) -> str:
+    return path.split(".", 1)[0]
+
+
+def _frozen() -> str:
+    return small(esc("frozen"), style.FEATURE)
 
 
 def _block_notes(first: BlockPlan, run: list[BlockPlan]) -> list[str]:

@@ -42,6 +42,7 @@ STEM_FILL = "#eef1f4"
 HEAD_FILL = "#eef5ec"
 HEAD_BORDER = "#5a9a52"
 NEUTRAL_BORDER = "#8a96a3"
+FEATURE = "#3f6fa8"
 
 
 def graph_attrs(direction: str) -> dict[str, str]:
