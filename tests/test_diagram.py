@@ -232,6 +232,11 @@ def test_direction_and_bad_arguments() -> None:
     spec = rg.load_spec("resnet18")
     assert parse(rg.diagram(spec, direction="LR")).attrs["rankdir"] == "LR"
     assert parse(rg.diagram(spec)).attrs["rankdir"] == "TB"
+    # Block kinds read in order either way: left to right (TB), top to bottom (LR; y grows upwards).
+    tb, lr = (parse(rg.diagram(spec, "blocks", direction=d)) for d in ("TB", "LR"))
+    tb_x = [float(tb.nodes[f"kind{k}/input"].attrs["pos"].split(",")[0]) for k in (1, 2)]
+    lr_y = [float(lr.nodes[f"kind{k}/input"].attrs["pos"].split(",")[1]) for k in (1, 2)]
+    assert tb_x[0] < tb_x[1] and lr_y[0] > lr_y[1]
     with pytest.raises(ValueError, match="view must be one of macro, blocks"):
         rg.diagram(spec, "micro")
     with pytest.raises(ValueError, match="direction must be one of TB, LR"):

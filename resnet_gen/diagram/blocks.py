@@ -64,7 +64,10 @@ def blocks_view(plan: Plan, direction: str = "TB") -> graphviz.Digraph:
     ]
     graph.attr(label=title(plan, "block view", ["shortcuts:", *legend] if legend else []), ranksep="0.22")
     edges: list[Edge] = []
-    for number, kind in enumerate(kinds, start=1):
+    numbered = list(enumerate(kinds, start=1))
+    # Graphviz stacks separate drawings bottom-up when laying out left to right; reverse them so
+    # that kind 1 still comes first, at the top.
+    for number, kind in reversed(numbered) if direction == "LR" else numbered:
         with graph.subgraph(name=f"cluster_kind{number}") as cluster:
             cluster.attr(
                 label=_kind_label(number, kind),
