@@ -5,12 +5,15 @@ Importing the package does not import torch; only :func:`build` does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .analysis import Report, analyze
 from .errors import SpecError
 from .plan import Plan, lower
 from .spec import Spec, load_spec
+from .weights.report import WeightsError, WeightsReport
 
 if TYPE_CHECKING:
     import graphviz
@@ -30,6 +33,20 @@ def build(spec: Spec | Plan, **backbone: Any) -> nn.Module:
     return build_live(spec, **backbone)
 
 
+def load_weights(
+    model: nn.Module, checkpoint: str | Path | Mapping[str, Any], adapt: bool = True, *, strict: bool = False
+) -> WeightsReport:
+    """Load a local checkpoint file (``.pth``, ``.pt``, ``.safetensors``) or a state_dict into ``model``.
+
+    Maps torchvision/timm ResNet and timm ResNetV2 keys, adapts the first conv to other input
+    channels and skips a classifier of another size (``adapt``), and returns what it loaded,
+    adapted, skipped and left missing. Never downloads. See :mod:`resnet_gen.weights`.
+    """
+    from .weights.load import load_weights as load
+
+    return load(model, checkpoint, adapt, strict=strict)
+
+
 def diagram(spec: Spec | Plan, view: str = "macro", *, direction: str = "TB") -> graphviz.Digraph:
     """A ``graphviz.Digraph`` of ``spec``: ``view="macro"`` (stages) or ``"blocks"`` (layer by layer).
 
@@ -41,4 +58,18 @@ def diagram(spec: Spec | Plan, view: str = "macro", *, direction: str = "TB") ->
     return draw_diagram(spec, view, direction=direction)
 
 
-__all__ = ["Plan", "Report", "Spec", "SpecError", "__version__", "analyze", "build", "diagram", "load_spec", "lower"]
+__all__ = [
+    "Plan",
+    "Report",
+    "Spec",
+    "SpecError",
+    "WeightsError",
+    "WeightsReport",
+    "__version__",
+    "analyze",
+    "build",
+    "diagram",
+    "load_spec",
+    "load_weights",
+    "lower",
+]

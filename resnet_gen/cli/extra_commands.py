@@ -10,3 +10,8 @@ def register(cli: click.Group) -> None:
     from ..diagram.command import command as diagram_command
 
     cli.add_command(diagram_command())
+
+    from .backbone_commands import export, weights
+
+    cli.add_command(weights)
+    cli.add_command(export)

@@ -1,0 +1,91 @@
+"""``weights`` and ``export``: load a local checkpoint into a spec's network; export it to a file.
+
+torch is imported only when one of these commands runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..spec import load_spec
+from .app import set_option
+
+
+@click.command("weights")
+@click.argument("spec")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@set_option
+@click.option("--no-adapt", is_flag=True, help="Refuse a first conv or classifier of another shape.")
+@click.option("--strict", is_flag=True, help="Missing or unused keys are errors.")
+@click.option("-v", "--verbose", is_flag=True, help="List every loaded key too.")
+def weights(
+    spec: str, checkpoint: Path, overrides: tuple[str, ...], no_adapt: bool, strict: bool, verbose: bool
+) -> None:
+    """Load a local CHECKPOINT (.pth, .pt, .safetensors) into SPEC's network and report what fit.
+
+    Never downloads. Adapts the first conv to input.channels and skips a classifier of another
+    num_classes (unless --no-adapt); prints loaded, adapted, skipped and missing keys.
+    """
+    loaded = load_spec(spec, list(overrides))
+    from ..live import build
+    from ..weights import WeightsError
+    from ..weights.load import load_weights
+
+    model = build(loaded)
+    try:
+        report = load_weights(model, checkpoint, adapt=not no_adapt, strict=strict)
+    except WeightsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.render(verbose=verbose))
+
+
+@click.command("export")
+@click.argument("spec")
+@set_option
+@click.option("--format", "fmt", type=click.Choice(["onnx", "pt2"]), default="onnx", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file (default generated/<spec>.<format>).",
+)
+@click.option(
+    "--weights",
+    "checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Load this local checkpoint first (as 'resnet-gen weights' does); else a fixed-seed initialisation.",
+)
+@click.option("--opset", type=click.IntRange(18, 30), default=None, help="ONNX opset (default: the exporter's).")
+def export(
+    spec: str, overrides: tuple[str, ...], fmt: str, output: Path | None, checkpoint: Path | None, opset: int | None
+) -> None:
+    """Export SPEC's network (eval mode, dynamic batch) to ONNX or a torch.export program (.pt2)."""
+    loaded = load_spec(spec, list(overrides))
+    import torch
+
+    from ..export import export_onnx, export_program, save_program
+    from ..live import build
+    from ..weights import WeightsError
+    from ..weights.load import load_weights
+
+    target = output if output is not None else Path("generated") / f"{loaded.name}.{fmt}"
+    torch.manual_seed(0)  # the same spec always writes the same file
+    model = build(loaded)
+    if checkpoint is not None:
+        try:
+            load_weights(model, checkpoint)
+        except WeightsError as exc:
+            raise click.ClickException(str(exc)) from None
+    try:
+        if fmt == "onnx":
+            export_onnx(model, target, opset=opset)
+        else:
+            save_program(export_program(model), target)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise click.ClickException(f"export to {fmt} failed: {first}") from None
+    click.echo(f"wrote {target}")

@@ -1,0 +1,126 @@
+"""Exporting a built network: ONNX (through ``torch.onnx``'s exporter) and ``torch.export`` programs.
+
+The batch dimension is dynamic; the spatial size is the spec's input size unless given. Files
+are written atomically: a failed export leaves nothing behind. Importing this imports torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import SpecError
+from .plan import Plan
+
+FORMATS = ("onnx", "pt2")
+# Protocol buffers cap a file at 2 GiB; larger networks keep their weights in a side file.
+_INLINE_LIMIT = 1_800_000_000
+
+
+def example_input(model: nn.Module, batch: int = 1, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """A zero input of the network's channels and (unless ``size`` is given) its spec's input size."""
+    plan = _plan_of(model)
+    height, width = size if size is not None else plan.input_size
+    parameter = next(model.parameters())
+    return torch.zeros(batch, plan.input_channels, height, width, dtype=parameter.dtype, device=parameter.device)
+
+
+def output_names(model: nn.Module) -> list[str]:
+    """``logits``, ``features`` (no classifier), or ``feature<i>`` per returned feature map."""
+    plan = _plan_of(model)
+    if plan.features:
+        return [f"feature{tap.index}" for tap in plan.features]
+    has_classifier = plan.head is not None and plan.head.fc is not None
+    return ["logits" if has_classifier else "features"]
+
+
+def _plan_of(model: nn.Module) -> Plan:
+    plan = getattr(model, "plan", None)
+    if not isinstance(plan, Plan):
+        raise TypeError("export needs a network built by resnet_gen (it reads the input shape from its plan)")
+    return plan
+
+
+def _batch_dim() -> tuple[dict[int, object]]:
+    return ({0: torch.export.Dim("batch", min=1, max=4096)},)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter reports progress on stdout and warns about its own internals."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def export_program(model: nn.Module, example: torch.Tensor | None = None) -> torch.export.ExportedProgram:
+    """``torch.export.export`` of ``model`` in eval mode, with a dynamic batch dimension."""
+    model.eval()
+    # A batch of 1 would be specialised to a constant; trace with 2 and mark it dynamic.
+    example = example if example is not None else example_input(model, batch=2)
+    with _quiet():
+        return torch.export.export(model, (example,), dynamic_shapes=_batch_dim(), strict=False)
+
+
+def export_onnx(model: nn.Module, path: Path, example: torch.Tensor | None = None, *, opset: int | None = None) -> Path:
+    """Write ``model`` (eval mode) as ONNX to ``path``, atomically, with a dynamic batch dimension.
+
+    Input ``input``; outputs as :func:`output_names`. Networks past 2 GiB of weights keep them in
+    ``<path>.data`` beside the file (moved into place together).
+    """
+    model.eval()
+    example = example if example is not None else example_input(model, batch=2)
+    size = sum(p.numel() * p.element_size() for p in model.parameters())
+    external = size > _INLINE_LIMIT
+    with _staging(path) as staged, _quiet():
+        torch.onnx.export(
+            model,
+            (example,),
+            str(staged),
+            dynamo=True,
+            external_data=external,
+            opset_version=opset,
+            input_names=["input"],
+            output_names=output_names(model),
+            dynamic_shapes=_batch_dim(),
+            verbose=False,
+        )
+    return path
+
+
+def save_program(program: torch.export.ExportedProgram, path: Path) -> Path:
+    """``torch.export.save`` to ``path``, atomically."""
+    with _staging(path) as staged:
+        torch.export.save(program, str(staged))
+    return path
+
+
+@contextlib.contextmanager
+def _staging(path: Path) -> Iterator[Path]:
+    """A path named like ``path`` in a private folder beside it; its files move into place on success."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
+    except OSError as exc:
+        raise SpecError(f"{folder}: cannot write output here: {exc.strerror}; choose another path with -o") from None
+    try:
+        staged = temp / path.name
+        yield staged
+        produced = sorted(temp.iterdir())
+        for item in produced:
+            os.chmod(item, 0o644)
+            os.replace(item, folder / item.name)
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot write: {exc.strerror}") from None
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
