@@ -41,6 +41,7 @@ def cost(params: int, macs: int) -> str:
 
 NBSP = "\u00a0"
 _KEPT_SPACE = re.compile(r"^ | $| (?= )")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def esc(text: str) -> str:
@@ -49,7 +50,8 @@ def esc(text: str) -> str:
     Browsers collapse runs of spaces in SVG text and drop them at the edges of a text span, so the
     spaces that make a gap are written as no-break spaces.
     """
-    return _KEPT_SPACE.sub(NBSP, html.escape(text, quote=True))
+    printable = _CONTROL.sub("", text)  # Graphviz rejects control characters in HTML labels
+    return _KEPT_SPACE.sub(NBSP, html.escape(printable, quote=True))
 
 
 def kernel(size: int) -> str:
