@@ -7,6 +7,7 @@ are written atomically: a failed export leaves nothing behind. Importing this im
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import shutil
@@ -77,7 +78,10 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor | None = Non
     Input ``input``; outputs as :func:`output_names`. Networks past 2 GiB of weights keep them in
     ``<path>.data`` beside the file (moved into place together).
     """
+    if importlib.util.find_spec("onnxscript") is None or importlib.util.find_spec("onnx") is None:
+        raise ImportError("ONNX export needs the onnx and onnxscript packages: pip install 'resnet-gen[export]'")
     model.eval()
+    # A batch of 1 would be specialised to a constant; trace with 2 and mark it dynamic.
     example = example if example is not None else example_input(model, batch=2)
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     external = size > _INLINE_LIMIT

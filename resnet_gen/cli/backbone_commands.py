@@ -85,6 +85,8 @@ def export(
             export_onnx(model, target, opset=opset)
         else:
             save_program(export_program(model), target)
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
     except (RuntimeError, ValueError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise click.ClickException(f"export to {fmt} failed: {first}") from None

@@ -27,7 +27,9 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
             from safetensors import SafetensorError
             from safetensors.torch import load_file
         except ImportError:
-            raise WeightsError(f"{path}: reading .safetensors files needs the safetensors package") from None
+            raise WeightsError(
+                f"{path}: reading .safetensors files needs the safetensors package: pip install 'resnet-gen[safetensors]'"
+            ) from None
         try:
             return dict(load_file(str(path), device="cpu"))
         except (SafetensorError, OSError) as exc:
