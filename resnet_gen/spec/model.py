@@ -388,13 +388,6 @@ class BackboneSpec(_Strict):
             raise ValueError(f"must be 8, 16 or 32 (got {value}); the stages past that stride are dilated instead")
         return value
 
-    @field_validator("output_stride", mode="before")
-    @classmethod
-    def _known_stride(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool) and value not in (8, 16, 32):
-            raise ValueError(f"must be 8, 16 or 32 (got {value}); the stages past that stride are dilated instead")
-        return value
-
     @field_validator("out_indices")
     @classmethod
     def _increasing(cls, value: list[int] | None) -> list[int] | None:
