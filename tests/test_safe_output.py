@@ -218,3 +218,30 @@ def test_diagrams_are_byte_identical_across_runs_and_hash_seeds(tmp_path: Path) 
     assert len(first) == 8
     assert _diagrams(tmp_path / "b", "12345") == first
     assert _diagrams(tmp_path / "c", "random") == first
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+
+class _RunsCodeWhenUnpickled:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_never_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "payload": _RunsCodeWhenUnpickled(marker)}, evil)
+    with pytest.raises(SystemExit) as exited:
+        main(["weights", "resnet18", str(evil)])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 1
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith(f"error: {evil}: ")
+    assert not marker.exists()
