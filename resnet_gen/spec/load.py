@@ -254,6 +254,6 @@ def validate(mapping: LocatedMapping) -> Spec:
     except ValidationError as exc:
         problems = []
         for error in messages.select(exc.errors(include_url=False)):
-            path = messages.clean_path(error["loc"])
+            path = messages.error_path(error)
             problems.append(located(mapping.where(path), format_path(path), messages.message(error)))
         raise SpecError(list(dict.fromkeys(problems))) from None

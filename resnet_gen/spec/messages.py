@@ -23,9 +23,21 @@ from .yaml_source import KeyPath
 _GOT_LIMIT = 60  # characters of the offending value quoted back
 
 
-def clean_path(loc: Iterable[Any]) -> KeyPath:
-    """Pydantic's location without the names it gives union members (``int``, ``tuple[int, int]``)."""
-    return tuple(part for part in loc if not _is_union_tag(part))
+def clean_path(loc: Iterable[Any], kind: str = "") -> KeyPath:
+    """Pydantic's location without the names it gives union members (``int``, ``tuple[int, int]``).
+    The last part of an unknown-key error is the user's key, whatever it looks like (``'0'``)."""
+    parts = tuple(loc)
+    return tuple(part for index, part in enumerate(parts) if not _is_tag_at(parts, index, kind))
+
+
+def error_path(error: ErrorDetails) -> KeyPath:
+    return clean_path(error["loc"], error["type"])
+
+
+def _is_tag_at(loc: tuple[Any, ...], index: int, kind: str) -> bool:
+    if kind == "extra_forbidden" and index == len(loc) - 1:
+        return False
+    return _is_union_tag(loc[index])
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -46,7 +58,7 @@ def select(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     order: list[KeyPath | ErrorDetails] = []
     for error in errors:
         loc = tuple(error["loc"])
-        tag = next((index for index, part in enumerate(loc) if _is_union_tag(part)), None)
+        tag = next((index for index in range(len(loc)) if _is_tag_at(loc, index, error["type"])), None)
         if tag is None:
             order.append(error)
             continue
@@ -69,9 +81,9 @@ def _explained_by_typo(error: ErrorDetails, errors: list[ErrorDetails]) -> bool:
     """A missing ``stages`` next to an unknown ``stagez``: the typo is the one problem to report."""
     if error["type"] != "missing":
         return False
-    path = clean_path(error["loc"])
+    path = error_path(error)
     for other in errors:
-        other_path = clean_path(other["loc"])
+        other_path = error_path(other)
         if (
             other["type"] == "extra_forbidden"
             and other_path[:-1] == path[:-1]
@@ -83,7 +95,7 @@ def _explained_by_typo(error: ErrorDetails, errors: list[ErrorDetails]) -> bool:
 
 def message(error: ErrorDetails) -> str:
     """What is wrong with one value and what would be right."""
-    path = clean_path(error["loc"])
+    path = error_path(error)
     kind = error["type"]
     value = error.get("input")
     ctx = error.get("ctx") or {}
