@@ -208,7 +208,7 @@ def _stem_size(stem: list[Layer], size: Size) -> Size:
 def _check_size(size: Size, where: str) -> None:
     if size[0] < 1 or size[1] < 1:
         raise SpecError(
-            f"{where}: the input is too small: the feature map shrinks to nothing; raise input.size or remove a stride"
+            f"input.size: too small for this network: the feature map shrinks to nothing at {where}; use a larger input.size or fewer strides"
         )
 
 
@@ -354,7 +354,7 @@ def anti_alias_layer(aa: AntiAliasSpec, path: str, channels: int, stride: int, s
     padding = ((stride - 1) + (filter_size - 1)) // 2
     if padding >= min(size):
         raise SpecError(
-            f"{path}: a {size[0]}x{size[1]} map is too small for a blur pool's reflect padding of {padding}; raise input.size"
+            f"input.size: too small for this network: at {path} a {size[0]}x{size[1]} map is too small for a blur pool's reflect padding of {padding}; use a larger input.size"
         )
     out = (conv_out(size[0], filter_size, stride, padding), conv_out(size[1], filter_size, stride, padding))
     return BlurPool(path, channels, filter_size, stride, padding, out)
@@ -370,7 +370,7 @@ def _check_shortcut_size(path: str, shortcut: list[Layer], size: Size, out_size:
             skip = (-(-size[0] // layer.stride), -(-size[1] // layer.stride))
     if shortcut and skip != out_size:
         raise SpecError(
-            f"{path}: the branch gives a {out_size[0]}x{out_size[1]} map but the shortcut {skip[0]}x{skip[1]};"
+            f"input.size: does not fit this network: at {path} the branch gives a {out_size[0]}x{out_size[1]} map but the shortcut {skip[0]}x{skip[1]};"
             " use an input size the network's strides divide"
         )
 

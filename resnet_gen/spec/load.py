@@ -248,7 +248,31 @@ def _check_override_step(node: Any, path: KeyPath, depth: int) -> None:
 
 
 def validate(mapping: LocatedMapping) -> Spec:
-    """Validate a resolved mapping, turning pydantic's errors into located one-line messages."""
+    """Validate a resolved mapping, turning pydantic's errors into located one-line messages.
+    A spec must also lower to a plan: shapes that collapse to nothing are errors here, located."""
+    spec = _validate_fields(mapping)
+    from ..plan.lower import lower  # the planner imports the spec models, so only now
+
+    try:
+        lower(spec)
+    except SpecError as exc:
+        raise SpecError([_locate_plan_problem(problem, mapping) for problem in exc.problems]) from None
+    return spec
+
+
+def _locate_plan_problem(problem: str, mapping: LocatedMapping) -> str:
+    """The planner says ``input.size: too small ...``; point that at the key in the spec file."""
+    key, sep, message = problem.partition(": ")
+    if not sep or not re.fullmatch(r"[A-Za-z_][\w.\[\]]*", key):
+        return located(mapping.where(()), "", problem)
+    try:
+        path = parse_key_path(key)
+    except SpecError:
+        return located(mapping.where(()), "", problem)
+    return located(mapping.where(path), key, message)
+
+
+def _validate_fields(mapping: LocatedMapping) -> Spec:
     try:
         return Spec.model_validate(mapping.data)
     except ValidationError as exc:
