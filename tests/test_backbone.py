@@ -42,7 +42,14 @@ def _assert_all_close(ours: list[torch.Tensor], theirs: list[torch.Tensor]) -> N
 
 def _ours(name: str, seed: int = 0, **backbone: object) -> nn.Module:
     model = build(load_spec(name, SHALLOW), **backbone).double()
+    # Fixed buffers outside the state_dict (blur-pool filters) are not weights: keep them.
+    saved = dict(model.state_dict())
+    fixed = {key: value.clone() for key, value in model.named_buffers() if key not in saved}
     randomize(model, seed)
+    with torch.no_grad():
+        for key, value in model.named_buffers():
+            if key in fixed:
+                value.copy_(fixed[key])
     return model
 
 
@@ -83,17 +90,21 @@ def test_output_stride_equals_torchvision_dilation(output_stride: int, dilate: l
 
 
 V1_CASES = [
-    ("resnet18", "resnet18", 8, None),  # basic blocks dilated: timm allows it, torchvision refuses
-    ("resnet34", "resnet34", 16, [1, 2, 4]),
-    ("resnet50", "resnet50", None, [0]),
-    ("resnet50d", "resnet50_d", 16, None),  # avg-pool shortcut in a dilated stage: timm's AvgPool2dSame
-    ("resnet50d", "resnet50_d", 8, [2, 3, 4]),
+    ("resnet18", "resnet18", 8, None, ODD),  # basic blocks dilated: timm allows it, torchvision refuses
+    ("resnet34", "resnet34", 16, [1, 2, 4], ODD),
+    ("resnet50", "resnet50", None, [0], ODD),
+    ("resnet50d", "resnet50_d", 16, None, ODD),  # avg-pool shortcut in a dilated stage: timm's AvgPool2dSame
+    ("resnet50d", "resnet50_d", 8, [2, 3, 4], ODD),
+    # Anti-aliased blocks keep their blur/avg pool at stride 1 where a stage is dilated, as timm
+    # does; timm's own aa nets need even sizes (their non-ceil pools disagree with the shortcut's).
+    ("resnetblur18", "resnetblur18", 8, None, EVEN),
+    ("seresnetaa50d", "seresnetaa50d", 16, [1, 4], EVEN),
 ]
 
 
-@pytest.mark.parametrize(("timm_name", "spec", "output_stride", "out_indices"), V1_CASES)
+@pytest.mark.parametrize(("timm_name", "spec", "output_stride", "out_indices", "size"), V1_CASES)
 def test_features_equal_timm_features_only(
-    timm_name: str, spec: str, output_stride: int | None, out_indices: list[int] | None
+    timm_name: str, spec: str, output_stride: int | None, out_indices: list[int] | None, size: int
 ) -> None:
     options: dict[str, object] = {"features_only": True, "out_indices": out_indices}
     timm_options: dict[str, object] = {}
@@ -104,7 +115,7 @@ def test_features_equal_timm_features_only(
     ours = _ours(spec, **options)
     reference = timm.create_model(timm_name, features_only=True, layers=DEPTHS, **timm_options).double()
     reference.load_state_dict(ours.state_dict())
-    x = torch.randn(2, 3, ODD, ODD, dtype=torch.float64)
+    x = torch.randn(2, 3, size, size, dtype=torch.float64)
     _assert_all_close(_eval_outputs(ours, x), _eval_outputs(reference, x))
     assert ours.feature_info.channels() == reference.feature_info.channels()
     assert ours.feature_info.reduction() == reference.feature_info.reduction()
