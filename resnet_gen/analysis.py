@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .plan import Plan, lower
 from .plan.layers import Size
+from .plan.types import FeatureTap
 from .spec import Spec
 
 
@@ -36,6 +37,8 @@ class Report:
     params: int
     macs: int
     rows: tuple[Row, ...]
+    features: tuple[FeatureTap, ...] = ()  # backbone: the feature maps returned instead of logits
+    frozen: tuple[str, ...] = ()  # backbone: top-level modules kept frozen
 
     @property
     def flops(self) -> int:
@@ -84,7 +87,15 @@ def analyze(spec_or_plan: Spec | Plan) -> Report:
             )
         )
     return Report(
-        plan.name, plan.description, plan.input_channels, plan.input_size, plan.params, plan.macs, tuple(rows)
+        plan.name,
+        plan.description,
+        plan.input_channels,
+        plan.input_size,
+        plan.params,
+        plan.macs,
+        tuple(rows),
+        plan.features,
+        plan.frozen,
     )
 
 

@@ -3,6 +3,7 @@ ResNets, timm's ``features_only`` models with ``output_stride``, for the same we
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -273,3 +274,17 @@ def test_output_stride_rules_that_need_the_whole_spec() -> None:
         build(load_spec("resnet18"), output_stride=12)
     with pytest.raises(TypeError, match="need a Spec"):
         build(lower(load_spec("resnet18")), features_only=True)
+
+
+def test_info_reports_feature_maps_and_frozen_modules(capsys: pytest.CaptureFixture[str]) -> None:
+    from resnet_gen.cli import main
+
+    sets = ["backbone.features_only=true", "backbone.out_indices=[0, 4]", "backbone.output_stride=8"]
+    main(["info", "resnet18", *(arg for item in [*sets, "backbone.frozen_stages=1"] for arg in ("--set", item))])
+    lines = capsys.readouterr().out.splitlines()
+    assert "features: act1 64x112x112 (/2), layer4 512x28x28 (/8)" in lines
+    assert "frozen: conv1, bn1, act1, maxpool, layer1 (no gradients, eval mode)" in lines
+    main(["info", "resnet18", "--json", *(arg for item in sets for arg in ("--set", item))])
+    data = json.loads(capsys.readouterr().out)
+    assert data["features"][1] == {"index": 4, "module": "layer4", "channels": 512, "reduction": 8, "size": [28, 28]}
+    assert data["frozen"] == []

@@ -73,6 +73,11 @@ def render_report(spec: Spec, report: Report) -> str:
         f"MACs:   {report.macs:,} ({report.macs / 1e9:.3f} G)  [conv + linear, batch 1]",
         f"FLOPs:  {report.flops:,} ({report.flops / 1e9:.3f} G)  [= 2 x MACs]",
     ]
+    if report.features:
+        maps = (f"{t.module} {t.channels}x{t.size[0]}x{t.size[1]} (/{t.reduction})" for t in report.features)
+        lines.append(f"features: {', '.join(maps)}")
+    if report.frozen:
+        lines.append(f"frozen: {', '.join(report.frozen)} (no gradients, eval mode)")
     if spec.reference is not None:
         ref = spec.reference
         checks = []
@@ -112,6 +117,17 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
                 }
                 for r in report.rows
             ],
+            "features": [
+                {
+                    "index": t.index,
+                    "module": t.module,
+                    "channels": t.channels,
+                    "reduction": t.reduction,
+                    "size": list(t.size),
+                }
+                for t in report.features
+            ],
+            "frozen": list(report.frozen),
         }
         click.echo(json.dumps(data, indent=2))
         return
