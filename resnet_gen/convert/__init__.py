@@ -1,0 +1,1 @@
+"""State-dict converters between our torchvision-style layout and other published layouts."""
