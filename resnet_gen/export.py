@@ -28,27 +28,27 @@ _INLINE_LIMIT = 1_800_000_000
 
 
 def example_input(model: nn.Module, batch: int = 1, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """A zero input of the network's channels and (unless ``size`` is given) its spec's input size."""
-    plan = _plan_of(model)
+    """A zero input of the network's channels and (unless ``size`` is given) its spec's input size.
+
+    Needs a live network (it reads its plan); for emitted source pass your own example instead.
+    """
+    plan = getattr(model, "plan", None)
+    if not isinstance(plan, Plan):
+        raise TypeError("this network has no plan to read its input shape from; pass example=torch.zeros(...)")
     height, width = size if size is not None else plan.input_size
     parameter = next(model.parameters())
     return torch.zeros(batch, plan.input_channels, height, width, dtype=parameter.dtype, device=parameter.device)
 
 
 def output_names(model: nn.Module) -> list[str]:
-    """``logits``, ``features`` (no classifier), or ``feature<i>`` per returned feature map."""
-    plan = _plan_of(model)
-    if plan.features:
-        return [f"feature{tap.index}" for tap in plan.features]
-    has_classifier = plan.head is not None and plan.head.fc is not None
-    return ["logits" if has_classifier else "features"]
+    """``feature<i>`` per returned feature map, else ``logits`` (with a classifier) or ``features``.
 
-
-def _plan_of(model: nn.Module) -> Plan:
-    plan = getattr(model, "plan", None)
-    if not isinstance(plan, Plan):
-        raise TypeError("export needs a network built by resnet_gen (it reads the input shape from its plan)")
-    return plan
+    Read from the module itself (``feature_info``, ``fc``), so live and emitted networks agree.
+    """
+    info = getattr(model, "feature_info", None)
+    if info:
+        return [f"feature{entry['index']}" for entry in info]
+    return ["logits" if isinstance(getattr(model, "fc", None), nn.Linear) else "features"]
 
 
 def _batch_dim() -> tuple[dict[int, object]]:

@@ -19,8 +19,10 @@ def _identity(key: str) -> str | None:
 
 
 def _resnetv2(plan: Plan) -> KeyMap | None:
-    from ..convert.timm_resnetv2 import key_map
-
+    try:
+        from ..convert.timm_resnetv2 import key_map
+    except ImportError:  # pragma: no cover - the converter ships with the package
+        return None
     try:
         modules = {theirs: ours for ours, theirs in key_map(plan).items()}
     except ValueError:
