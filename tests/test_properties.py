@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import resnet_gen as rg
@@ -35,7 +35,7 @@ settings.register_profile(
 PROFILE = settings.get_profile(os.environ.get("RESNET_GEN_HYPOTHESIS", "ci"))
 # Building torch modules costs ~0.1 s an example, counting MACs with torch's flop counter ~0.4 s:
 # the build property runs a fifth as many examples in the long profile and counts MACs on one in four.
-BUILD_PROFILE = settings(PROFILE, max_examples=max(30, PROFILE.max_examples // 5))
+BUILD_PROFILE = settings(PROFILE, max_examples=max(20, PROFILE.max_examples // 5))
 
 # One problem per line: where (file:line:col, or just the file for whole-file problems, or --set),
 # the key path when there is one, and the message.
@@ -124,7 +124,15 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
         ),
         "init": {"zero_init_residual": draw(st.booleans())},
         "drop_path": draw(st.sampled_from([0.0, 0.1])),
+        "conv": "plain",
     }
+    # Weight standardisation needs two weights per filter: not a 1x1 stem conv on one channel.
+    if stem["type"] != "conv" or stem["kernel"] > 1 or spec["input"]["channels"] > 1:
+        spec["conv"] = draw(st.sampled_from(["plain", "plain", "weight_standardized"]))
+    if order == "post" and block.get("stride_on", "3x3") == "3x3":
+        anti_alias = draw(st.sampled_from([None, None, "avg", "blur"]))
+        if anti_alias is not None:
+            spec["anti_alias"] = anti_alias
     return spec
 
 
@@ -132,6 +140,21 @@ def _write(folder: Path, name: str, data: dict[str, Any]) -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def _load_unless_too_small(path: Path) -> rg.Spec:
+    """Small or odd random inputs may not fit anti-aliased downsampling (too small, or branch and
+    shortcut sizes disagree); that refusal is right and tested in the corpus, so such examples are
+    discarded rather than counted as failures."""
+    try:
+        return rg.load_spec(path)
+    except rg.SpecError as error:
+        assume(
+            not all(
+                re.search(r": input\.size: (too small for|does not fit) this network", line) for line in error.problems
+            )
+        )
+        raise
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +170,7 @@ def test_valid_specs_validate_lower_build_and_count_like_torch(
     import torch
     from torch_helpers import count_macs, count_params
 
-    spec = rg.load_spec(_write(workdir, "valid", data))
+    spec = _load_unless_too_small(_write(workdir, "valid", data))
     plan = rg.lower(spec)
     report = rg.analyze(plan)
     model = rg.build(spec)
@@ -169,7 +192,7 @@ def test_valid_specs_validate_lower_build_and_count_like_torch(
 @given(data=valid_specs())
 def test_a_validated_spec_written_back_reads_the_same(data: dict[str, Any], workdir: Path) -> None:
     """The front end is stable: dump the validated spec, read it back, get the same spec and plan."""
-    spec = rg.load_spec(_write(workdir, "first", data))
+    spec = _load_unless_too_small(_write(workdir, "first", data))
     again = rg.load_spec(_write(workdir, spec.name, spec.model_dump(mode="json")))
     assert again == spec
     assert rg.lower(again) == rg.lower(spec)

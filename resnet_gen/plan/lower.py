@@ -70,6 +70,12 @@ class _Builder:
             conv_out(size[1], kernel, stride, padding, dilation),
         )
         if self.conv_spec.type == "weight_standardized":
+            if cin // groups * kernel * kernel < 2:
+                # One weight per filter standardises to zero (and torch refuses the statistics).
+                raise SpecError(
+                    f"conv.type: weight_standardized needs at least 2 weights per filter, but {path} has 1"
+                    f" ({cin // groups} input channel, {kernel}x{kernel} kernel); use plain convs or more input channels"
+                )
             eps = self.conv_spec.resolved_eps
             return StdConv(path, cin, cout, kernel, stride, padding, dilation, groups, bias, out, eps)
         return Conv(path, cin, cout, kernel, stride, padding, dilation, groups, bias, out)
