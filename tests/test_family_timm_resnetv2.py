@@ -127,20 +127,35 @@ def test_outputs_and_gradients_match_timm(name: str) -> None:
         _close(value, theirs.state_dict()[key], exact, key)
 
 
+_POOL_SIZE = 1_000_003  # prime, so no tensor's rows or filters repeat the same values
+
+
 def _uniform_(model: nn.Module, seed: int) -> None:
-    """In-place random weights without temporaries (the giants hold up to 3.7 GB of float32)."""
+    """Random weights, in place. Values are drawn once into a pool and laid out at a different
+    offset in each tensor: as good as fresh draws for parity, and fast for the 936M-weight giants."""
     generator = torch.Generator().manual_seed(seed)
+    pool = torch.rand(_POOL_SIZE, generator=generator, dtype=torch.float64)
+    offset = 0
     with torch.no_grad():
         for tensor in [*model.parameters(), *model.buffers()]:
-            if tensor.is_floating_point():
-                bound = 1.0 / max(1, tensor[0].numel()) ** 0.5 if tensor.dim() > 1 else 0.5
-                tensor.uniform_(-bound, bound, generator=generator)
-                if tensor.dim() == 1:
-                    tensor.add_(1.0)  # norm scales stay positive
-            else:
+            if not tensor.is_floating_point():
                 tensor.zero_()
+                continue
+            flat = tensor.view(-1)
+            start = 0
+            while start < flat.numel():
+                take = min(flat.numel() - start, _POOL_SIZE - offset)
+                flat[start : start + take].copy_(pool[offset : offset + take])
+                start += take
+                offset = (offset + take) % _POOL_SIZE
+            offset = (offset + 7919) % _POOL_SIZE
+            if tensor.dim() > 1:  # conv weights around zero, scaled by their fan-in
+                tensor.sub_(0.5).mul_(2.0 / max(1, tensor[0].numel()) ** 0.5)
+            else:  # norm scales, shifts and statistics positive, around one
+                tensor.add_(0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(GIANTS))
 def test_giants_forward_like_timm(name: str) -> None:
     plan, ours, theirs = _on_meta(name)
@@ -152,7 +167,7 @@ def test_giants_forward_like_timm(name: str) -> None:
     with torch.no_grad():
         a, b = ours.eval()(x), theirs.eval()(x)
     assert torch.isfinite(a).all() and a.abs().max() > 0
-    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    _close(a, b, exact=False, what="output")
 
 
 def _bit_variant(name: str, **overrides: object) -> tuple[Plan, nn.Module]:
