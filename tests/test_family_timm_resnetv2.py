@@ -232,3 +232,26 @@ def test_key_map_follows_timm_names() -> None:
     names = set(key_map(lower(load_spec("resnetv2_50d"))).values())
     assert {"stem.conv1", "stem.norm1", "stem.conv2", "stem.norm2", "stem.conv3", "norm", "head.fc"} <= names
     assert "stages.0.blocks.0.downsample.conv" in names and "stages.3.blocks.2.norm3" in names
+
+
+def test_post_activation_resnetv2_matches_timm_preact_false() -> None:
+    """timm registers no ``preact=False`` model, but its ResNetV2 supports it (ViT-hybrid backbones):
+    BiT-R50x1 with post-activation blocks against ``ResNetV2(preact=False)``, through the converter."""
+    from functools import partial
+
+    from timm.layers import StdConv2d
+    from timm.models.resnetv2 import ResNetV2
+
+    plan = lower(load_spec("resnetv2_50x1_bit", overrides={"block.order": "post"}))
+    assert [layer.path for layer in plan.final] == []  # no final norm without pre-activation
+    with torch.device("meta"):
+        ours = build(plan)
+        theirs = ResNetV2(layers=[3, 4, 6, 3], preact=False, stem_type="fixed", conv_layer=partial(StdConv2d, eps=1e-8))
+    assert count_params(ours) == plan.params == count_params(theirs)
+    theirs = theirs.to_empty(device="cpu").double()
+    _uniform_(theirs, seed=7)
+    ours = ours.to_empty(device="cpu").double()
+    ours.load_state_dict({k: v.clone() for k, v in from_timm(theirs.state_dict(), plan).items()}, strict=True)
+    x = torch.randn(2, 3, SIZE, SIZE, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    for train in (False, True):
+        _close(ours.train(train)(x), theirs.train(train)(x), True, f"output, train={train}")
