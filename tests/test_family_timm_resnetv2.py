@@ -213,6 +213,7 @@ def test_fused_norms_replace_the_activation() -> None:
         ({"norm.groups": 7}, "evonorm_s0 norm needs every normalised channel count divisible by groups 7"),
         ({"width_factor": 0}, "width_factor"),
         ({"stem.pool": "fixed"}, "stem.pool"),
+        ({"stem.type": "deep_tiered"}, "evonorm_s0 norm needs .* but the stem has 24"),
     ],
 )
 def test_bad_choices_are_reported(override: dict[str, object], message: str) -> None:

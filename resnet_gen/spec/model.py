@@ -540,6 +540,33 @@ class Spec(_Strict):
                 channels = out
         return self
 
+    @model_validator(mode="after")
+    def _stem_norm_groups(self) -> Spec:
+        """Group-wise norms must divide the stem's normalised widths too (deep and post-activation stems)."""
+        from .backbone import raise_problems
+
+        if self.norm.type not in ("group", "evonorm_s0"):
+            return self
+        stem, factor = self.stem, self.width_factor
+        widths = []
+        if stem.type != "conv":
+            deep = stem.deep_width * factor
+            widths += [3 * (deep // 4) if stem.type == "deep_tiered" else deep, deep]
+        if self.block.order == "post" or stem.pool == "conv":
+            widths.append(stem.width * factor)
+        for channels in widths:
+            if channels % self.norm.groups:
+                raise_problems(
+                    [
+                        (
+                            ("norm", "groups"),
+                            f"{self.norm.type} norm needs every normalised channel count divisible by groups {self.norm.groups}, but the stem has {channels}; use a divisor of {math.gcd(*widths)} or other stem widths",
+                            self.norm.groups,
+                        )
+                    ]
+                )
+        return self
+
     def _norm_widths(self) -> list[tuple[int, int]]:
         """(stage index, channels) of every normalised width inside the stages."""
         from .stage_options import block_mid_width, first_width
