@@ -227,6 +227,8 @@ def test_converter_rejects_what_timm_resnetv2_cannot_hold() -> None:
         from_timm({"stages.0.blocks.0.se.fc1.weight": torch.zeros(1)}, plan)
     with pytest.raises(ValueError, match="no place for"):
         key_map(lower(load_spec("resnetv2_50", overrides={"block.attention": "se"})))
+    with pytest.raises(ValueError, match=r"maxpool\.0: timm's ResNetV2 has no place for a Conv"):
+        key_map(lower(load_spec("resnetv2_50", overrides={"stem.pool": "conv"})))
 
 
 def test_key_map_follows_timm_names() -> None:

@@ -45,18 +45,25 @@ def _unsupported(path: str, layer: Layer) -> ValueError:
     return ValueError(f"{path}: timm's ResNetV2 has no place for a {type(layer).__name__} layer")
 
 
+def _in_stem_conv(path: str) -> bool:
+    """The stem's own convs and norms (``conv1``, ``conv1.N``, ``bn1``), not a conv in the pool's place."""
+    return path in ("conv1", "bn1") or path.startswith("conv1.")
+
+
 def _stem_names(plan: Plan) -> dict[str, str]:
     convs = [layer for layer in plan.stem if isinstance(layer, Conv)]
     single = len(convs) == 1
     names: dict[str, str] = {}
     count = 0
     for layer in plan.stem:
-        if isinstance(layer, Conv):
+        if not (_has_tensors(layer) or layer.params):
+            continue
+        if isinstance(layer, Conv) and _in_stem_conv(layer.path):
             count += 1
             names[layer.path] = "stem.conv" if single else f"stem.conv{count}"
-        elif isinstance(layer, _NORMS):
+        elif isinstance(layer, _NORMS) and _in_stem_conv(layer.path):
             names[layer.path] = "stem.norm" if single else f"stem.norm{count}"
-        elif _has_tensors(layer) or layer.params:
+        else:
             raise _unsupported(layer.path, layer)
     if len(set(names.values())) != len(names):
         raise ValueError("the stem does not fit timm's ResNetV2 stem (one norm after each conv)")
