@@ -1,0 +1,36 @@
+"""Every shipped spec: the plan's numbers equal torch's count of the built module."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import resnet_gen as rg
+from tests.conftest import ALL_SPECS
+from tests.torch_helpers import count_macs, count_params
+
+
+@pytest.mark.parametrize("name", ALL_SPECS)
+def test_plan_counts_equal_torch_counts(name: str) -> None:
+    spec = rg.load_spec(name)
+    report = rg.analyze(spec)
+    # The meta device runs shapes only: exact counts for big nets in milliseconds.
+    with torch.device("meta"):
+        model = rg.build(spec)
+    assert count_params(model) == report.params
+    assert count_macs(model, spec.input.channels, spec.input.hw) == report.macs
+    assert sum(row.params for row in report.rows) == report.params
+    assert sum(row.macs for row in report.rows) == report.macs
+
+
+@pytest.mark.parametrize("name", ALL_SPECS)
+def test_reference_numbers_hold(name: str) -> None:
+    spec = rg.load_spec(name)
+    if spec.reference is None:
+        pytest.fail(f"{name} ships without a reference block")
+    report = rg.analyze(spec)
+    if spec.reference.params is not None:
+        assert report.params == spec.reference.params
+    if spec.reference.gmacs is not None:
+        digits = len(repr(spec.reference.gmacs).partition(".")[2])
+        assert round(report.macs / 1e9, digits) == pytest.approx(spec.reference.gmacs, abs=1e-12)

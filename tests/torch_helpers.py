@@ -1,0 +1,51 @@
+"""Counting and comparing torch modules independently of the plan."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module, channels: int, size: tuple[int, int]) -> int:
+    """MACs of one forward pass at batch 1, as torch's flop counter sees them (FLOPs / 2)."""
+    model.eval()
+    x = torch.zeros(1, channels, *size, device=next(model.parameters()).device)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    return counter.get_total_flops() // 2
+
+
+def randomize(model: nn.Module, seed: int = 0) -> None:
+    """Give every parameter and norm statistic a random value, so parity tests see real numbers."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for tensor in list(model.parameters()) + [b for b in model.buffers() if b.is_floating_point()]:
+            values = torch.rand(tensor.shape, generator=generator, dtype=torch.float64)
+            if tensor.dim() == 1:
+                tensor.copy_(0.5 + values)  # norm weights/vars stay positive
+            else:
+                tensor.copy_((values - 0.5) * 2.0 / max(1, tensor[0].numel()) ** 0.5)
+
+
+def assert_same_behaviour(ours: nn.Module, theirs: nn.Module, x: torch.Tensor, *, atol: float = 1e-10) -> None:
+    """Eval outputs, train outputs and gradients agree."""
+    for train in (False, True):
+        ours.train(train)
+        theirs.train(train)
+        ours.zero_grad()
+        theirs.zero_grad()
+        a = ours(x.clone())
+        b = theirs(x.clone())
+        torch.testing.assert_close(a, b, rtol=0, atol=atol)
+        if train:
+            a.square().sum().backward()
+            b.square().sum().backward()
+            grads_theirs = {name: p.grad for name, p in theirs.named_parameters()}
+            for name, p in ours.named_parameters():
+                assert p.grad is not None, name
+                torch.testing.assert_close(p.grad, grads_theirs[name], rtol=1e-8, atol=atol, msg=name)
