@@ -245,3 +245,22 @@ def test_bad_usage_from_the_console_script() -> None:
     )
     assert run.returncode == 2
     assert run.stderr == "usage error: No such option '--bogus'. (see 'resnet-gen validate --help')\n"
+
+
+SAMPLE = ["yaml_tab_indent", "key_misspelled_stride", "combo_zero_pad_shrinks", "extends_cycle_a", "set_wrong_type"]
+
+
+@pytest.mark.parametrize("command", [["info"], ["diagram", "--format", "dot", "--stdout"]], ids=" ".join)
+@pytest.mark.parametrize("name", SAMPLE)
+def test_other_commands_give_the_same_lines(
+    name: str, command: list[str], corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(corpus)
+    argv = [*command, f"{name}.yaml"]
+    for item in _overrides(name):
+        argv += ["--set", item]
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert (exited.value.code, out) == (1, "")
+    assert err.splitlines() == [f"error: {line}" for line in _expected(name)]
