@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench setup clean readme
+.PHONY: demo test lint bench bench-quick setup clean readme
 
 setup: $(STAMP)
 
@@ -32,6 +32,13 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -n 2 -q
+
+# Side-by-side timings (ratios against torch / torchvision / timm); see benchmarks/RESULTS.md.
+bench: $(STAMP)
+	$(PY) benchmarks/bench.py
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/bench.py --quick
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,47 @@
+"""The benchmark's quick mode runs end to end and prints its tables (no timing is asserted)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RATIO = re.compile(r"(\d+\.\d{3}) \((\d+\.\d{3})-(\d+\.\d{3})\)")
+
+
+def test_quick_benchmark_prints_every_table() -> None:
+    tiny = ["--reps", "1", "--warmup", "0", "--scale-specs", "cifar_resnet20", "--depths", "20,32"]
+    tiny += ["--nets", "resnet50", "--batch", "2", "--image-size", "64"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", *tiny],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for heading in ("## Tool latency", "## Scale: in-process", "## Scale growth", "## Network speed"):
+        assert heading in out
+    lines = out.splitlines()
+
+    def row(*cells: str) -> str:
+        found = [line for line in lines if all(cell in line for cell in cells)]
+        assert len(found) == 1, (cells, out)
+        return found[0]
+
+    # The reference divided by itself, so exactly 1 whatever the timings.
+    assert "1.000 (1.000-1.000)" in row('python -c "import torch"')
+    for command in ("resnet-gen build specs/resnet152.yaml", "resnet-gen info", "resnet-gen validate specs/*.yaml"):
+        assert RATIO.search(row(command))
+    for step in ("validate+analyse", "emit", "diagram", "live build"):
+        assert row("cifar_resnet20 ", step)
+    assert row("cifar_resnet32", "15")  # (32 - 2) / 2 blocks
+    for mode in ("eval forward", "train step"):
+        for ours in ("live", "emitted"):
+            match = RATIO.search(row("resnet50", mode, ours))
+            assert match is not None
+            median, low, high = map(float, match.groups())
+            assert 0 < low <= median <= high
