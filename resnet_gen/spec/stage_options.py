@@ -126,7 +126,7 @@ def stage_problems(spec: Spec) -> list[Problem]:
         for position, widths in enumerate(stage.inner_channels):
             where = (*here, "inner_channels", position)
             if len(widths) != expected:
-                problems.append((where, f"each entry is the {shape}; got {len(widths)} numbers", widths))
+                problems.append((where, f"each entry is the {shape}; got {widths}", widths))
             elif any(width % groups for width in widths):
                 problems.append((where, f"widths must be divisible by the block's groups ({groups})", widths))
     return problems
