@@ -15,3 +15,7 @@ def register(cli: click.Group) -> None:
 
     cli.add_command(weights)
     cli.add_command(export)
+
+    from .new_command import new
+
+    cli.add_command(new)

@@ -1,0 +1,82 @@
+"""new: scaffold a spec that extends a parent, with the usually changed fields as commented examples."""
+
+from __future__ import annotations
+
+import keyword
+from pathlib import Path
+
+import click
+
+from ..errors import SpecError
+from ..files import write_text_atomic
+from ..spec import load_spec
+
+SCHEMA_COMMENT = "# yaml-language-server: $schema=../resnet-gen.schema.json"
+
+# Commented so the new spec starts equal to its parent; uncomment a line to change that field.
+_EXAMPLES = """\
+# Uncomment and edit; every field not given here is inherited from {parent}.
+# 'resnet-gen info {path}' shows the per-stage numbers, 'resnet-gen schema' lists every field.
+# block: {{attention: se}}             # squeeze-and-excitation in every block (or eca)
+# block: {{groups: 32, width_per_group: 4}}  # ResNeXt-style grouped 3x3
+# stem: {{type: deep, width: 64}}      # ResNet-C deep stem (three 3x3 convs)
+# shortcut: {{type: avg_down}}         # ResNet-D shortcut: avg-pool then 1x1 conv
+# width_factor: 2                    # multiply stem and stage widths
+# stages:                            # a stage list replaces the parent's whole list
+#   - {{blocks: 3, width: 64}}
+#   - {{blocks: 4, width: 128, stride: 2}}
+#   - {{blocks: 6, width: 256, stride: 2}}
+#   - {{blocks: 3, width: 512, stride: 2}}
+# head: {{num_classes: 10, dropout: 0.2}}
+# drop_path: 0.1                     # stochastic depth
+"""
+
+
+def _check_name(name: str) -> None:
+    if not (name.isascii() and name.isidentifier()) or keyword.iskeyword(name):
+        raise click.BadParameter(
+            f"{name!r} is not a valid name; use letters, digits and underscores, not starting with a digit",
+            param_hint="NAME",
+        )
+
+
+def scaffold_text(name: str, parent: str, path: str) -> str:
+    """The new spec's text: schema comment, extends, description, commented examples."""
+    return "\n".join(
+        [
+            SCHEMA_COMMENT,
+            f"extends: {parent}",
+            f'description: "{name}: a variant of {parent}."',
+            _EXAMPLES.format(parent=parent, path=path),
+        ]
+    )
+
+
+@click.command("new")
+@click.argument("name")
+@click.option("--from", "parent", required=True, help="Parent spec (catalog name) to extend.")
+@click.option(
+    "--dir",
+    "folder",
+    default="specs",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write NAME.yaml into.",
+)
+def new(name: str, parent: str, folder: Path) -> None:
+    """Write FOLDER/NAME.yaml extending PARENT; refuses to overwrite."""
+    _check_name(name)
+    _check_name(parent)
+    load_spec(parent)  # a missing or broken parent fails here, before anything is written
+    target = folder / f"{name}.yaml"
+    if target.exists():
+        raise click.UsageError(f"{target} already exists; pick another name or delete it first")
+    folder.mkdir(parents=True, exist_ok=True)
+    text = scaffold_text(name, parent, target.as_posix())
+    write_text_atomic(target, text)
+    try:
+        load_spec(target)
+    except SpecError:
+        target.unlink()
+        raise
+    click.echo(f"wrote {target} (extends {parent}); edit it, then: resnet-gen info {target}")
