@@ -19,3 +19,7 @@ def register(cli: click.Group) -> None:
     from .new_command import new
 
     cli.add_command(new)
+
+    from .diff_command import diff
+
+    cli.add_command(diff)
