@@ -274,6 +274,8 @@ def network_speed(nets: Sequence[str], batch: int, size: int, reps: int, warmup:
                         verdict,
                     ]
                 )
+                # Progress on stderr: the full table comes at the end, after minutes on a slow machine.
+                print("  ".join(c.strip() for c in rows[-1]), file=sys.stderr, flush=True)
         del models
     table(
         f"Network speed, CPU float32, batch {batch}, {size}x{size}, {torch.get_num_threads()} threads ({reps} interleaved reps; "
