@@ -11,6 +11,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (dot)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz; }
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (gallery test)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
@@ -20,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/resnet-gen validate specs/*.yaml
 	$(BIN)/resnet-gen list
 	$(BIN)/resnet-gen diagram
+	$(BIN)/resnet-gen gallery
 
 # The catalog table in README.md is generated from specs/; run this after adding or changing a spec.
 readme: $(STAMP)

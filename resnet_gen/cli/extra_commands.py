@@ -23,3 +23,7 @@ def register(cli: click.Group) -> None:
     from .diff_command import diff
 
     cli.add_command(diff)
+
+    from .gallery_command import gallery
+
+    cli.add_command(gallery)

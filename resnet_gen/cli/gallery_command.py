@@ -1,0 +1,24 @@
+"""gallery: write the catalog as a static web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("gallery")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("generated/gallery"),
+    show_default=True,
+    help="Folder for index.html and the diagrams (links to emitted source point at ../NAME.py).",
+)
+def gallery(output: Path) -> None:
+    """Static page of every shipped spec: diagram, stages, reference check, parent; filter and search."""
+    from ..gallery import build_gallery
+
+    index = build_gallery(output)
+    click.echo(f"wrote {index}")
