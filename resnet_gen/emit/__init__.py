@@ -1,0 +1,66 @@
+"""Source back end: a spec becomes one standalone PyTorch file, written from jinja2 templates.
+
+``emit(spec)`` returns the source (no torch import); ``resnet-gen build`` writes
+``generated/<name>.py``. The file needs only torch and has exactly the live back end's modules,
+state_dict keys and outputs.
+
+Where things are (templates in the top-level ``templates/`` folder):
+
+* ``file.py.j2`` puts together ``header.py.j2`` (do-not-edit marker, spec, hash, version,
+  module docstring, imports), the helper modules, ``block.py.j2`` once per block class,
+  ``model.py.j2`` (with ``stem.py.j2`` and ``head.py.j2``) and ``factory.py.j2``.
+* ``layers/<Kind>.py.j2``: one snippet per plan layer kind (``Kind`` is the dataclass's name in
+  ``resnet_gen/plan/layers.py``). It sets ``roles`` and defines ``build(layer)``, the
+  constructor; the block and model templates call every layer as ``x = self.<name>(x)``.
+* ``modules/<Class>.py.j2``: helper ``nn.Module`` classes (SE, ECA, blur pool, ...), included
+  only when a snippet calls ``use("<Class>")``.
+
+Adding a plan layer kind ``Foo`` (say a new dataclass in ``plan/layers.py``) takes one file,
+``templates/layers/Foo.py.j2``::
+
+    {#- Foo: what it is. -#}
+    {% set roles = {"channels": "channels", "stride": "stride", "kernel": "fixed"} %}
+    {% macro build(layer) -%}
+    {{ use("Foo2d") }}({{ layer.channels }}, kernel_size={{ layer.kernel }}{{ kw("stride", layer.stride, 1) }})
+    {%- endmacro %}
+
+plus ``templates/modules/Foo2d.py.j2`` if torch has no module for it. ``roles`` must name every
+dataclass field except ``path`` and ``out_size``; the roles (see ``templates.ROLES``) say how a
+field may differ between the blocks of one class: ``channels``/``stride``/``dilation``/``groups``
+become the block's arguments where they match them, ``value`` gets its own argument where it
+varies, ``fixed`` splits blocks into separately written variants, ``ignored`` is not given to the
+snippet. Template globals: ``kw(name, value, default)`` writes ``, name=value`` unless it is the
+default; ``use(Class, **settings)`` pulls in a helper module; ``need("F" | "math" |
+"OrderedDict")`` adds an import; ``activation(kind)`` writes an activation; ``unsupported(msg)``
+stops the build with ``msg``. A layer kind without a snippet, or a field the snippet does not
+name, is an error (:class:`EmitError`), never silently wrong code. The equivalence tests
+(``tests/test_emit_equivalence.py``) then hold the new kind to the live back end.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+from ..spec import Spec
+from .source import MARKER, emit_source, spec_hash
+from .values import EmitError
+
+
+def emit(spec: Spec, source: str | Path | None = None) -> str:
+    """The standalone PyTorch source of ``spec``, formatted; ``source`` names its file in the header."""
+    return emit_source(spec, source)
+
+
+class _CallableModule(types.ModuleType):
+    """``resnet_gen.emit`` is both this package and the ``rg.emit(...)`` function: importing the
+    package rebinds ``resnet_gen.emit`` to the module, so calling the module calls :func:`emit`."""
+
+    def __call__(self, spec: Spec, source: str | Path | None = None) -> str:
+        return emit(spec, source)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = ["MARKER", "EmitError", "emit", "spec_hash"]

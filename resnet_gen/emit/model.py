@@ -1,0 +1,177 @@
+"""The model class: stem, stages (one builder call each), final norm, head, forward, initialisation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..plan import Plan
+from ..plan.layers import Layer, Norm
+from ..spec import Spec
+from .blocks import BlockClass, block_classes
+from .code import Items, Member, SharedCode
+from .templates import render_layer, roles_of
+from .values import EmitError, Expr, check_identifier, literal, py_literal
+
+MODEL_CLASS = "ResNet"
+# torch.nn classes the initialisation resets to unit weight and zero bias, by plan norm type.
+INIT_NORMS = {"batch": "nn.BatchNorm2d", "group": "nn.GroupNorm"}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    annotation: str
+    default: str
+
+
+@dataclass(frozen=True)
+class StageCall:
+    attr: str
+    builder: str
+    kwargs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Head:
+    pool: str  # avg | max
+    dropout: str | None  # the rate's literal, or None for no dropout
+    fc: str | None  # the classifier's constructor
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    class_name: str
+    params: tuple[Param, ...]
+    drop_path_rates: str | None  # the expression of the per-block rates, when the model computes them
+    stem: tuple[Member, ...]
+    stages: tuple[StageCall, ...]
+    final: tuple[Member, ...]
+    head: Head | None
+    blocks: tuple[BlockClass, ...]
+    init_kaiming: bool
+    init_norms: tuple[str, ...]
+    zero_init: tuple[tuple[str, str], ...]  # (block class, attribute zeroed)
+    frozen: tuple[str, ...]
+    taps: tuple[str, ...]  # features_only: the top-level modules whose outputs forward returns
+    feature_info: str | None
+
+    @property
+    def features_only(self) -> bool:
+        return bool(self.taps)
+
+    @property
+    def forward_modules(self) -> list[str]:
+        return [m.attr for m in self.stem] + [s.attr for s in self.stages] + [m.attr for m in self.final]
+
+
+def model(spec: Spec, plan: Plan) -> Model:
+    name = spec.name
+    rates = _drop_path_rates(spec, plan)
+    drop_path_code = _stage_slices(plan) if rates is not None else None
+    classes = block_classes(plan, drop_path_code)
+    params = []
+    head = None
+    if plan.head is not None:
+        fc = None
+        if plan.head.fc is not None:
+            params.append(Param("num_classes", "int", py_literal(plan.head.num_classes)))
+            fc = _classifier(plan.head.fc)
+        if plan.head.pool not in ("avg", "max"):
+            raise EmitError(f"head pool {plan.head.pool!r} has no source template")
+        dropout = py_literal(plan.head.dropout) if plan.head.dropout else None
+        head = Head(plan.head.pool, dropout, fc)
+    if rates is not None:
+        params.append(Param("drop_path_rate", "float", py_literal(spec.drop_path)))
+    stage_of = {index: cls for cls in classes for index in cls.stages}
+    stages = []
+    for index, stage in enumerate(plan.stages):
+        cls = stage_of[index]
+        position = cls.stages.index(index)
+        kwargs = tuple((p.name, p.per_stage[position]) for p in cls.stage_params)
+        stages.append(StageCall(check_identifier(stage.path, "stage name"), cls.builder, kwargs))
+    norm_types = {layer.type for layer in plan.layers if isinstance(layer, Norm)}
+    return Model(
+        name=check_identifier(name, "spec name"),
+        class_name=MODEL_CLASS,
+        params=tuple(params),
+        drop_path_rates=rates,
+        stem=_single(plan.stem),
+        stages=tuple(stages),
+        final=_single(plan.final),
+        head=head,
+        blocks=tuple(classes),
+        init_kaiming=plan.init_scheme == "kaiming",
+        init_norms=tuple(INIT_NORMS[kind] for kind in INIT_NORMS if kind in norm_types),
+        zero_init=tuple((cls.name, cls.zero_init) for cls in classes if cls.zero_init),
+        frozen=tuple(check_identifier(name, "frozen module") for name in plan.frozen),
+        taps=tuple(tap.module for tap in plan.features),
+        feature_info=_feature_info(plan) if plan.features else None,
+    )
+
+
+def _single(layers: Sequence[Layer]) -> tuple[Member, ...]:
+    """Members built once (stem, final norm): every field a literal."""
+    grouped: dict[str, list[tuple[str | None, Layer]]] = {}
+    for layer in layers:
+        attr, _, rest = layer.path.partition(".")
+        grouped.setdefault(attr, []).append((rest or None, layer))
+    code = SharedCode([{}], {})
+    members = []
+    for attr, items in grouped.items():
+        own: Items = tuple(items)
+        members.append(code.member(attr, [own], ()))
+    if code.extra or code.used:
+        raise EmitError("a module built once cannot take arguments")
+    return tuple(members)
+
+
+def _classifier(fc: Layer) -> str:
+    """The classifier, its output size the model's ``num_classes`` argument."""
+    roles = roles_of(fc)
+    exprs = {name: literal(getattr(fc, name)) for name, role in roles.items() if role != "ignored"}
+    if "out_features" not in exprs:
+        raise EmitError(f"{fc.path}: a classifier needs out_features")
+    exprs["out_features"] = Expr("num_classes", None, False)
+    return render_layer(fc, exprs)
+
+
+def _drop_path_rates(spec: Spec, plan: Plan) -> str | None:
+    """The per-block drop-path rates as the model computes them from ``drop_path_rate`` (the
+    spec's rule: rising linearly from 0 to the rate at the last block), if they are that rule."""
+    blocks = plan.blocks
+    if not any(block.drop_path > 0 for block in blocks):
+        return None
+    total = sum(stage.blocks for stage in spec.stages)
+    steps = max(total - 1, 1)
+    if any(block.drop_path != spec.drop_path * number / steps for number, block in enumerate(blocks)):
+        return None
+    return f"[drop_path_rate * index / {steps} for index in range({total})]"
+
+
+def _stage_slices(plan: Plan) -> list[str]:
+    out, start = [], 0
+    for stage in plan.stages:
+        end = start + len(stage.blocks)
+        out.append(f"drop_path_rates[{start}:{end}]")
+        start = end
+    return out
+
+
+def _feature_info(plan: Plan) -> str:
+    items = [
+        "{"
+        + ", ".join(
+            f"{key!r}: {py_literal(value)}"
+            for key, value in (
+                ("num_chs", tap.channels),
+                ("reduction", tap.reduction),
+                ("module", tap.module),
+                ("index", tap.index),
+            )
+        )
+        + "}"
+        for tap in plan.features
+    ]
+    return "[" + ", ".join(items) + "]"
