@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/resnet-gen validate specs/*.yaml
 	$(BIN)/resnet-gen list
 	$(BIN)/resnet-gen diagram
+	$(BIN)/resnet-gen build
 	$(BIN)/resnet-gen gallery
 
 # The catalog table in README.md is generated from specs/; run this after adding or changing a spec.

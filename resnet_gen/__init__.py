@@ -58,6 +58,15 @@ def diagram(spec: Spec | Plan, view: str = "macro", *, direction: str = "TB") ->
     return draw_diagram(spec, view, direction=direction)
 
 
+def emit(spec: Spec, source: str | Path | None = None) -> str:
+    """Standalone PyTorch source for ``spec``: one formatted file that needs only torch and builds
+    the same module as :func:`build`. ``source`` names the spec file in the header. Needs no torch.
+    """
+    from .emit import emit as emit_source
+
+    return emit_source(spec, source)
+
+
 __all__ = [
     "Plan",
     "Report",
@@ -69,6 +78,7 @@ __all__ = [
     "analyze",
     "build",
     "diagram",
+    "emit",
     "load_spec",
     "load_weights",
     "lower",

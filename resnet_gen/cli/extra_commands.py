@@ -11,6 +11,10 @@ def register(cli: click.Group) -> None:
 
     cli.add_command(diagram_command())
 
+    from ..emit.command import command as build_command
+
+    cli.add_command(build_command())
+
     from .backbone_commands import export, weights
 
     cli.add_command(weights)
