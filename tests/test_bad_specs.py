@@ -220,6 +220,8 @@ USAGE = [
     ["info", "resnet18", "extra"],
     ["list", "--family"],
     ["--no-such-flag"],
+    ["new", "../escape", "--from", "resnet50"],
+    ["new", "class", "--from", "resnet50"],
 ]
 
 
@@ -250,7 +252,9 @@ def test_bad_usage_from_the_console_script() -> None:
 SAMPLE = ["yaml_tab_indent", "key_misspelled_stride", "combo_zero_pad_shrinks", "extends_cycle_a", "set_wrong_type"]
 
 
-@pytest.mark.parametrize("command", [["info"], ["diagram", "--format", "dot", "--stdout"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "command", [["info"], ["diagram", "--format", "dot", "--stdout"], ["build", "--stdout"]], ids=" ".join
+)
 @pytest.mark.parametrize("name", SAMPLE)
 def test_other_commands_give_the_same_lines(
     name: str, command: list[str], corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

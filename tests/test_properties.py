@@ -163,9 +163,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @BUILD_PROFILE
-@given(data=valid_specs(), count_macs_too=st.sampled_from([True, False, False, False]))
+@given(
+    data=valid_specs(),
+    count_macs_too=st.sampled_from([True, False, False, False]),
+    compare_emitted=st.booleans(),
+)
 def test_valid_specs_validate_lower_build_and_count_like_torch(
-    data: dict[str, Any], count_macs_too: bool, workdir: Path
+    data: dict[str, Any], count_macs_too: bool, compare_emitted: bool, workdir: Path
 ) -> None:
     import torch
     from torch_helpers import count_macs, count_params
@@ -186,6 +190,57 @@ def test_valid_specs_validate_lower_build_and_count_like_torch(
         assert tuple(out.shape) == (2, last.out_channels, *last.out_size)
     else:
         assert tuple(out.shape) == (2, head.num_classes or last.out_channels)
+    if compare_emitted:
+        _assert_emitted_matches_live(spec, model, workdir)
+
+
+_emitted_count = iter(range(1_000_000))
+
+
+def _assert_emitted_matches_live(spec: rg.Spec, live: Any, folder: Path) -> None:
+    """The emitted file compiles, imports with torch alone, and gives the live module's
+    state_dict (keys, shapes) and, with the same float64 weights, its outputs."""
+    import importlib.util
+    import sys
+
+    import torch
+
+    source = rg.emit(spec)
+    compile(source, f"{spec.name}.py", "exec")
+    module_name = f"emitted_property_{next(_emitted_count)}"
+    path = folder / f"{module_name}.py"
+    path.write_text(source, encoding="utf-8")
+    loader_spec = importlib.util.spec_from_file_location(module_name, path)
+    assert loader_spec is not None and loader_spec.loader is not None
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[module_name] = module
+    try:
+        loader_spec.loader.exec_module(module)
+        emitted = getattr(module, spec.name)()
+    finally:
+        del sys.modules[module_name]
+    live_state, emitted_state = live.state_dict(), emitted.state_dict()
+    assert list(emitted_state) == list(live_state)
+    assert {k: v.shape for k, v in emitted_state.items()} == {k: v.shape for k, v in live_state.items()}
+    # Random weights through the state_dict only: fixed non-persistent buffers (a blur filter) stay.
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, value in live.state_dict().items():
+        if value.is_floating_point():
+            noise = torch.rand(value.shape, generator=generator, dtype=torch.float64)
+            value = 0.5 + noise if value.dim() <= 1 else (noise - 0.5) * 2.0 / max(1, value[0].numel()) ** 0.5
+        state[key] = value
+    live.double()
+    emitted.double()
+    live.load_state_dict(state, strict=True)
+    emitted.load_state_dict(state, strict=True)
+    live.eval()
+    emitted.eval()
+    x = torch.randn(
+        2, spec.input.channels, *spec.input.hw, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(emitted(x), live(x), rtol=0, atol=1e-10)
 
 
 @settings(PROFILE)
