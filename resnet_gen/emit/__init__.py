@@ -15,8 +15,8 @@ Where things are (templates in the top-level ``templates/`` folder):
 * ``modules/<Class>.py.j2``: helper ``nn.Module`` classes (SE, ECA, blur pool, ...), included
   only when a snippet calls ``use("<Class>")``.
 
-Adding a plan layer kind ``Foo`` (say a new dataclass in ``plan/layers.py``) takes one file,
-``templates/layers/Foo.py.j2``::
+Adding a plan layer kind ``Foo`` (a new dataclass in ``plan/layers.py``) takes one file,
+``templates/layers/Foo.py.j2``, the constructor and the role of each field::
 
     {#- Foo: what it is. -#}
     {% set roles = {"channels": "channels", "stride": "stride", "kernel": "fixed"} %}
@@ -24,16 +24,18 @@ Adding a plan layer kind ``Foo`` (say a new dataclass in ``plan/layers.py``) tak
     {{ use("Foo2d") }}({{ layer.channels }}, kernel_size={{ layer.kernel }}{{ kw("stride", layer.stride, 1) }})
     {%- endmacro %}
 
-plus ``templates/modules/Foo2d.py.j2`` if torch has no module for it. ``roles`` must name every
-dataclass field except ``path`` and ``out_size``; the roles (see ``templates.ROLES``) say how a
-field may differ between the blocks of one class: ``channels``/``stride``/``dilation``/``groups``
-become the block's arguments where they match them, ``value`` gets its own argument where it
-varies, ``fixed`` splits blocks into separately written variants, ``ignored`` is not given to the
-snippet. Template globals: ``kw(name, value, default)`` writes ``, name=value`` unless it is the
-default; ``use(Class, **settings)`` pulls in a helper module; ``need("F" | "math" |
-"OrderedDict")`` adds an import; ``activation(kind)`` writes an activation; ``unsupported(msg)``
-stops the build with ``msg``. A layer kind without a snippet, or a field the snippet does not
-name, is an error (:class:`EmitError`), never silently wrong code. The equivalence tests
+plus ``templates/modules/Foo2d.py.j2`` if torch has no module for it (its ``forward`` takes and
+returns one tensor, as every layer is called ``x = self.<name>(x)``). ``roles`` names every
+dataclass field except ``path`` and ``out_size`` (``templates.ROLES``): ``channels`` (what the
+layer reads) and ``out_channels`` (what it writes) become the block's ``in/mid/out_channels``
+where they match; ``stride``, ``dilation``, ``groups`` the block's stride, dilations and groups
+where they vary; a ``value`` gets its own argument where it varies; blocks that differ in a
+``fixed`` field get separately written variants chosen by a condition; ``ignored`` fields are not
+given to the snippet. Template globals: ``kw(name, value, default)`` writes ``, name=value``
+unless it is the default; ``use(Class, **settings)`` pulls in a helper module; ``need("F" |
+"math" | "OrderedDict")`` adds an import; ``activation(kind)`` writes an activation;
+``unsupported(message)`` stops the build. A layer kind without a snippet, or a field its snippet
+does not name, is an :class:`EmitError`, never silently wrong code; the equivalence tests
 (``tests/test_emit_equivalence.py``) then hold the new kind to the live back end.
 """
 

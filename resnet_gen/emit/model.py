@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..plan import Plan
+from ..plan import BlockPlan, Plan
 from ..plan.layers import Layer, Norm
+from ..plan.types import FeatureTap, HeadPlan, StagePlan
 from ..spec import Spec
 from .blocks import BlockClass, block_classes
 from .code import Items, Member, SharedCode
@@ -66,7 +68,78 @@ class Model:
         return [m.attr for m in self.stem] + [s.attr for s in self.stages] + [m.attr for m in self.final]
 
 
+# Every field of the plan's containers that the templates account for. A field added to the plan
+# must be added here once the source back end writes it (or is known not to affect the module);
+# until then emitting fails rather than silently leaving it out.
+HANDLED_FIELDS: dict[type, frozenset[str]] = {
+    Plan: frozenset(
+        [
+            "name",
+            "description",
+            "family",
+            "input_channels",
+            "input_size",
+            "stem",
+            "stem_out_size",
+            "stem_channels",
+            "stages",
+            "final",
+            "head",
+            "init_scheme",
+            "zero_init_residual",
+            "activation",
+            "norm",
+            "features",
+            "frozen",
+        ]
+    ),
+    StagePlan: frozenset(["path", "index", "blocks", "width", "stride", "dilation"]),
+    BlockPlan: frozenset(
+        [
+            "path",
+            "stage",
+            "index",
+            "type",
+            "order",
+            "in_channels",
+            "mid_channels",
+            "out_channels",
+            "stride",
+            "dilation",
+            "first_dilation",
+            "groups",
+            "in_size",
+            "out_size",
+            "shortcut_type",
+            "preact",
+            "branch",
+            "shortcut",
+            "attention",
+            "drop_path",
+            "post_activation",
+            "zero_init",
+        ]
+    ),
+    HeadPlan: frozenset(["pool", "dropout", "fc", "in_channels", "num_classes"]),
+    FeatureTap: frozenset(["index", "module", "channels", "reduction", "size"]),
+}
+INIT_SCHEMES = ("kaiming", "default")
+
+
+def check_plan_fields() -> None:
+    for kind, handled in HANDLED_FIELDS.items():
+        new = [f.name for f in dataclasses.fields(kind) if f.name not in handled]
+        if new:
+            raise EmitError(
+                f"plan field(s) {', '.join(new)} of {kind.__name__} are not written by the source back end yet;"
+                " teach resnet_gen/emit (and list them in emit.model.HANDLED_FIELDS)"
+            )
+
+
 def model(spec: Spec, plan: Plan) -> Model:
+    check_plan_fields()
+    if plan.init_scheme not in INIT_SCHEMES:
+        raise EmitError(f"init scheme {plan.init_scheme!r} has no source template")
     name = spec.name
     rates = _drop_path_rates(spec, plan)
     drop_path_code = _stage_slices(plan) if rates is not None else None
