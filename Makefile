@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/resnet-gen schema -o resnet-gen.schema.json  # the schema every spec's first line points editors at
 	@touch $(STAMP)
 
 demo: $(STAMP)
