@@ -77,12 +77,19 @@ class BlurPool2d(nn.Module):
     def __init__(self, channels: int, filter_size: int = 3, stride: int = 2, padding: int = 1) -> None:
         super().__init__()
         self.channels = channels
+        self.filter_size = filter_size
         self.stride = stride
         self.padding = (padding,) * 4
-        coeffs = torch.tensor([math.comb(filter_size - 1, k) for k in range(filter_size)], dtype=torch.float32)
-        coeffs = coeffs / 2 ** (filter_size - 1)
-        blur = (coeffs[:, None] * coeffs[None, :])[None, None].repeat(channels, 1, 1, 1)
-        self.register_buffer("filt", blur, persistent=False)
+        self.register_buffer("filt", torch.empty(channels, 1, filter_size, filter_size), persistent=False)
+        self.init_non_persistent_buffers()
+
+    def init_non_persistent_buffers(self) -> None:
+        """(Re)compute the filter, as timm's method of this name: after ``to_empty`` from the meta device."""
+        coeffs = torch.tensor([math.comb(self.filter_size - 1, k) for k in range(self.filter_size)], device="cpu")
+        coeffs = coeffs.double() / 2 ** (self.filter_size - 1)
+        blur = (coeffs[:, None] * coeffs[None, :])[None, None].repeat(self.channels, 1, 1, 1)
+        with torch.no_grad():
+            self.filt.copy_(blur)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(F.pad(x, self.padding, mode="reflect"), self.filt, stride=self.stride, groups=self.channels)
