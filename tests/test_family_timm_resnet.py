@@ -13,12 +13,13 @@ For each of timm 1.0.31's 81 models, one test id each:
   (blocks 2, 1, 1, 1: timm's entrypoint with ``layers`` overridden against the spec with
   ``stages[i].blocks`` overridden), plus one float32 eval forward (1x3x32x32) of the full-depth net
   with shared weights, to keep the suite's time and memory small.
-Then: timm's zero-init of the last norms, its drop-path rule and classifier dropout, and the
+Then: timm's zero-init of the last norms (on a few nets small enough to initialise for real), its drop-path rule and classifier dropout, and the
 messages the new spec options give when misused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -119,17 +120,28 @@ def test_state_dict_layout_matches_timm(name: str) -> None:
     theirs.load_state_dict(ours.state_dict(), strict=True)
 
 
-def _zero_weights(model: nn.Module) -> set[str]:
-    return {name for name, p in model.named_parameters() if name.endswith(".weight") and not p.detach().any()}
+def _materialized(build_on_meta: Callable[[], nn.Module], dtype: torch.dtype) -> nn.Module:
+    """A module allocated without initialisation (its weights get random values anyway)."""
+    with torch.device("meta"):
+        model = build_on_meta().to(dtype)
+    model = model.to_empty(device="cpu")
+    for module in model.modules():
+        if hasattr(module, "init_non_persistent_buffers"):  # the blur filters: constants, not weights
+            module.init_non_persistent_buffers()
+    return model
 
 
-def _float64_check(ours: nn.Module, theirs: nn.Module, plan: Plan, *, zero_init: bool) -> None:
-    # Before any weights move: our initialisation zeroes the same last norms as timm's zero_init_last.
-    assert _zero_weights(ours) == (_zero_weights(theirs) if zero_init else set())
-    theirs.double()
-    ours.double()
+def _pair(plan: Plan, name: str, dtype: torch.dtype, **timm_args: object) -> tuple[nn.Module, nn.Module]:
+    """(ours, timm's) with timm's weights randomised and loaded strictly into ours."""
+    theirs = _materialized(lambda: timm.create_model(name, **timm_args), dtype)
+    ours = _materialized(lambda: build(plan), dtype)
     _randomize_state(theirs)
     ours.load_state_dict(theirs.state_dict(), strict=True)
+    return ours, theirs
+
+
+def _float64_check(plan: Plan, name: str, **timm_args: object) -> None:
+    ours, theirs = _pair(plan, name, torch.float64, **timm_args)
     generator = torch.Generator().manual_seed(1)
     # torch runs float64 convs with one channel per group (the blur filters) channel by channel on
     # the CPU, which is slow: blur-pooled nets take their eval check at 32x32 too.
@@ -172,18 +184,8 @@ def _twin_overrides(spec: Spec) -> dict[str, object]:
     return overrides
 
 
-def _float32_forward_check(name: str, plan: Plan) -> None:
-    # Allocated without initialisation (the weights are random anyway), in float32.
-    with torch.device("meta"):
-        theirs = timm.create_model(name)
-        ours = build(plan)
-    theirs = theirs.to_empty(device="cpu")
-    ours = ours.to_empty(device="cpu")
-    for module in (*theirs.modules(), *ours.modules()):
-        if hasattr(module, "init_non_persistent_buffers"):  # the blur filters are constants, not weights
-            module.init_non_persistent_buffers()
-    _randomize_state(theirs)
-    ours.load_state_dict(theirs.state_dict(), strict=True)
+def _float32_forward_check(plan: Plan, name: str) -> None:
+    ours, theirs = _pair(plan, name, torch.float32)
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = theirs.eval()(x)
@@ -196,13 +198,44 @@ def _float32_forward_check(name: str, plan: Plan) -> None:
 def test_same_function_as_timm(name: str) -> None:
     spec = load_spec(name)
     plan = lower(spec)
-    zero_init = spec.init.zero_init_residual
     if len(plan.blocks) <= FULL_DEPTH_MAX_BLOCKS and plan.params <= FULL_DEPTH_MAX_PARAMS:
-        _float64_check(build(plan), timm.create_model(name), plan, zero_init=zero_init)
+        _float64_check(plan, name)
         return
-    _float32_forward_check(name, plan)
+    _float32_forward_check(plan, name)
     twin = lower(load_spec(name, overrides=_twin_overrides(spec)))
-    _float64_check(build(twin), timm.create_model(name, layers=TWIN_BLOCKS), twin, zero_init=zero_init)
+    _float64_check(twin, name, layers=TWIN_BLOCKS)
+
+
+def _zero_norm_weights(model: nn.Module) -> set[str]:
+    return {
+        key for key, p in model.named_parameters() if key.endswith(".weight") and p.dim() == 1 and not p.detach().any()
+    }
+
+
+# One of each block arrangement (basic, bottleneck, mixed, grouped with SE, anti-aliased, pruned),
+# small enough to initialise for real; the torchvision-named spec keeps torchvision's init.
+ZERO_INIT_CASES = [
+    "resnet10t",
+    "resnet14t",
+    "test_resnet",
+    "seresnext26t_32x4d",
+    "resnetblur18",
+    "ecaresnet50d_pruned",
+    "resnet18",
+]
+
+
+@pytest.mark.parametrize("name", ZERO_INIT_CASES)
+def test_initialisation_zeroes_the_norms_timm_zeroes(name: str) -> None:
+    """timm's zero_init_last zeroes each block's last norm (and its pruned nets rebuild theirs)."""
+    spec = load_spec(name)
+    ours = build(spec)
+    zeroed = _zero_norm_weights(timm.create_model(name))
+    assert zeroed or name == "ecaresnet50d_pruned"
+    assert _zero_norm_weights(ours) == (zeroed if spec.init.zero_init_residual else set())
+    plan = lower(spec)
+    expected = {f"{block.path}.{block.zero_init}.weight" for block in plan.blocks} if plan.zero_init_residual else set()
+    assert _zero_norm_weights(ours) == expected
 
 
 def test_drop_path_and_classifier_dropout_follow_timm() -> None:
