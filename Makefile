@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(BIN)/resnet-gen list
 	$(BIN)/resnet-gen diagram
 	$(BIN)/resnet-gen build
+	$(BIN)/resnet-gen build --target inference
 	$(BIN)/resnet-gen gallery
 
 # The catalog table in README.md is generated from specs/; run this after adding or changing a spec.

@@ -50,17 +50,19 @@ from .source import MARKER, emit_source, spec_hash
 from .values import EmitError
 
 
-def emit(spec: Spec, source: str | Path | None = None) -> str:
-    """The standalone PyTorch source of ``spec``, formatted; ``source`` names its file in the header."""
-    return emit_source(spec, source)
+def emit(spec: Spec, source: str | Path | None = None, *, target: str = "training") -> str:
+    """The standalone PyTorch source of ``spec``, formatted; ``source`` names its file in the header.
+
+    ``target="inference"`` writes the deployment form (batch norms folded, channels-last)."""
+    return emit_source(spec, source, target=target)
 
 
 class _CallableModule(types.ModuleType):
     """``resnet_gen.emit`` is both this package and the ``rg.emit(...)`` function: importing the
     package rebinds ``resnet_gen.emit`` to the module, so calling the module calls :func:`emit`."""
 
-    def __call__(self, spec: Spec, source: str | Path | None = None) -> str:
-        return emit(spec, source)
+    def __call__(self, spec: Spec, source: str | Path | None = None, *, target: str = "training") -> str:
+        return emit(spec, source, target=target)
 
 
 sys.modules[__name__].__class__ = _CallableModule

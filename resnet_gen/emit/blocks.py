@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..plan import BlockPlan, Plan
 from ..plan.layers import Conv, Layer
+from ..plan.types import Fold
 from .code import BRANCH_CONDITIONS, SHORTCUT_CONDITIONS, Arg, Items, Member, SharedCode, Value
 from .templates import render_layer_kind, use
 from .values import EmitError, check_identifier, literal, paragraphs, py_literal
@@ -81,6 +82,7 @@ class BlockClass:
     builder: str  # the model's method that builds one stage of these blocks
     stage_params: tuple[StageParam, ...]
     stages: tuple[int, ...]  # indices into plan.stages
+    folds: str | None  # the FOLDS table of the inference form, as code
 
     @property
     def uses_index(self) -> bool:
@@ -175,7 +177,18 @@ def _block_class(
         builder=builder,
         stage_params=tuple(stage_params),
         stages=tuple(stage_indices),
+        folds=_folds(blocks),
     )
+
+
+def _folds(blocks: list[BlockPlan]) -> str | None:
+    """The class's FOLDS table: every block's folds, which must agree where they name one layer."""
+    merged: dict[str, Fold] = {}
+    for block in blocks:
+        for fold in block.folds:
+            if merged.setdefault(fold.path, fold) != fold:
+                raise EmitError(f"{block.path}.{fold.path}: blocks of one class fold different layers into it")
+    return folds_table(list(merged.values()))
 
 
 def _merged_order(sequences: list[list[str]], where: str) -> list[str]:
@@ -291,6 +304,8 @@ def _doc(first: BlockPlan, blocks: list[BlockPlan]) -> str:
     text = f"{kind} block: {convs} convs" + (" (the 3x3 grouped)" if grouped else "")
     if first.order == "pre":
         text += ", each after its norm and activation (pre-activation)"
+    elif first.folds:
+        text += ", each with its batch norm folded in"
     else:
         text += ", each followed by its norm"
     if first.attention == "se":
@@ -306,3 +321,10 @@ def _doc(first: BlockPlan, blocks: list[BlockPlan]) -> str:
     else:
         text += "; the shortcut is added with nothing after it."
     return text
+
+
+def folds_table(folds: Sequence[Fold]) -> str | None:
+    """A FOLDS class attribute's value: each layer's (training path, batch norm folded into it)."""
+    if not folds:
+        return None
+    return "{" + ", ".join(f"{fold.path!r}: ({fold.source!r}, {fold.norm!r})" for fold in folds) + "}"

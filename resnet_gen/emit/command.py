@@ -8,6 +8,9 @@ from typing import Any
 import click
 
 from ..errors import SpecError
+from ..plan.inference import TARGETS
+
+DEFAULT_OUTPUT = {"training": Path("generated"), "inference": Path("generated/inference")}
 
 
 def command() -> click.Command:
@@ -23,9 +26,16 @@ def command() -> click.Command:
             "--output",
             "out_dir",
             type=click.Path(file_okay=False, path_type=Path),
-            default=Path("generated"),
+            default=None,
+            help="Folder for the files (named <spec name>.py)  [default: generated, or generated/inference]",
+        ),
+        click.option(
+            "--target",
+            type=click.Choice(TARGETS),
+            default="training",
             show_default=True,
-            help="Folder for the files (named <spec name>.py).",
+            help="training: the network as the spec says; inference: batch norms folded into the convs,"
+            " channels-last, no gradients or training-only parts, with fold_batch_norms to load a training checkpoint.",
         ),
         click.option("--stdout", "to_stdout", is_flag=True, help="Write the one spec's source to stdout instead."),
         click.option("--force", is_flag=True, help="Overwrite files that resnet-gen did not write."),
@@ -38,17 +48,22 @@ def command() -> click.Command:
     return func
 
 
-def build(specs: tuple[str, ...], out_dir: Path, to_stdout: bool, force: bool, overrides: tuple[str, ...]) -> None:
+def build(
+    specs: tuple[str, ...], out_dir: Path | None, target: str, to_stdout: bool, force: bool, overrides: tuple[str, ...]
+) -> None:
     """Write standalone PyTorch source (files or catalog names; every shipped spec when none given).
 
     Each spec becomes <output>/<name>.py, which needs only torch. A file without resnet-gen's
-    do-not-edit marker is never overwritten unless --force is given.
+    do-not-edit marker is never overwritten unless --force is given. With --target inference the
+    file is for deployment (see --target); its factory takes the training form's state_dict.
     """
     from ..cli.commands import expand_sources
     from ..spec import load_spec
     from .source import emit_source
     from .values import EmitError
 
+    if out_dir is None:
+        out_dir = DEFAULT_OUTPUT[target]
     sources = expand_sources(specs)
     if to_stdout and len(sources) != 1:
         raise click.UsageError(f"--stdout writes exactly one spec (got {len(sources)})")
@@ -57,7 +72,7 @@ def build(specs: tuple[str, ...], out_dir: Path, to_stdout: bool, force: bool, o
         try:
             spec = load_spec(source, list(overrides))
             label = spec_label(source)
-            text = emit_source(spec, label, overrides=overrides)
+            text = emit_source(spec, label, overrides=overrides, target=target)
         except EmitError as exc:
             problems.extend(f"{label}: cannot write source: {problem}" for problem in exc.problems)
             continue

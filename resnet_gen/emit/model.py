@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..plan import BlockPlan, Plan
+from ..plan.inference import TARGETS
 from ..plan.layers import Layer, Norm
 from ..plan.types import FeatureTap, HeadPlan, StagePlan
 from ..spec import Spec
-from .blocks import BlockClass, block_classes
+from .blocks import BlockClass, block_classes, folds_table
 from .code import Items, Member, SharedCode
 from .templates import render_layer, roles_of
 from .values import EmitError, Expr, check_identifier, literal, py_literal
@@ -58,6 +59,9 @@ class Model:
     frozen: tuple[str, ...]
     taps: tuple[str, ...]  # features_only: the top-level modules whose outputs forward returns
     feature_info: str | None
+    inference: bool  # the inference form: eval mode, no gradients, channels-last
+    folds: str | None  # the stem's and final layers' FOLDS table (inference form), as code
+    fold_eps: str | None  # the folded batch norms' eps, when any norm is folded
 
     @property
     def features_only(self) -> bool:
@@ -91,6 +95,8 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "norm",
             "features",
             "frozen",
+            "folds",
+            "target",
         ]
     ),
     StagePlan: frozenset(["path", "index", "blocks", "width", "stride", "dilation"]),
@@ -118,6 +124,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "drop_path",
             "post_activation",
             "zero_init",
+            "folds",
         ]
     ),
     HeadPlan: frozenset(["pool", "dropout", "fc", "in_channels", "num_classes"]),
@@ -140,6 +147,8 @@ def model(spec: Spec, plan: Plan) -> Model:
     check_plan_fields()
     if plan.init_scheme not in INIT_SCHEMES:
         raise EmitError(f"init scheme {plan.init_scheme!r} has no source template")
+    if plan.target not in TARGETS:
+        raise EmitError(f"target {plan.target!r} has no source template")
     name = spec.name
     rates = _drop_path_rates(spec, plan)
     drop_path_code = _stage_slices(plan) if rates is not None else None
@@ -181,7 +190,19 @@ def model(spec: Spec, plan: Plan) -> Model:
         frozen=tuple(check_identifier(name, "frozen module") for name in plan.frozen),
         taps=tuple(tap.module for tap in plan.features),
         feature_info=_feature_info(plan) if plan.features else None,
+        inference=plan.target == "inference",
+        folds=folds_table(plan.folds),
+        fold_eps=_fold_eps(plan),
     )
+
+
+def _fold_eps(plan: Plan) -> str | None:
+    """The one eps of every folded norm (a network has one norm setting)."""
+    folds = [*plan.folds, *(fold for block in plan.blocks for fold in block.folds)]
+    eps = {fold.eps for fold in folds if fold.norm is not None}
+    if len(eps) > 1:
+        raise EmitError(f"folded batch norms have different eps values {sorted(eps)}; one network has one norm eps")
+    return py_literal(eps.pop()) if eps else None
 
 
 def _single(layers: Sequence[Layer]) -> tuple[Member, ...]:

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from .. import __version__
 from ..plan import Plan, lower
+from ..plan.inference import TARGETS, for_inference
+from ..plan.types import Fold
 from ..spec import Spec
 from .formatting import ruff_format
 from .model import Model, model
-from .templates import IMPORTS, collecting, render
+from .templates import IMPORTS, collecting, need, render
 from .values import EmitError, comment_text, paragraphs, py_literal
 
 # The first line of every generated file starts with this; a build overwrites only such files.
@@ -26,22 +28,41 @@ def spec_hash(spec: Spec) -> str:
 
 
 def emit_source(
-    spec: Spec, source: str | Path | None = None, *, overrides: Sequence[str] = (), formatted: bool = True
+    spec: Spec,
+    source: str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    formatted: bool = True,
+    target: str = "training",
 ) -> str:
     """The standalone PyTorch module for ``spec``. ``source`` names the spec file and ``overrides``
-    the ``--set`` options in the header (the hash covers the resolved spec either way)."""
+    the ``--set`` options in the header (the hash covers the resolved spec either way).
+
+    ``target="inference"`` writes the deployment form: batch norms folded into the convs,
+    channels-last, no gradients, dropout or initialisation, and ``fold_batch_norms`` to load a
+    training checkpoint (see :mod:`resnet_gen.plan.inference`)."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
     plan = lower(spec)
+    if target == "inference":
+        plan = for_inference(plan)
     with collecting() as needs:
         described = model(spec, plan)
         context = {"model": described, "model_doc": _model_doc(spec, plan), "factory_doc": _factory_doc(spec, plan)}
         parts = [render("block.py.j2", cls=cls, **context) for cls in described.blocks]
-        parts += [render("model.py.j2", **context), render("factory.py.j2", **context)]
+        parts.append(render("model.py.j2", **context))
+        if described.inference:
+            need("Mapping")
+            if _has_folds(plan):
+                parts.append(render("fold.py.j2", renames=_has_renames(plan), **context))
+        parts.append(render("factory.py.j2", **context))
         helpers = _render_helpers(needs.helpers)
         imports = _import_lines(needs.imports)
     _check_name_is_free(spec.name, described, set(needs.helpers))
     header = render(
         "header.py.j2",
         marker=MARKER,
+        command="resnet-gen build" + (" --target inference" if target == "inference" else ""),
         version=__version__,
         spec_name=spec.name,
         source=comment_text(py_literal(str(source))) if source is not None else "no file (built in Python)",
@@ -54,9 +75,25 @@ def emit_source(
     return ruff_format(text) if formatted else text
 
 
+def _all_folds(plan: Plan) -> list[Fold]:
+    return [*plan.folds, *(fold for block in plan.blocks for fold in block.folds)]
+
+
+def _has_folds(plan: Plan) -> bool:
+    folds = _all_folds(plan)
+    if folds and not any(fold.norm for fold in folds):
+        raise EmitError("layers renamed for inference without any norm folded; fold_batch_norms cannot be written")
+    return bool(folds)
+
+
+def _has_renames(plan: Plan) -> bool:
+    return any(fold.norm is None for fold in _all_folds(plan))
+
+
 def _check_name_is_free(name: str, described: Model, helpers: set[str]) -> None:
     """The factory function is named after the spec: it must not replace anything the file defines."""
-    taken = {"torch", "nn", "F", "math", "OrderedDict", "FROZEN_MODULES", described.class_name}
+    taken = {"torch", "nn", "F", "math", "OrderedDict", "Mapping", "FROZEN_MODULES", described.class_name}
+    taken |= {"fold_batch_norms"} if described.fold_eps else set()
     taken |= {cls.name for cls in described.blocks} | helpers
     if name in taken or (name.startswith("__") and name.endswith("__")):
         raise EmitError(f"spec name {name!r} is a name the generated file itself uses; rename the spec")
@@ -74,7 +111,7 @@ def _render_helpers(helpers: dict[str, dict[str, object]]) -> list[str]:
 
 def _import_lines(names: set[str]) -> list[str]:
     """Standard library first, then torch, each sorted as isort sorts them."""
-    stdlib = sorted((IMPORTS[name] for name in names if name in ("math", "OrderedDict")), key=_isort_key)
+    stdlib = sorted((IMPORTS[name] for name in names if name in ("math", "OrderedDict", "Mapping")), key=_isort_key)
     torch_lines = sorted(
         ["import torch", "from torch import nn", *(IMPORTS[n] for n in names if n == "F")], key=_isort_key
     )
@@ -108,6 +145,13 @@ def _output(plan: Plan) -> str:
 def _module_doc(spec: Spec, plan: Plan, source: str | Path | None, described: Model) -> str:
     title = f"{spec.name}: {spec.description}" if spec.description else spec.name
     origin = f"the spec file {source}" if source is not None else "a spec built in Python"
+    if plan.target == "inference":
+        usage = (
+            f"Written by resnet-gen from {origin} (family {spec.family}), for inference. It needs only"
+            f" torch: ``from {spec.name} import {spec.name}; model = {spec.name}(checkpoint=state_dict)`` with the"
+            " state_dict of the training form (``resnet-gen build`` without ``--target``)."
+        )
+        return paragraphs(title, f"{_numbers(plan)}. {_output(plan)}", _inference_note(plan), usage)
     usage = (
         f"Written by resnet-gen from {origin} (family {spec.family}). It needs only torch:"
         f" ``from {spec.name} import {spec.name}; model = {spec.name}()``."
@@ -115,11 +159,28 @@ def _module_doc(spec: Spec, plan: Plan, source: str | Path | None, described: Mo
     return paragraphs(title, f"{_numbers(plan)}. {_output(plan)}", usage)
 
 
+def _inference_note(plan: Plan) -> str:
+    folded = bool(_all_folds(plan))
+    text = "The inference form: "
+    text += "each batch norm that follows a conv is folded into it, " if folded else ""
+    text += (
+        "the model is built in eval mode without gradients and runs channels-last, and the"
+        " training-only parts (dropout, drop path, initialisation) are left out."
+    )
+    return text
+
+
 def _model_doc(spec: Spec, plan: Plan) -> str:
     return paragraphs(f"The {spec.name} network: {_numbers(plan)}.", _output(plan))
 
 
 def _factory_doc(spec: Spec, plan: Plan) -> str:
+    if plan.target == "inference":
+        how = "folded by ``fold_batch_norms``" if _all_folds(plan) else "loaded as they are"
+        return paragraphs(
+            f"A new {spec.name} for inference; with ``checkpoint`` (a state_dict of the training form),"
+            f" its weights, {how}."
+        )
     text = f"A new {spec.name}, initialised as the spec says ({plan.init_scheme}"
     text += ", zero-init residual)." if plan.zero_init_residual else ")."
     return paragraphs(text)

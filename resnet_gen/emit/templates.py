@@ -38,6 +38,7 @@ ALWAYS_IGNORED = ("path", "out_size")
 IMPORTS = {
     "math": "import math",
     "OrderedDict": "from collections import OrderedDict",
+    "Mapping": "from collections.abc import Mapping",
     "F": "import torch.nn.functional as F",
 }
 

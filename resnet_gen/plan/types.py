@@ -7,6 +7,18 @@ from dataclasses import dataclass
 from .layers import Layer, Size
 
 
+@dataclass(frozen=True)
+class Fold:
+    """Where a layer of an inference plan takes its tensors from in a training checkpoint: the
+    layer at ``source`` (its training path), with the batch norm at ``norm`` (eps ``eps``) folded
+    into it when ``norm`` is set. Paths are relative to the block (or the network) that lists it."""
+
+    path: str
+    source: str
+    norm: str | None = None
+    eps: float = 0.0
+
+
 def _sum_params(layers: tuple[Layer, ...]) -> int:
     return sum(layer.params for layer in layers)
 
@@ -46,6 +58,8 @@ class BlockPlan:
     drop_path: float
     post_activation: str | None  # activation after the addition (post order), else None
     zero_init: str | None  # relative path of the layer zeroed by zero_init_residual
+    # Inference plans only: the layers that take folded or renamed tensors from a training checkpoint.
+    folds: tuple[Fold, ...] = ()
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -146,6 +160,10 @@ class Plan:
     # top-level modules kept frozen (no gradients, eval mode).
     features: tuple[FeatureTap, ...] = ()
     frozen: tuple[str, ...] = ()
+    # Inference plans only (see plan.inference): the stem's and final layers' folds, and the
+    # target the plan was made for.
+    folds: tuple[Fold, ...] = ()
+    target: str = "training"
 
     @property
     def blocks(self) -> tuple[BlockPlan, ...]:
