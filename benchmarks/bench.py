@@ -1,4 +1,5 @@
-"""Side-by-side benchmarks: tool latency, scale, and CPU network speed against torchvision / timm.
+"""Side-by-side benchmarks: tool latency, scale, CPU network speed against torchvision / timm, and
+the inference emission's speed-up over the reference in eager mode.
 
 Every comparison runs its contenders interleaved (one repetition of each, in rotating order, then
 the next), so machine load hits them alike; a ratio's median and min-max come from the per-repetition
@@ -201,11 +202,11 @@ def reference_model(name: str) -> Any:
     return timm.create_model(name, pretrained=False)
 
 
-def emitted_module(name: str, folder: Path) -> ModuleType:
+def emitted_module(name: str, folder: Path, target: str = "training") -> ModuleType:
     import resnet_gen as rg
 
-    path = folder / f"bench_emitted_{name}.py"
-    path.write_text(rg.emit(rg.load_spec(name)), encoding="utf-8")
+    path = folder / f"bench_emitted_{name}_{target}.py"
+    path.write_text(rg.emit(rg.load_spec(name), target=target), encoding="utf-8")
     module_spec = importlib.util.spec_from_file_location(path.stem, path)
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)
@@ -285,13 +286,85 @@ def network_speed(nets: Sequence[str], batch: int, size: int, reps: int, warmup:
     )
 
 
+# Inference emission ------------------------------------------------------------------------------
+
+# The issue's target: the inference form at least this much faster than torchvision's eager model.
+INFERENCE_TARGET = 1.25
+
+
+def randomize_norms(model: Any) -> None:
+    """Batch norms with the statistics and affine terms of a trained net, not of a fresh one."""
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0.0, 0.2, generator=generator)
+                module.running_var.uniform_(0.5, 1.5, generator=generator)
+                module.weight.uniform_(0.5, 1.5, generator=generator)
+                module.bias.normal_(0.0, 0.2, generator=generator)
+
+
+def inference_speed(nets: Sequence[str], batch: int, size: int, reps: int, warmup: int) -> None:
+    """Eval forward of ``resnet-gen build --target inference`` against the reference model in eager
+    mode on the same weights (both under ``torch.inference_mode``), and how far their outputs differ."""
+    import torch
+
+    folder = Path(tempfile.mkdtemp(prefix="resnet_gen_bench_"))
+    images = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for name in nets:
+        reference = reference_model(name).eval()
+        randomize_norms(reference)  # real running statistics, so the folding has work to do
+        models = {
+            "reference": reference,
+            "inference": getattr(emitted_module(name, folder, "inference"), name)(checkpoint=reference.state_dict()),
+        }
+
+        def forward(model: Any) -> Callable[[], object]:
+            def run() -> object:
+                with torch.inference_mode():
+                    return model(images)
+
+            return run
+
+        with torch.inference_mode():
+            expected, got = reference(images), models["inference"](images)
+        error = ((got - expected).abs().max() / expected.abs().max()).item()
+        times = interleaved({label: forward(model) for label, model in models.items()}, reps, warmup)
+        speedup = Stats.of([r / i for r, i in zip(times["reference"], times["inference"], strict=True)])
+        verdict = "ok" if speedup.median >= INFERENCE_TARGET else f"under {INFERENCE_TARGET}"
+        rows.append(
+            [
+                name,
+                fmt_s(statistics.median(times["inference"])),
+                fmt_s(statistics.median(times["reference"])),
+                ratio_cell(speedup),
+                f"{error:.1e}",
+                verdict,
+            ]
+        )
+        del models
+    table(
+        f"Inference emission, CPU float32 eval forward, batch {batch}, {size}x{size}, {torch.get_num_threads()} threads"
+        f" ({reps} interleaved reps; speed-up = reference / ours time, target >= {INFERENCE_TARGET})",
+        ["net", "inference median", "reference median", "speed-up (min-max)", "max rel. diff", "target"],
+        rows,
+    )
+
+
 # Main --------------------------------------------------------------------------------------------
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: few reps, one net, small growth table")
-    parser.add_argument("--only", default="tool,scale,network", help="comma-separated sections: tool, scale, network")
+    parser.add_argument(
+        "--only",
+        default="tool,scale,network,inference",
+        help="comma-separated sections: tool, scale, network, inference",
+    )
     parser.add_argument("--reps", type=int, help="repetitions per contender (default 9, quick 2)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls of each contender first")
     parser.add_argument("--nets", help=f"comma-separated nets (default {','.join(NETS)}; quick resnet50)")
@@ -323,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         scale(args.scale_specs, args.depths, args.reps, args.warmup)
     if "network" in args.only:
         network_speed(args.nets, args.batch, args.image_size, args.reps, args.warmup)
+    if "inference" in args.only:
+        inference_speed(args.nets, args.batch, args.image_size, args.reps, args.warmup)
     return 0
 
 

@@ -58,13 +58,17 @@ def diagram(spec: Spec | Plan, view: str = "macro", *, direction: str = "TB") ->
     return draw_diagram(spec, view, direction=direction)
 
 
-def emit(spec: Spec, source: str | Path | None = None) -> str:
+def emit(spec: Spec, source: str | Path | None = None, *, target: str = "training") -> str:
     """Standalone PyTorch source for ``spec``: one formatted file that needs only torch and builds
     the same module as :func:`build`. ``source`` names the spec file in the header. Needs no torch.
+
+    ``target="inference"`` writes the deployment form instead: batch norms folded into the convs,
+    channels-last, no gradients or training-only parts, and ``fold_batch_norms`` to load a
+    checkpoint of the training form.
     """
     from .emit import emit as emit_source
 
-    return emit_source(spec, source)
+    return emit_source(spec, source, target=target)
 
 
 __all__ = [

@@ -23,7 +23,7 @@ def test_quick_benchmark_prints_every_table() -> None:
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for heading in ("## Tool latency", "## Scale: in-process", "## Scale growth", "## Network speed"):
+    for heading in ("## Tool latency", "## Scale: in-process", "## Scale growth", "## Network speed", "## Inference"):
         assert heading in out
     lines = out.splitlines()
 
@@ -45,3 +45,9 @@ def test_quick_benchmark_prints_every_table() -> None:
             assert match is not None
             median, low, high = map(float, match.groups())
             assert 0 < low <= median <= high
+    inference = lines[next(i for i, line in enumerate(lines) if line.startswith("## Inference")) :]
+    found = [line for line in inference if line.startswith("resnet50 ")]
+    assert len(found) == 1
+    match = RATIO.search(found[0])
+    assert match is not None
+    assert float(found[0].split()[-2 if found[0].endswith("ok") else -3]) < 1e-4  # outputs agree
