@@ -26,8 +26,9 @@ __all__ = ["ResNet", "fold_batch_norms", "resnetv2_101d"]
 
 
 class PreActBottleneck(nn.Module):
-    """Bottleneck block: 1x1, 3x3 and 1x1 convs, each after its norm and activation
-    (pre-activation); the shortcut is added with nothing after it."""
+    """Bottleneck block: 1x1, 3x3 and 1x1 convs after the block's first norm and activation
+    (pre-activation), the later norms folded into the convs; the shortcut is added with nothing
+    after it."""
 
     # For fold_batch_norms: each conv's name in a training checkpoint, and the batch norm folded into it.
     FOLDS = {"conv1": ("conv1", "bn2"), "conv2": ("conv2", "bn3")}

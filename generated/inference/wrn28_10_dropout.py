@@ -26,8 +26,8 @@ __all__ = ["ResNet", "fold_batch_norms", "wrn28_10_dropout"]
 
 
 class PreActBasicBlock(nn.Module):
-    """Basic block: 3x3 and 3x3 convs, each after its norm and activation (pre-activation); the
-    shortcut is added with nothing after it."""
+    """Basic block: 3x3 and 3x3 convs after the block's first norm and activation (pre-activation),
+    the later norms folded into the convs; the shortcut is added with nothing after it."""
 
     # For fold_batch_norms: each conv's name in a training checkpoint, and the batch norm folded into it.
     FOLDS = {"conv1": ("conv1", "bn2")}

@@ -302,7 +302,9 @@ def _doc(first: BlockPlan, blocks: list[BlockPlan]) -> str:
     kind = {"basic": "Basic", "bottleneck": "Bottleneck"}.get(first.type, first.type.title())
     convs = ", ".join(kernels[:-1]) + f" and {kernels[-1]}" if len(kernels) > 1 else "".join(kernels)
     text = f"{kind} block: {convs} convs" + (" (the 3x3 grouped)" if grouped else "")
-    if first.order == "pre":
+    if first.order == "pre" and first.folds:
+        text += " after the block's first norm and activation (pre-activation), the later norms folded into the convs"
+    elif first.order == "pre":
         text += ", each after its norm and activation (pre-activation)"
     elif first.folds:
         text += ", each with its batch norm folded in"
