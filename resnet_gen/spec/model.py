@@ -81,11 +81,16 @@ def _shorthand(field_name: str, value: Any) -> Any:
 class InputSpec(_Strict):
     """The tensor the network takes: channels and spatial size (one number for square inputs)."""
 
-    channels: Annotated[int, Field(ge=1, le=4096)] = 3
+    channels: Annotated[int, Field(ge=1, le=4096)] = Field(
+        default=3, description="Channels of the input image: 3 for RGB, 1 for greyscale."
+    )
     size: (
         Annotated[int, Field(ge=1, le=16_384)]
         | tuple[Annotated[int, Field(ge=1, le=16_384)], Annotated[int, Field(ge=1, le=16_384)]]
-    ) = 224
+    ) = Field(
+        default=224,
+        description="Height and width of the input: one number for a square input, or `[height, width]`. Reports, diagrams and MAC counts are computed at this size.",
+    )
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -106,10 +111,21 @@ class NormSpec(_Strict):
     affine part runs. ``groups`` applies to ``group`` and ``evonorm_s0``.
     """
 
-    type: NormType = "batch"
-    eps: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-5
-    momentum: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
-    groups: Annotated[int, Field(ge=1, le=4096)] = 32  # group norm and evonorm_s0
+    type: NormType = Field(
+        default="batch",
+        description="The norm layer: `batch` (BatchNorm2d), `frozen_batch` (fixed statistics and affine terms, as torchvision's FrozenBatchNorm2d), `group` (GroupNorm), `evonorm_s0` (EvoNorm-S0), `frn` (filter response norm with its TLU) or `none`.",
+    )
+    eps: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        default=1e-5, description="Added to the variance (for `frn`, the mean square) for numerical stability."
+    )
+    momentum: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.1,
+        description="`batch` only: the running statistics' momentum, as PyTorch's (the weight of each new batch).",
+    )
+    groups: Annotated[int, Field(ge=1, le=4096)] = Field(
+        default=32,
+        description="`group` and `evonorm_s0` only: channel groups; every normalised channel count must be divisible by it.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -125,8 +141,14 @@ class ConvSpec(_Strict):
     variance, as timm's StdConv2d: unset, ``eps`` is timm's 1e-6 (BiT uses ``eps: 1.0e-8``).
     """
 
-    type: Literal["plain", "weight_standardized"] = "plain"
-    eps: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
+    type: Literal["plain", "weight_standardized"] = Field(
+        default="plain",
+        description="`plain` convs, or `weight_standardized`: each filter normalised to zero mean and unit variance before use (timm's StdConv2d).",
+    )
+    eps: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
+        default=None,
+        description="`weight_standardized` only: added to each filter's variance; unset means timm's 1e-6.",
+    )
 
     @property
     def resolved_eps(self) -> float:
@@ -156,12 +178,23 @@ class StemSpec(_Strict):
     padding; unlike ``max`` the border takes part in the maximum, which matters for negative inputs).
     """
 
-    type: Literal["conv", "deep", "deep_tiered"] = "conv"
-    width: Channels = 64
-    kernel: Literal[1, 3, 5, 7] = 7
-    stride: Literal[1, 2] = 2
-    deep_width: Channels = 32
-    pool: Literal["max", "max_zero_pad", "conv", "none"] = "max"
+    type: Literal["conv", "deep", "deep_tiered"] = Field(
+        default="conv",
+        description="`conv`: one `kernel` x `kernel` conv; `deep`: three 3x3 convs (ResNet-C); `deep_tiered`: as `deep` with `3 * (deep_width // 4)` channels in the first conv.",
+    )
+    width: Channels = Field(default=64, description="Output channels of the stem (of its last conv).")
+    kernel: Literal[1, 3, 5, 7] = Field(
+        default=7, description="`conv` stems only: the conv's kernel size (7 as torchvision, 3 for CIFAR nets)."
+    )
+    stride: Literal[1, 2] = Field(default=2, description="Stride of the stem's first conv.")
+    deep_width: Channels = Field(
+        default=32,
+        description="`deep` and `deep_tiered` stems only: channels of the first two convs (timm's `stem_width`).",
+    )
+    pool: Literal["max", "max_zero_pad", "conv", "none"] = Field(
+        default="max",
+        description="Downsampling after the stem convs: `max` (3x3 stride-2 max pool), `max_zero_pad` (a zero border, then an unpadded 3x3 stride-2 max pool, as BiT), `conv` (a strided 3x3 conv + norm + activation) or `none`.",
+    )
 
     @model_validator(mode="after")
     def _tiered_has_width(self) -> StemSpec:
@@ -180,11 +213,24 @@ class AttentionSpec(_Strict):
     Unset, they are reduction 16 and divisor 8 (timm's defaults).
     """
 
-    type: Literal["se", "eca"]
-    reduction: Annotated[float, Field(ge=1.0, le=1024.0)] | None = None  # se: reduced = channels / reduction
-    ratio: Annotated[float, Field(gt=0.0, le=1.0)] | None = None  # se: reduced = channels * ratio (instead)
-    divisor: Annotated[int, Field(ge=1, le=1024)] | None = None  # se: reduced width rounded to a multiple of this
-    kernel: Annotated[int, Field(ge=0, le=15)] = 0  # eca: 0 picks the kernel from the channels (paper's rule)
+    type: Literal["se", "eca"] = Field(
+        description="`se` (squeeze-and-excitation) or `eca` (efficient channel attention)."
+    )
+    reduction: Annotated[float, Field(ge=1.0, le=1024.0)] | None = Field(
+        default=None, description="`se` only: the reduced width is `channels / reduction`; unset means 16."
+    )
+    ratio: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
+        default=None,
+        description="`se` only, instead of `reduction`: the reduced width is `channels * ratio` (timm's `rd_ratio`).",
+    )
+    divisor: Annotated[int, Field(ge=1, le=1024)] | None = Field(
+        default=None,
+        description="`se` only: the reduced width is rounded to the nearest multiple of this, and is at least this; unset means 8.",
+    )
+    kernel: Annotated[int, Field(ge=0, le=15)] = Field(
+        default=0,
+        description="`eca` only: the odd kernel size of its 1-D conv; 0 picks it from the channels (the paper's rule).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -224,8 +270,12 @@ class AntiAliasSpec(_Strict):
     ``filter_size`` filter applied per channel with reflect padding. ``avg``: a 2x2 average pool.
     """
 
-    type: Literal["blur", "avg"]
-    filter_size: Annotated[int, Field(ge=2, le=7)] | None = None  # blur only; 3 when unset
+    type: Literal["blur", "avg"] = Field(
+        description="`blur` (timm's BlurPool2d, a fixed binomial filter) or `avg` (a 2x2 average pool)."
+    )
+    filter_size: Annotated[int, Field(ge=2, le=7)] | None = Field(
+        default=None, description="`blur` only: the binomial filter's size; unset means 3."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -247,17 +297,38 @@ class BlockSpec(_Strict):
     ``width * expansion`` channels and a bottleneck's middle width is
     ``int(width * width_per_group / 64) * groups``."""
 
-    type: BlockType = "basic"
-    expansion: Annotated[int, Field(ge=1, le=64)] | None = None  # default 1 for basic, 4 for bottleneck
-    stride_on: Literal["1x1", "3x3"] = "3x3"  # bottleneck: 3x3 as torchvision v1.5, 1x1 as the 2015 paper
-    groups: Annotated[int, Field(ge=1, le=65_536)] = 1
-    width_per_group: Annotated[int, Field(ge=1, le=65_536)] = 64
-    reduce_first: Annotated[int, Field(ge=1, le=64)] = (
-        1  # the first conv has 1/reduce_first of the width (SENet-154: 2)
+    type: BlockType = Field(
+        default="basic", description="`basic` (two 3x3 convs) or `bottleneck` (1x1, 3x3, 1x1 convs)."
     )
-    order: Literal["post", "pre"] = "post"  # activation order: post (v1) or pre-activation (v2)
-    attention: AttentionSpec | None = None
-    dropout: Rate = 0.0  # between the two convs of a basic block (wide ResNets)
+    expansion: Annotated[int, Field(ge=1, le=64)] | None = Field(
+        default=None,
+        description="Output channels per unit of the stage's `width`; unset means 1 for `basic`, 4 for `bottleneck`.",
+    )
+    stride_on: Literal["1x1", "3x3"] = Field(
+        default="3x3",
+        description="`bottleneck` only: the conv that strides, `3x3` (torchvision's v1.5) or `1x1` (the 2015 paper).",
+    )
+    groups: Annotated[int, Field(ge=1, le=65_536)] = Field(
+        default=1, description="`bottleneck` only: groups of the 3x3 conv (ResNeXt's cardinality)."
+    )
+    width_per_group: Annotated[int, Field(ge=1, le=65_536)] = Field(
+        default=64,
+        description="`bottleneck` only: ResNeXt's base width (128 for wide ResNets); the 3x3 conv has `int(width * width_per_group / 64) * groups` channels.",
+    )
+    reduce_first: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1, description="The first conv has `1 / reduce_first` of the middle width (2 in SENet-154)."
+    )
+    order: Literal["post", "pre"] = Field(
+        default="post",
+        description="`post`: norm and activation after each conv (v1); `pre`: before each conv (pre-activation, v2).",
+    )
+    attention: AttentionSpec | None = Field(
+        default=None,
+        description="Channel attention in every block; a type name is short for `{type: ...}`; unset means none.",
+    )
+    dropout: Rate = Field(
+        default=0.0, description="`basic` only: dropout rate between the block's two convs (wide ResNets)."
+    )
 
     @property
     def resolved_expansion(self) -> int:
@@ -303,15 +374,29 @@ class StageSpec(_Strict):
     (``[conv1, conv2]`` for a bottleneck, ``[conv1]`` for a basic block).
     """
 
-    blocks: Count
-    width: Channels
-    stride: Literal[1, 2] = 1
-    dilation: Annotated[int, Field(ge=1, le=64)] = 1
-    block: BlockSpec | None = None
-    out_channels: Channels | None = None
+    blocks: Count = Field(description="Number of residual blocks in the stage.")
+    width: Channels = Field(
+        description="The stage's width (torchvision's `planes`): its blocks output `width * expansion` channels."
+    )
+    stride: Literal[1, 2] = Field(
+        default=1, description="Stride of the stage's first block (2 halves the feature map)."
+    )
+    dilation: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1,
+        description="Dilation of the stage's 3x3 convs (DeepLab); not together with `backbone.output_stride`.",
+    )
+    block: BlockSpec | None = Field(
+        default=None, description="This stage's block options (the keys of `block`), merged over the network's `block`."
+    )
+    out_channels: Channels | None = Field(
+        default=None, description="Output channels of every block, replacing `width * expansion` (pruned nets)."
+    )
     inner_channels: (
         Annotated[list[Annotated[list[Channels], Field(min_length=1, max_length=2)]], Field(max_length=10_000)] | None
-    ) = None
+    ) = Field(
+        default=None,
+        description="One entry per block: the widths of its branch's inner convs, `[conv1, conv2]` for a bottleneck, `[conv1]` for a basic block (pruned nets).",
+    )
 
 
 _SHORTCUT_ALIASES = {"A": "zero_pad", "B": "projection", "C": "projection_all", "D": "avg_down"}
@@ -328,8 +413,11 @@ class ShortcutSpec(_Strict):
     ``kernel`` sets the projection conv's size (3 for SENet-154).
     """
 
-    type: Literal["projection", "zero_pad", "projection_all", "avg_down", "none"] = "projection"
-    kernel: Literal[1, 3] = 1
+    type: Literal["projection", "zero_pad", "projection_all", "avg_down", "none"] = Field(
+        default="projection",
+        description="`projection` (B), `zero_pad` (A), `projection_all` (C), `avg_down` (D) or `none`; the letters A to D are accepted too.",
+    )
+    kernel: Literal[1, 3] = Field(default=1, description="Kernel size of the projection conv (3 in SENet-154).")
 
     @model_validator(mode="before")
     @classmethod
@@ -344,25 +432,43 @@ class ShortcutSpec(_Strict):
 class HeadSpec(_Strict):
     """Global pooling, dropout and the classifier. ``num_classes: 0`` returns pooled features."""
 
-    pool: Literal["avg", "max"] = "avg"
-    dropout: Rate = 0.0
-    num_classes: Annotated[int, Field(ge=0, le=1_000_000)] = 1000
+    pool: Literal["avg", "max"] = Field(
+        default="avg", description="Global pooling before the classifier: average or max."
+    )
+    dropout: Rate = Field(default=0.0, description="Dropout rate before the classifier.")
+    num_classes: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        default=1000, description="Outputs of the final linear layer; 0 leaves it out and returns the pooled features."
+    )
 
 
 class InitSpec(_Strict):
     """Weight initialisation: torchvision's kaiming-normal (fan-out) for convs, ones/zeros for norms."""
 
-    scheme: Literal["kaiming", "default"] = "kaiming"
-    zero_init_residual: bool = False  # zero the last norm of each residual branch
+    scheme: Literal["kaiming", "default"] = Field(
+        default="kaiming",
+        description="`kaiming`: torchvision's kaiming-normal (fan-out) convs, norms at weight 1 and bias 0; `default`: PyTorch's own initialisation of each layer.",
+    )
+    zero_init_residual: bool = Field(
+        default=False,
+        description="Zero the last norm of each residual branch (its last conv in pre-activation blocks), so each branch starts at zero.",
+    )
 
 
 class ReferenceSpec(_Strict):
     """Published numbers this spec must reproduce; the tests compare against them."""
 
-    source: Annotated[str, Field(min_length=1, max_length=200)]
-    params: Annotated[int, Field(ge=0)] | None = None  # exact, as the reference reports it
-    gmacs: Annotated[float, Field(ge=0.0)] | None = None  # as published, to the digits published
-    paper: Annotated[str, Field(max_length=300)] | None = None
+    source: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Where the numbers come from, e.g. `torchvision.models.resnet50` or a paper's table."
+    )
+    params: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Parameter count, exact, as the reference reports it."
+    )
+    gmacs: Annotated[float, Field(ge=0.0)] | None = Field(
+        default=None, description="Multiply-accumulates in billions at `input.size`, compared to the digits published."
+    )
+    paper: Annotated[str, Field(max_length=300)] | None = Field(
+        default=None, description="The paper, e.g. `arXiv:1512.03385` (the catalog table links arXiv ids)."
+    )
 
 
 class BackboneSpec(_Strict):
@@ -376,10 +482,22 @@ class BackboneSpec(_Strict):
     (the whole frozen part) stay in eval mode even after ``.train()``; unset freezes nothing.
     """
 
-    features_only: bool = False
-    out_indices: Annotated[list[Annotated[int, Field(ge=0, le=16)]], Field(min_length=1, max_length=17)] | None = None
-    output_stride: Literal[8, 16, 32] | None = None
-    frozen_stages: Annotated[int, Field(ge=0, le=16)] | None = None
+    features_only: bool = Field(
+        default=False,
+        description="Return the feature maps at `out_indices` instead of logits; the head and any stage after the last feature are left out.",
+    )
+    out_indices: Annotated[list[Annotated[int, Field(ge=0, le=16)]], Field(min_length=1, max_length=17)] | None = Field(
+        default=None,
+        description="`features_only` only: the features returned, increasing (0 = stem, 1..N = stages); unset means all.",
+    )
+    output_stride: Literal[8, 16, 32] | None = Field(
+        default=None,
+        description="8 or 16 dilates the last stages instead of striding them (DeepLab), so the last feature map is that many times smaller than the input; 32 or unset changes nothing.",
+    )
+    frozen_stages: Annotated[int, Field(ge=0, le=16)] | None = Field(
+        default=None,
+        description="K freezes features 0..K (stem through `layerK`): no gradients, norms kept in eval mode; unset freezes nothing.",
+    )
 
     @field_validator("output_stride", mode="before")
     @classmethod
@@ -399,25 +517,57 @@ class BackboneSpec(_Strict):
 class Spec(_Strict):
     """A whole network."""
 
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    description: Annotated[str, Field(max_length=500)] = ""
-    family: Annotated[str, Field(min_length=1, max_length=40)] = "resnet"
-    input: InputSpec = InputSpec()
-    stem: StemSpec = StemSpec()
-    block: BlockSpec = BlockSpec()
-    shortcut: ShortcutSpec = ShortcutSpec()
-    norm: NormSpec = NormSpec()
-    conv: ConvSpec = ConvSpec()
-    activation: ActivationType = "relu"
-    anti_alias: AntiAliasSpec | None = None
-    stages: Annotated[list[StageSpec], Field(min_length=1, max_length=16)]
-    # BiT's x1..x4: multiplies the stem's widths and every stage's width.
-    width_factor: Annotated[int, Field(ge=1, le=64)] = 1
-    head: HeadSpec | None = HeadSpec()
-    init: InitSpec = InitSpec()
-    drop_path: Rate = 0.0  # stochastic depth: the last block's rate, rising linearly from zero
-    backbone: BackboneSpec = BackboneSpec()
-    reference: ReferenceSpec | None = None
+    name: Annotated[str, Field(min_length=1, max_length=80)] = Field(
+        description="A Python identifier naming the network and its generated factory function; a spec file without one takes the file's name."
+    )
+    description: Annotated[str, Field(max_length=500)] = Field(
+        default="",
+        description="One paragraph about the network (line breaks fold into spaces); `list` and `info` show it.",
+    )
+    family: Annotated[str, Field(min_length=1, max_length=40)] = Field(
+        default="resnet", description="The catalog group the network is listed under (resnet, resnext, ...)."
+    )
+    input: InputSpec = Field(default=InputSpec(), description="The input tensor.")
+    stem: StemSpec = Field(default=StemSpec(), description="The layers before the first stage.")
+    block: BlockSpec = Field(
+        default=BlockSpec(), description="The residual block of every stage (a stage's own `block` is merged over it)."
+    )
+    shortcut: ShortcutSpec = Field(
+        default=ShortcutSpec(),
+        description="How a block's input reaches the addition; a type name (or letter A to D) is short for `{type: ...}`.",
+    )
+    norm: NormSpec = Field(default=NormSpec(), description="The norm layers; a type name is short for `{type: ...}`.")
+    conv: ConvSpec = Field(
+        default=ConvSpec(), description="The stem, block and shortcut convs; a type name is short for `{type: ...}`."
+    )
+    activation: ActivationType = Field(
+        default="relu", description="The nonlinearity after the norms (`identity` for none)."
+    )
+    anti_alias: AntiAliasSpec | None = Field(
+        default=None,
+        description="Anti-aliased downsampling; a type name is short for `{type: ...}`; unset means plain strided convs and pools.",
+    )
+    stages: Annotated[list[StageSpec], Field(min_length=1, max_length=16)] = Field(
+        description="The stages, in order: the network's body."
+    )
+    width_factor: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1, description="Multiplies the stem's widths and every stage's width (BiT's x1 to x4)."
+    )
+    head: HeadSpec | None = Field(
+        default=HeadSpec(),
+        description="Pooling and classifier; `null` leaves the head out and returns the last feature map.",
+    )
+    init: InitSpec = Field(default=InitSpec(), description="Weight initialisation.")
+    drop_path: Rate = Field(
+        default=0.0,
+        description="Stochastic depth: the last block's drop rate, rising linearly from 0 at the first block.",
+    )
+    backbone: BackboneSpec = Field(
+        default=BackboneSpec(), description="Use as a backbone: which feature maps, the output stride, frozen stages."
+    )
+    reference: ReferenceSpec | None = Field(
+        default=None, description="Published numbers the tests hold this spec to; not inherited through `extends`."
+    )
 
     @field_validator("name")
     @classmethod
