@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from . import catalog
+from . import catalog, marked_section
 from .analysis import analyze
-from .errors import SpecError
-from .files import write_text_atomic
 from .spec import Spec, load_spec
 from .spec.model import ReferenceSpec
 
@@ -122,22 +120,10 @@ def render_markdown(rows: list[CatalogRow]) -> str:
 
 
 def replace_marked_section(text: str, table: str, source: str) -> str:
-    """``text`` with everything between the markers replaced by ``table``."""
-    start = text.find(START)
-    end = text.find(END, start + len(START)) if start >= 0 else -1
-    if start < 0 or end < 0 or text.count(START) != 1 or text.count(END) != 1:
-        raise SpecError(f"{source}: needs exactly one '{START}' line followed by one '{END}' line")
-    return text[: start + len(START)] + "\n" + table + text[end:]
+    """``text`` with everything between the catalog markers replaced by ``table``."""
+    return marked_section.replace_marked_section(text, table, source, START, END)
 
 
 def update_file(path: Path, table: str) -> bool:
-    """Rewrite the marked section of ``path`` in place; returns whether anything changed."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
-    new = replace_marked_section(text, table, str(path))
-    if new == text:
-        return False
-    write_text_atomic(path, new)
-    return True
+    """Rewrite the catalog section of ``path`` in place; returns whether anything changed."""
+    return marked_section.update_marked_file(path, table, START, END)
