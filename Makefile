@@ -26,9 +26,11 @@ demo: $(STAMP)
 	$(BIN)/resnet-gen build --target inference
 	$(BIN)/resnet-gen gallery
 
-# The catalog table in README.md is generated from specs/; run this after adding or changing a spec.
+# README.md's catalog table is generated from specs/ and its field reference from the spec models;
+# run this after adding or changing a spec or a field.
 readme: $(STAMP)
 	$(BIN)/resnet-gen list --markdown --update README.md
+	$(BIN)/resnet-gen schema --markdown --update README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check resnet_gen tests

@@ -11,6 +11,7 @@ from .. import catalog
 from ..analysis import Report, analyze
 from ..errors import SpecError
 from ..spec import Spec, load_spec
+from ..spec.schema import spec_schema
 from .app import set_option
 
 
@@ -187,22 +188,39 @@ def _list_markdown(family: str | None, update_path: Path | None) -> None:
 
 @click.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file.")
-def schema(output: Path | None) -> None:
-    """The JSON Schema of the spec language, for editor completion."""
-    text = json.dumps(spec_schema(), indent=2, sort_keys=True) + "\n"
+@click.option("--markdown", is_flag=True, help="The README's field reference (every key, type, default) in Markdown.")
+@click.option(
+    "--update",
+    "update_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Rewrite the field reference between the fields markers in FILE (e.g. README.md).",
+)
+def schema(output: Path | None, markdown: bool, update_path: Path | None) -> None:
+    """The JSON Schema of the spec language, for editor completion (or its field reference)."""
+    from ..files import write_text_atomic
+
+    if update_path is not None:
+        _update_field_reference(output, update_path)
+        return
+    if markdown:
+        from .. import spec_reference
+
+        text = spec_reference.render_markdown(spec_reference.reference_sections())
+    else:
+        text = json.dumps(spec_schema(), indent=2, sort_keys=True) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:
-        from ..files import write_text_atomic
-
         write_text_atomic(output, text)
 
 
-def spec_schema() -> dict[str, object]:
-    data = Spec.model_json_schema()
-    data["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    data["title"] = "resnet-gen spec"
-    properties = data.setdefault("properties", {})
-    assert isinstance(properties, dict)
-    properties["extends"] = {"type": "string", "description": "A catalog name or a relative path to the parent spec."}
-    return data
+def _update_field_reference(output: Path | None, update_path: Path) -> None:
+    from .. import spec_reference
+
+    if output is not None:
+        raise click.UsageError("--update rewrites FILE in place; drop -o")
+    reference = spec_reference.render_markdown(spec_reference.reference_sections())
+    changed = spec_reference.update_file(update_path, reference)
+    click.echo(f"{update_path}: field reference {'updated' if changed else 'already up to date'}")
