@@ -76,7 +76,8 @@ class Parsed:
         return out
 
 
-def parse(graph: graphviz.Digraph) -> Parsed:
+def parse(graph: graphviz.Digraph | graphviz.Source) -> Parsed:
+    """``graph`` as Graphviz laid it out (a ``Source`` reads a written ``.dot`` file back)."""
     data = json.loads(graph.pipe(format="json0", engine="dot"))
     objects = data.get("objects", [])
     # Subgraphs come first in ``objects``, then the nodes; edges and clusters refer to ``_gvid``s.

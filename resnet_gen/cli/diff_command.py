@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ..analysis import analyze
 from ..compare import ABSENT, field_changes, format_delta, stage_deltas
-from ..spec import load_spec
+from ..diagram.choices import FORMATS, GraphvizNotFound
+from ..spec import Spec, load_spec
 
 
 def _show(value: Any) -> str:
@@ -33,7 +35,11 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 def render_diff(old_source: str, new_source: str) -> str:
     """The fields that differ, then the per-stage table with deltas, then totals."""
-    old, new = load_spec(old_source), load_spec(new_source)
+    return diff_text(load_spec(old_source), load_spec(new_source))
+
+
+def diff_text(old: Spec, new: Spec) -> str:
+    """:func:`render_diff` of two loaded specs."""
     old_report, new_report = analyze(old), analyze(new)
     lines = [f"{old.name} -> {new.name}", "", "fields:"]
     changes = field_changes(old, new)
@@ -73,9 +79,53 @@ def render_diff(old_source: str, new_source: str) -> str:
     return "\n".join(lines)
 
 
+def diagram_format(path: Path) -> str:
+    """The format named by ``path``'s suffix; a usage error for any other suffix."""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        choices = ", ".join(f".{name}" for name in FORMATS)
+        got = f"'{path.suffix}'" if path.suffix else "no suffix"
+        raise click.UsageError(f"--diagram: the file name must end in one of {choices} (got {got})")
+    return fmt
+
+
+def draw_diff(old: Spec, new: Spec, fmt: str) -> bytes:
+    """Both macro views side by side, the stages that differ highlighted, as ``fmt`` bytes."""
+    from ..diagram import render
+    from ..diagram.diff_view import diff_view
+    from ..plan import lower
+
+    return render(diff_view(lower(old), lower(new)), fmt)
+
+
 @click.command("diff")
 @click.argument("old")
 @click.argument("new")
-def diff(old: str, new: str) -> None:
-    """Compare spec OLD with spec NEW: differing fields and per-stage params/MACs/shapes."""
-    click.echo(render_diff(old, new))
+@click.option(
+    "--diagram",
+    "diagram_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Also draw both macro views side by side (OLD left, NEW right), the stages that differ "
+    "in red, into PATH; the suffix picks the format: .svg, .png, .pdf or .dot (.dot needs no Graphviz).",
+)
+def diff(old: str, new: str, diagram_path: Path | None) -> None:
+    """Compare spec OLD with spec NEW: differing fields and per-stage params/MACs/shapes.
+
+    A stage is marked as changed (* in the table, red in the diagram) when its output shape,
+    channels, blocks, parameters, MACs or layers differ.
+    """
+    from ..files import write_bytes_atomic
+
+    fmt = diagram_format(diagram_path) if diagram_path is not None else None
+    old_spec, new_spec = load_spec(old), load_spec(new)
+    text = diff_text(old_spec, new_spec)
+    if diagram_path is not None and fmt is not None:
+        try:
+            data = draw_diff(old_spec, new_spec, fmt)
+        except GraphvizNotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        write_bytes_atomic(diagram_path, data, hint="choose another path for --diagram")
+    click.echo(text)
+    if diagram_path is not None:
+        click.echo(f"wrote {diagram_path}")

@@ -34,8 +34,16 @@ Edge = tuple[str, str, dict[str, str]]
 SPINE = "spine"
 
 
-def macro_view(plan: Plan, direction: str = "TB") -> graphviz.Digraph:
-    return _Macro(plan, direction).graph
+def macro_view(
+    plan: Plan, direction: str = "TB", *, prefix: str = "", highlight: frozenset[str] = frozenset()
+) -> graphviz.Digraph:
+    """The macro view of ``plan``.
+
+    ``prefix`` goes before every node, group and cluster name, so that two views can share one
+    graph (``resnet-gen diff --diagram``); ``highlight`` names the parts drawn in the highlight
+    colour: ``stem``, stage paths (``layer3``) and ``head``, as in the report's rows.
+    """
+    return _Macro(plan, direction, prefix, highlight).graph
 
 
 def runs(stage: StagePlan) -> list[list[BlockPlan]]:
@@ -57,8 +65,11 @@ class _Macro:
     """Builds the graph. Nodes go into their clusters; edges are added last, at the top level, so
     that an edge between two clusters never drags a node into the wrong one."""
 
-    def __init__(self, plan: Plan, direction: str) -> None:
+    def __init__(self, plan: Plan, direction: str, prefix: str, highlight: frozenset[str]) -> None:
         self.plan = plan
+        self.prefix = prefix
+        self.highlight = highlight
+        self.spine = prefix + SPINE
         # Left to right, labels stack their lines so the picture does not grow ever wider.
         self.stacked = direction == "LR"
         self.graph = new_graph(plan, direction)
@@ -69,8 +80,13 @@ class _Macro:
         self.graph.attr(label=title(plan, "macro view", _legend(kinds)))
 
         input_shape = shape(plan.input_channels, plan.input_size)
-        self.graph.node("input", html([bold("input"), small(input_shape)]), **_terminal())
-        self.graph.node("stem", self._stem_label(), group=SPINE, fillcolor=style.STEM_FILL, color=style.NEUTRAL_BORDER)
+        self.graph.node(self.id("input"), html([bold("input"), small(input_shape)]), **self._terminal())
+        self.graph.node(
+            self.id("stem"),
+            self._stem_label(),
+            group=self.spine,
+            **self._part("stem", {"fillcolor": style.STEM_FILL, "color": style.NEUTRAL_BORDER}),
+        )
         self.edges.append(("input", "stem", _tensor(input_shape)))
         tail, here = "stem", shape(plan.stem_channels, plan.stem_out_size)
         for stage in plan.stages:
@@ -78,29 +94,38 @@ class _Macro:
         self._head(tail, here)
         self._features()
         for start, end, attrs in self.edges:
-            self.graph.edge(start, end, **attrs)
+            self.graph.edge(self.id(start), self.id(end), **attrs)
+
+    def id(self, name: str) -> str:
+        return self.prefix + name
+
+    def _part(self, name: str, attrs: dict[str, str]) -> dict[str, str]:
+        """``attrs``, or the highlight colours (and a ``changed`` class) when ``name`` is highlighted."""
+        if name not in self.highlight:
+            return attrs
+        classes = f"{attrs.get('class', '')} changed".strip()
+        return {
+            **attrs,
+            "fillcolor": style.CHANGED_FILL,
+            "color": style.CHANGED_BORDER,
+            "penwidth": "2.4",
+            "class": classes,
+        }
+
+    def _terminal(self) -> dict[str, Any]:
+        return {**_terminal(), "group": self.spine}
 
     def _stage(self, stage: StagePlan, tail: str, here: str) -> tuple[str, str]:
-        with self.graph.subgraph(name=f"cluster_{stage.path}") as cluster:
-            cluster.attr(
-                label="",
-                style="rounded,filled",
-                fillcolor=style.STAGE_FILL,
-                color=style.STAGE_BORDER,
-                margin="10",
-                **{"class": "stage"},
-            )
+        with self.graph.subgraph(name=f"cluster_{self.prefix}{stage.path}") as cluster:
+            frame = {"fillcolor": style.STAGE_FILL, "color": style.STAGE_BORDER, "class": "stage"}
+            cluster.attr(label="", style="rounded,filled", margin="10", **self._part(stage.path, frame))
             # The stage's facts sit in a header card on the main line rather than in the cluster
             # label, which edges entering the cluster would cross; shortcuts fork from the card.
             header = f"{stage.path}/input"
-            cluster.node(
-                header,
-                self._stage_label(stage),
-                group=SPINE,
-                fillcolor=style.STAGE_HEADER,
-                color=style.STAGE_BORDER,
-                **{"class": "stage-header"},
-            )
+            card = {"fillcolor": style.STAGE_HEADER, "color": style.STAGE_BORDER, "class": "stage-header"}
+            if stage.path in self.highlight:
+                card = {**card, "fillcolor": style.CHANGED_HEADER, "color": style.CHANGED_BORDER}
+            cluster.node(self.id(header), self._stage_label(stage), group=self.spine, **card)
             self.edges.append((tail, header, _tensor(here)))
             tail, here = header, ""
             for run in runs(stage):
@@ -112,9 +137,9 @@ class _Macro:
         first = run[0]
         node = first.path
         graph.node(
-            node,
+            self.id(node),
             self._block_label(run),
-            group=SPINE,
+            group=self.spine,
             color=style.BLOCK_BORDER,
             penwidth="1.4",
             **{"class": f"block repeat-{len(run)}"},
@@ -126,14 +151,14 @@ class _Macro:
 
         add = f"{node}/add"
         graph.node(
-            add,
+            self.id(add),
             "+",
             shape="circle",
             width="0.24",
             height="0.24",
             fixedsize="true",
             fontsize="13",
-            group=SPINE,
+            group=self.spine,
             style="filled",
             fillcolor="white",
             color=style.EDGE,
@@ -150,7 +175,7 @@ class _Macro:
         else:
             side = f"{node}/shortcut"
             graph.node(
-                side,
+                self.id(side),
                 self._shortcut_label(first.shortcut_type, first.shortcut, colour),
                 color=colour,
                 fillcolor="white",
@@ -229,7 +254,8 @@ class _Macro:
             return  # a backbone: the feature maps are the outputs
         if head is not None or layers:
             rows.append(small(esc(cost(sum(x.params for x in layers), sum(x.macs for x in layers)))))
-            self.graph.node("head", html(rows), group=SPINE, fillcolor=style.HEAD_FILL, color=style.HEAD_BORDER)
+            colours = {"fillcolor": style.HEAD_FILL, "color": style.HEAD_BORDER}
+            self.graph.node(self.id("head"), html(rows), group=self.spine, **self._part("head", colours))
             self.edges.append((tail, "head", _tensor(here)))
             self.outputs.update({_top(layer.path): "head" for layer in plan.final})
             tail = "head"
@@ -241,7 +267,7 @@ class _Macro:
             result, words = str(head.num_classes), "logits"
         else:
             result, words = str(plan.feature_channels), "features"
-        self.graph.node("output", html([bold("output"), small(esc(f"{result} {words}"))]), **_terminal())
+        self.graph.node(self.id("output"), html([bold("output"), small(esc(f"{result} {words}"))]), **self._terminal())
         self.edges.append((tail, "output", _tensor(result) if tail == "head" else _main()))
 
     def _features(self) -> None:
@@ -250,7 +276,7 @@ class _Macro:
             node = f"feature{tap.index}"
             words = f"{shape(tap.channels, tap.size)}  {DOT}  /{tap.reduction}"
             self.graph.node(
-                node,
+                self.id(node),
                 html([bold(f"feature {tap.index}"), small(esc(words))]),
                 shape="box",
                 style="rounded,dashed",

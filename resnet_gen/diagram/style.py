@@ -44,6 +44,12 @@ HEAD_BORDER = "#5a9a52"
 NEUTRAL_BORDER = "#8a96a3"
 FEATURE = "#3f6fa8"
 
+# What ``resnet-gen diff --diagram`` marks as changed: a red no other part of the drawings uses,
+# with a heavier border so the mark survives greyscale printing.
+CHANGED_FILL = "#fdecea"
+CHANGED_HEADER = "#f8d3cf"
+CHANGED_BORDER = "#c0392b"
+
 
 def graph_attrs(direction: str) -> dict[str, str]:
     return {
