@@ -1,7 +1,9 @@
 """A static, self-contained web page of the catalog: diagram, per-stage table, reference check, parent.
 
-No server, no network, no framework: one ``index.html``, one SVG per spec, and a few lines of
-plain JavaScript for the family filter and the search box (``?q=`` and ``?family=`` preset them).
+No server, no network, no framework: one ``index.html``, one SVG and one emitted source file per
+spec, and a few lines of plain JavaScript for the family filter and the search box (``?q=`` and
+``?family=`` preset them). Every link stays inside the written folder, so it can be moved or
+published as it is.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from . import catalog
 from .analysis import analyze
 from .catalog_table import _natural_key, reference_mismatches
 from .diagram import draw
+from .emit import emit
+from .emit.command import spec_label
 from .files import write_bytes_atomic, write_text_atomic
 from .spec import Spec, load_spec
 from .spec.yaml_source import read_yaml_file
@@ -59,7 +63,12 @@ def _parent(name: str) -> str | None:
     return parent if isinstance(parent, str) else None
 
 
-def _section(spec: Spec, parent: str | None) -> str:
+def source_link(name: str) -> str:
+    """Where a card links to the spec's emitted source, relative to ``index.html``."""
+    return f"src/{name}.py"
+
+
+def _section(spec: Spec, parent: str | None, shown: set[str]) -> str:
     report = analyze(spec)
     esc = html.escape
     css, status = _status(spec, report.params, report.macs)
@@ -70,13 +79,16 @@ def _section(spec: Spec, parent: str | None) -> str:
     )
     ref = spec.reference
     reference = esc(ref.source + (f" ({ref.paper})" if ref.paper else "")) if ref else "none"
-    parent_html = f'<a href="#{esc(parent)}">{esc(parent)}</a>' if parent else "none"
+    # A parent outside this page (a gallery of a few specs) is named, not linked.
+    parent_html = (
+        (f'<a href="#{esc(parent)}">{esc(parent)}</a>' if parent in shown else esc(parent)) if parent else "none"
+    )
     search = " ".join([spec.name, spec.family, spec.description, parent or ""]).lower()
     return f"""<section class="spec" id="{esc(spec.name)}" data-family="{esc(spec.family)}" data-search="{esc(search)}">
 <img src="svg/{esc(spec.name)}.svg" alt="{esc(spec.name)} macro diagram">
 <div><h2>{esc(spec.name)}</h2><p>{esc(spec.description)}</p>
 <p>family: {esc(spec.family)} &middot; parent: {parent_html} &middot;
-<a href="../{esc(spec.name)}.py">emitted source</a></p>
+<a href="{esc(source_link(spec.name))}">emitted source</a></p>
 <p>params {report.params:,} &middot; {report.macs / 1e9:.3f} GMACs &middot; reference: {reference}
 &middot; <span class="{css}">{esc(status)}</span></p>
 <table><tr><th>stage</th><th>output</th><th>channels</th><th>blocks</th><th>params</th><th>MACs</th></tr>{rows}</table>
@@ -84,15 +96,18 @@ def _section(spec: Spec, parent: str | None) -> str:
 
 
 def build_gallery(out: Path, names: list[str] | None = None) -> Path:
-    """Write ``out/index.html`` and ``out/svg/<name>.svg``; returns the page's path."""
+    """Write ``out/index.html``, ``out/svg/<name>.svg`` and ``out/src/<name>.py`` (what
+    ``resnet-gen build`` writes for that spec); returns the page's path."""
     names = sorted(names if names is not None else catalog.catalog_names(), key=_natural_key)
     specs = [load_spec(name) for name in names]
     specs.sort(key=lambda s: (s.family, _natural_key(s.name)))
     for spec in specs:
         write_bytes_atomic(out / "svg" / f"{spec.name}.svg", draw(spec))
+        write_text_atomic(out / source_link(spec.name), emit(spec, spec_label(catalog.catalog_path(spec.name))))
     families = sorted({s.family for s in specs})
     options = "".join(f'<option value="{html.escape(f)}">{html.escape(f)}</option>' for f in families)
-    body = "\n".join(_section(spec, _parent(spec.name)) for spec in specs)
+    shown = {spec.name for spec in specs}
+    body = "\n".join(_section(spec, _parent(spec.name), shown) for spec in specs)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>resnet-gen catalog</title><style>{_STYLE}</style></head>
 <body><header><h1>resnet-gen catalog</h1>

@@ -14,7 +14,7 @@ import click
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("generated/gallery"),
     show_default=True,
-    help="Folder for index.html and the diagrams (links to emitted source point at ../NAME.py).",
+    help="Folder for index.html, the diagrams (svg/) and each spec's emitted source (src/), all linked relatively.",
 )
 def gallery(output: Path) -> None:
     """Static page of every shipped spec: diagram, stages, reference check, parent; filter and search."""
