@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -151,8 +150,8 @@ ABSURD = {
 
 @pytest.mark.parametrize("label", sorted(ABSURD))
 def test_absurd_sizes_fail_fast_without_allocating(label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refused by validation, before anything is lowered or built: in well under a second and
-    without allocating more than a few MB (a lowered 160,000-block net would take seconds and GBs)."""
+    """Refused by validation, before anything is lowered or built: without allocating more than a
+    few MB (a lowered 160,000-block net would take GBs). Speed lives in benchmarks/, not here."""
     import yaml
 
     monkeypatch.chdir(tmp_path)
@@ -160,27 +159,21 @@ def test_absurd_sizes_fail_fast_without_allocating(label: str, tmp_path: Path, m
     path.write_text(yaml.safe_dump(ABSURD[label]), encoding="utf-8")
     rg.load_spec("resnet18")  # warm imports and pydantic's validators
     tracemalloc.start()
-    start = time.perf_counter()
     with pytest.raises(rg.SpecError) as caught:
         rg.analyze(rg.load_spec(path))
-    elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert len(caught.value.problems) == 1 and caught.value.problems[0].startswith("absurd.yaml:")
-    assert elapsed < 0.25, f"{label}: {elapsed:.3f}s"
     assert peak < 4 * 1024 * 1024, f"{label}: {peak:,} bytes"
 
 
 def test_a_10mb_spec_is_refused_without_reading_it(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(corpus)
     tracemalloc.start()
-    start = time.perf_counter()
     with pytest.raises(rg.SpecError):
         rg.load_spec("file_10mb.yaml")
-    elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert elapsed < 0.25
     assert peak < 1024 * 1024
 
 
