@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 
 from resnet_gen.spec.model import Spec
-from resnet_gen.spec.schema import spec_schema
+from resnet_gen.spec.schema import file_schema, spec_schema
 from resnet_gen.spec_reference import END, START, reference_sections, render_markdown
 
 Row = tuple[str, str, str]  # type and allowed values, default, description
@@ -204,7 +204,7 @@ def test_cli_prints_and_updates_the_reference(cli_path: Path, tmp_path: Path, re
     again = _run(cli_path, "schema", "--update", "README.md", cwd=tmp_path)
     assert again.returncode == 0 and "already up to date" in again.stdout
     assert readme.read_bytes() == written
-    assert json.loads(_run(cli_path, "schema", cwd=tmp_path).stdout) == spec_schema()
+    assert json.loads(_run(cli_path, "schema", cwd=tmp_path).stdout) == file_schema()
 
 
 def test_cli_refuses_bad_targets_without_traceback(cli_path: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from .. import catalog
 from ..analysis import Report, analyze
 from ..errors import SpecError
 from ..spec import Spec, load_spec
-from ..spec.schema import spec_schema
+from ..spec.schema import file_schema
 from .app import set_option
 
 
@@ -198,7 +198,7 @@ def _list_markdown(family: str | None, update_path: Path | None) -> None:
     help="Rewrite the field reference between the fields markers in FILE (e.g. README.md).",
 )
 def schema(output: Path | None, markdown: bool, update_path: Path | None) -> None:
-    """The JSON Schema of the spec language, for editor completion (or its field reference)."""
+    """The JSON Schema of a spec file, for editor completion and checks (or the field reference)."""
     from ..files import write_text_atomic
 
     if update_path is not None:
@@ -209,7 +209,7 @@ def schema(output: Path | None, markdown: bool, update_path: Path | None) -> Non
 
         text = spec_reference.render_markdown(spec_reference.reference_sections())
     else:
-        text = json.dumps(spec_schema(), indent=2, sort_keys=True) + "\n"
+        text = json.dumps(file_schema(), indent=2, sort_keys=True) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -11,7 +11,7 @@ import math
 import types
 import typing
 import unicodedata
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -418,6 +418,9 @@ class ShortcutSpec(_Strict):
         description="`projection` (B), `zero_pad` (A), `projection_all` (C), `avg_down` (D) or `none`; the letters A to D are accepted too.",
     )
     kernel: Literal[1, 3] = Field(default=1, description="Kernel size of the projection conv (3 in SENet-154).")
+
+    # Other names ``type`` accepts (the paper's option letters); the editors' schema lists them too.
+    TYPE_ALIASES: ClassVar[dict[str, str]] = _SHORTCUT_ALIASES
 
     @model_validator(mode="before")
     @classmethod
