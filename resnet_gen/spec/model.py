@@ -361,6 +361,17 @@ class BlockSpec(_Strict):
                     )
                 ]
             )
+        if self.type == "bottleneck" and self.dropout:
+            # Only the basic block has a place for it (between its two 3x3 convs, as wide ResNets).
+            raise_problems(
+                [
+                    (
+                        ("dropout",),
+                        "dropout applies to basic blocks only; a bottleneck has no dropout between its convs (use drop_path or head.dropout)",
+                        self.dropout,
+                    )
+                ]
+            )
         return self
 
 
