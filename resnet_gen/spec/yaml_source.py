@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+try:  # libyaml's parser, which PyYAML's wheels ship
+    from yaml._yaml import CParser
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    CParser = None  # type: ignore[assignment,misc]
 
 from ..errors import Location, SpecError, located
 
@@ -21,6 +28,14 @@ MAX_NUMBER_DIGITS = 40  # longer integers are typos or attacks (and Python refus
 
 # Tags a spec may spell out; everything else (!!python/object, !!binary, !!set, custom tags) is refused.
 _PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map"))
+
+# What PyYAML's Python reader refuses up front, with its own message.
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+# Where libyaml reads text differently from PyYAML's Python scanner (found by comparing the two on
+# random text; tests/test_yaml_parsers.py keeps doing so): tabs, byte-order marks and Unicode line
+# breaks inside the text, '?' in flow collections, tags ('!' alone reads as null in one, '' in the
+# other), and '#' straight after a block scalar's indicator.
+_SCANNERS_DIFFER = re.compile(r"[\t\ufeff\x85\u2028\u2029?!]|[|>][-+0-9]*#")
 
 # PyYAML's messages, and what to do about each.
 _YAML_HINTS = (
@@ -37,6 +52,7 @@ _YAML_HINTS = (
     ("expected <block end>", "entries of one mapping or list must start in the same column"),
     ("found unexpected end of stream", "close the quoted string"),
     ("found unknown escape character", "use single quotes, or escape the backslash as '\\\\'"),
+    ("found an escape code past U+10FFFF", "write \\U and eight hex digits up to 0010FFFF, or the character itself"),
     ("that cannot start any token", "quote the value"),
     ("expected the node content", "a value is missing here"),
 )
@@ -58,6 +74,20 @@ class LocatedMapping:
                 return found
         return Location(self.source)
 
+    def copy(self) -> LocatedMapping:
+        """A copy whose data can be changed without touching this one (locations are immutable)."""
+        return LocatedMapping(_copy_plain(self.data), dict(self.locations), self.source)
+
+
+def _copy_plain(value: Any) -> Any:
+    """Deep copy of parsed YAML: dicts and lists of immutable scalars (a few times faster than
+    ``copy.deepcopy``, which matters when every spec copies its parents)."""
+    if isinstance(value, dict):
+        return {key: _copy_plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_plain(item) for item in value]
+    return value
+
 
 def format_path(path: KeyPath) -> str:
     """``('stages', 2, 'blocks')`` -> ``stages[2].blocks``."""
@@ -74,16 +104,18 @@ def _mark_location(source: str, mark: Any) -> Location:
     return Location(source, mark.line + 1, mark.column + 1)
 
 
-class _NoAliasSafeLoader(yaml.SafeLoader):
-    """Safe loader for plain data only. It refuses, before anything is constructed: anchors and
-    aliases (the vector of exponential-expansion, "billion laughs", attacks; specs never need
-    them), explicit tags other than the plain ones (``!!python/object`` and friends), merge keys,
-    and nesting deeper than ``MAX_DEPTH`` (which would exhaust Python's stack)."""
+class _PlainDataRules(yaml.composer.Composer, yaml.constructor.SafeConstructor):
+    """What a spec's YAML may hold: plain data only. Mixed into a loader, it refuses, before
+    anything is constructed: anchors and aliases (the vector of exponential-expansion, "billion
+    laughs", attacks; specs never need them), explicit tags other than the plain ones
+    (``!!python/object`` and friends), merge keys, and nesting deeper than ``MAX_DEPTH`` (which
+    would exhaust Python's stack). The checks live in PyYAML's Python composer, whichever parser
+    feeds it events."""
 
     depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
+        event = self.peek_event()  # type: ignore[attr-defined]
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise yaml.composer.ComposerError(
                 None,
@@ -120,9 +152,58 @@ class _NoAliasSafeLoader(yaml.SafeLoader):
         # An unquoted date stays the text it is; specs have no date fields.
         return str(node.value)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, KeyError, IndexError, OverflowError):
+            # PyYAML's constructors fail this way on an explicit tag its text does not fit (!!int "two").
+            if not isinstance(node, yaml.ScalarNode):
+                raise
+            text = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{text!r} is not a valid {_short_tag(node.tag)}; drop the tag or fix the value",
+                node.start_mark,
+            ) from None
 
-_NoAliasSafeLoader.add_constructor("tag:yaml.org,2002:int", _NoAliasSafeLoader.construct_yaml_int)
-_NoAliasSafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _NoAliasSafeLoader.construct_plain_text)
+
+# Registered on the mixin, so both loaders below find them first. (The stubs only know full loaders.)
+_PlainDataRules.add_constructor("tag:yaml.org,2002:int", _PlainDataRules.construct_yaml_int)  # type: ignore[type-var]
+_PlainDataRules.add_constructor("tag:yaml.org,2002:timestamp", _PlainDataRules.construct_plain_text)  # type: ignore[type-var]
+
+
+class _NoAliasSafeLoader(_PlainDataRules, yaml.SafeLoader):
+    """The reference loader, all Python: its messages are the ones users see."""
+
+    def scan_flow_scalar_non_spaces(self, double: bool, start_mark: yaml.Mark) -> list[str]:
+        try:
+            return super().scan_flow_scalar_non_spaces(double, start_mark)
+        except (ValueError, OverflowError):  # PyYAML's scanner passes "\U00110000" to chr()
+            raise yaml.MarkedYAMLError(
+                "while scanning a double-quoted scalar",
+                start_mark,
+                "found an escape code past U+10FFFF, the last Unicode character",
+                self.get_mark(),
+            ) from None
+
+
+_FastLoader: type[_PlainDataRules] | None = None
+if CParser is not None:
+
+    class _CParsedLoader(_PlainDataRules, CParser, yaml.resolver.Resolver):
+        """The same rules on events from libyaml's parser, several times faster than PyYAML's
+        Python scanner. Composer, constructor and resolver stay PyYAML's Python ones (the composer
+        comes before libyaml's in the method order), so nodes, values and marks are the reference
+        loader's."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    _FastLoader = _CParsedLoader
 
 
 def _short_tag(tag: str) -> str:
@@ -161,10 +242,33 @@ def _line_col(text: str, position: int) -> tuple[int, int]:
 
 
 def parse_yaml(text: str, source: str) -> LocatedMapping:
-    """Parse spec text into a mapping with locations; every failure is a located SpecError."""
+    """Parse spec text into a mapping with locations; every failure is a located SpecError.
+
+    Results are cached by text and source name, so a parent spec shared by many children (the
+    catalog's resnet50, say) is parsed once per process; each caller gets its own copy."""
+    return _parse_cached(text, source).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(text: str, source: str) -> LocatedMapping:
+    if _FastLoader is not None and _fast_path_applies(text):
+        try:
+            return _parse_with(_FastLoader, text, source)
+        except SpecError:
+            pass  # libyaml words its errors differently: the reference loader says what is wrong
+    return _parse_with(_NoAliasSafeLoader, text, source)
+
+
+def _fast_path_applies(text: str) -> bool:
+    """Whether libyaml reads ``text`` as PyYAML's Python scanner would: the text has none of the
+    constructs where they differ, and no character the Python reader refuses up front."""
+    return _NON_PRINTABLE.search(text) is None and _SCANNERS_DIFFER.search(text) is None
+
+
+def _parse_with(loader_class: type[_PlainDataRules], text: str, source: str) -> LocatedMapping:
     try:
-        loader = _NoAliasSafeLoader(text)
-    except yaml.YAMLError as exc:  # the reader checks every character up front
+        loader = loader_class(text)  # type: ignore[call-arg]
+    except yaml.YAMLError as exc:  # the Python reader checks every character up front
         raise SpecError(yaml_problem(exc, source, text)) from None
     try:
         node = loader.get_single_node()
@@ -178,7 +282,7 @@ def parse_yaml(text: str, source: str) -> LocatedMapping:
     except yaml.YAMLError as exc:
         raise SpecError(yaml_problem(exc, source, text)) from None
     finally:
-        loader.dispose()
+        loader.dispose()  # type: ignore[attr-defined]
     if not isinstance(data, dict):
         where = _mark_location(source, node.start_mark)
         kind = "a list" if isinstance(data, list) else "text" if isinstance(data, str) else "a single value"
