@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 import click
 
 from .. import __version__
+from .lazy_group import LazyGroup
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="resnet-gen")
 def cli() -> None:
     """Declarative ResNet architectures: validate, analyse, emit PyTorch source, draw diagrams."""

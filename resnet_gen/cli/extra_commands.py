@@ -1,33 +1,26 @@
-"""Registration point for commands that live next to their back ends (build, diagram, ...)."""
+"""Registration point for commands that live next to their back ends (build, diagram, ...).
+
+Each is registered by name and import path, and imported only when it runs (or ``--help`` lists
+it), so that ``resnet-gen validate`` does not load the emitter, graphviz or torch: a path names a
+``click.Command`` or a function without arguments that returns one.
+"""
 
 from __future__ import annotations
 
-import click
+from .lazy_group import LazyGroup
+
+COMMANDS = {
+    "diagram": "resnet_gen.diagram.command:command",
+    "build": "resnet_gen.emit.command:command",
+    "weights": "resnet_gen.cli.backbone_commands:weights",
+    "export": "resnet_gen.cli.backbone_commands:export",
+    "new": "resnet_gen.cli.new_command:new",
+    "diff": "resnet_gen.cli.diff_command:diff",
+    "gallery": "resnet_gen.cli.gallery_command:gallery",
+}
 
 
-def register(cli: click.Group) -> None:
+def register(cli: LazyGroup) -> None:
     """Add every optional command to ``cli``."""
-    from ..diagram.command import command as diagram_command
-
-    cli.add_command(diagram_command())
-
-    from ..emit.command import command as build_command
-
-    cli.add_command(build_command())
-
-    from .backbone_commands import export, weights
-
-    cli.add_command(weights)
-    cli.add_command(export)
-
-    from .new_command import new
-
-    cli.add_command(new)
-
-    from .diff_command import diff
-
-    cli.add_command(diff)
-
-    from .gallery_command import gallery
-
-    cli.add_command(gallery)
+    for name, import_path in COMMANDS.items():
+        cli.add_lazy_command(name, import_path)
