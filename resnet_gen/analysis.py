@@ -86,13 +86,15 @@ def analyze(spec_or_plan: Spec | Plan) -> Report:
                 _head_detail(plan),
             )
         )
+    # The rows hold every layer once (stem, blocks, final layers and head), so their sums are the
+    # plan's totals, without rebuilding each layer under its full path as ``plan.layers`` does.
     return Report(
         plan.name,
         plan.description,
         plan.input_channels,
         plan.input_size,
-        plan.params,
-        plan.macs,
+        sum(row.params for row in rows),
+        sum(row.macs for row in rows),
         tuple(rows),
         plan.features,
         plan.frozen,

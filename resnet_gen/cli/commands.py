@@ -10,7 +10,8 @@ import click
 from .. import catalog
 from ..analysis import Report, analyze
 from ..errors import SpecError
-from ..spec import Spec, load_spec
+from ..spec import Spec
+from ..spec.load import ParentCache, load_spec_and_plan
 from ..spec.schema import file_schema
 from .app import set_option
 
@@ -27,10 +28,11 @@ def validate(specs: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Check specs (files or catalog names; all shipped specs when none given)."""
     problems: list[str] = []
     sources = expand_sources(specs)
+    parents = ParentCache()
     for source in sources:
         try:
-            spec = load_spec(source, list(overrides))
-            report = analyze(spec)
+            spec, plan = load_spec_and_plan(source, list(overrides), parents=parents)
+            report = analyze(plan)
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
@@ -98,8 +100,8 @@ def render_report(spec: Spec, report: Report) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Per-stage table (output size, channels, blocks, params, MACs) and totals."""
-    loaded = load_spec(spec, list(overrides))
-    report = analyze(loaded)
+    loaded, plan = load_spec_and_plan(spec, list(overrides))
+    report = analyze(plan)
     if as_json:
         data = {
             "name": report.name,
@@ -152,11 +154,12 @@ def list_specs(family: str | None, markdown: bool, update_path: Path | None) -> 
         _list_markdown(family, update_path)
         return
     rows = []
+    parents = ParentCache()
     for name in catalog.catalog_names():
-        spec = load_spec(name)
+        spec, plan = load_spec_and_plan(name, parents=parents)
         if family and spec.family != family:
             continue
-        report = analyze(spec)
+        report = analyze(plan)
         rows.append(
             (spec.name, spec.family, f"{report.params / 1e6:.2f}M", f"{report.macs / 1e9:.3f}G", spec.description)
         )

@@ -6,8 +6,9 @@ import copy
 import difflib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -17,6 +18,9 @@ from ..errors import Location, SpecError, located
 from . import messages
 from .model import Spec
 from .yaml_source import KeyPath, LocatedMapping, format_path, load_plain_value, read_yaml_file
+
+if TYPE_CHECKING:
+    from ..plan.types import Plan
 
 # Identity fields describe one spec file; a child never inherits them from its parent.
 _NOT_INHERITED = ("name", "description", "reference")
@@ -29,10 +33,22 @@ def load_spec(source: str | Path, overrides: Mapping[str, Any] | list[str] | Non
     ``overrides`` is a mapping of dotted paths to values (``{"stages[3].blocks": 4}``) or a list of
     ``"path=value"`` strings as given to ``--set``. Raises :class:`SpecError` on any problem.
     """
-    mapping = resolve(source)
+    return load_spec_and_plan(source, overrides)[0]
+
+
+def load_spec_and_plan(
+    source: str | Path,
+    overrides: Mapping[str, Any] | list[str] | None = None,
+    *,
+    parents: ParentCache | None = None,
+) -> tuple[Spec, Plan]:
+    """:func:`load_spec`, plus the plan that validation lowered the spec to, so that a caller
+    who analyses or emits the spec does not lower it a second time. ``parents`` lets the specs
+    of one run share the parents they extend (see :class:`ParentCache`)."""
+    mapping = resolve(source, parents=parents)
     if overrides:
         apply_overrides(mapping, parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides))
-    return validate(mapping)
+    return validate_and_lower(mapping)
 
 
 def spec_path(source: str | Path) -> Path:
@@ -50,30 +66,68 @@ def spec_path(source: str | Path) -> Path:
     return candidate
 
 
-def resolve(source: str | Path) -> LocatedMapping:
+def resolve(source: str | Path, *, parents: ParentCache | None = None) -> LocatedMapping:
     """Read a spec and everything it extends into one merged mapping with locations."""
     root = spec_path(source)
-    return _resolve_file(root, root.resolve().parent, chain=())
+    resolved = root.resolve()
+    folders = _Folders(resolved.parent, Path.cwd().resolve(), catalog.specs_dir().resolve())
+    return _resolve_file(root, resolved, folders, (), parents)[0]
 
 
-def _label(path: Path) -> str:
+@dataclass(frozen=True)
+class _Folders:
+    """The folders one resolution names and finds files against, each resolved once
+    (``Path.resolve`` costs a system call per path component)."""
+
+    root: Path  # the folder of the spec being loaded
+    cwd: Path
+    specs: Path  # the catalog
+
+
+class ParentCache:
+    """The parents resolved so far in one run over several specs, so that the catalog's many
+    children of resnet50 read and merge its chain once. Only for a run in which the files do not
+    change (one command); what it returns is the same as resolving afresh, errors included."""
+
+    def __init__(self) -> None:
+        # (parent as named, folders) -> (the resolved parent, how many levels of extends it has)
+        self._entries: dict[tuple[Path, _Folders], tuple[LocatedMapping, int]] = {}
+
+    def get(self, path: Path, folders: _Folders, chain_length: int) -> tuple[LocatedMapping, int] | None:
+        """A copy of the parent and its levels, when resolving it under ``chain_length`` files
+        that extend it would succeed (too deep a chain must go the long way, to its error)."""
+        found = self._entries.get((path, folders))
+        if found is None:
+            return None
+        mapping, levels = found
+        if levels and chain_length + levels > _MAX_EXTENDS_DEPTH:
+            return None
+        return mapping.copy(), levels
+
+    def put(self, path: Path, folders: _Folders, mapping: LocatedMapping, levels: int) -> None:
+        self._entries[(path, folders)] = (mapping.copy(), levels)
+
+
+def _label(path: Path, resolved: Path, folders: _Folders) -> str:
     """How a file is named in messages: relative to the working folder when inside it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(resolved.relative_to(folders.cwd))
     except ValueError:
-        specs = catalog.specs_dir().resolve()
-        resolved = path.resolve()
-        if resolved.is_relative_to(specs):
-            return f"specs/{resolved.relative_to(specs)}"
+        if resolved.is_relative_to(folders.specs):
+            return f"specs/{resolved.relative_to(folders.specs)}"
         return str(path)
 
 
-def _resolve_file(path: Path, root_dir: Path, chain: tuple[Path, ...]) -> LocatedMapping:
-    own = read_yaml_file(path, _label(path))
+def _resolve_file(
+    path: Path, resolved: Path, folders: _Folders, chain: tuple[Path, ...], parents: ParentCache | None
+) -> tuple[LocatedMapping, int]:
+    """``path`` (which resolves to ``resolved``) merged over everything it extends, and the number
+    of levels of extends that took; ``chain`` holds the resolved files that extend it, nearest last."""
+    own = read_yaml_file(path, _label(path, resolved, folders))
     parent_ref = own.data.pop("extends", None)
     if parent_ref is None:
         own.data.setdefault("name", path.stem)
-        return own
+        return own, 0
     where = own.where(("extends",))
     if not isinstance(parent_ref, str) or not parent_ref:
         raise SpecError(
@@ -83,10 +137,10 @@ def _resolve_file(path: Path, root_dir: Path, chain: tuple[Path, ...]) -> Locate
                 f"must be a catalog name or a relative path to a .yaml file (got {messages.got(parent_ref)})",
             )
         )
-    parent_path = _parent_path(parent_ref, path, root_dir, where)
-    resolved = parent_path.resolve()
-    if resolved in chain or resolved == path.resolve():
-        cycle = " -> ".join(p.name for p in (*chain, path.resolve(), resolved))
+    parent_path = _parent_path(parent_ref, resolved.parent, folders, where)
+    parent_resolved = parent_path.resolve()
+    if parent_resolved in chain or parent_resolved == resolved:
+        cycle = " -> ".join(p.name for p in (*chain, resolved, parent_resolved))
         raise SpecError(
             located(where, "extends", f"extends goes round in a cycle ({cycle}); one of them must not extend")
         )
@@ -94,19 +148,27 @@ def _resolve_file(path: Path, root_dir: Path, chain: tuple[Path, ...]) -> Locate
         raise SpecError(
             located(where, "extends", f"more than {_MAX_EXTENDS_DEPTH} levels of extends; flatten the chain")
         )
-    parent = _resolve_file(parent_path, root_dir, (*chain, path.resolve()))
+    # A parent resolved earlier in the run has no cycle back to this file (that would have failed
+    # it), so only the checks above are needed before using it.
+    cached = parents.get(parent_path, folders, len(chain) + 1) if parents is not None else None
+    if cached is not None:
+        parent, levels = cached
+    else:
+        parent, levels = _resolve_file(parent_path, parent_resolved, folders, (*chain, resolved), parents)
+        if parents is not None:
+            parents.put(parent_path, folders, parent, levels)
     for key in _NOT_INHERITED:
         parent.data.pop(key, None)
     own.data.setdefault("name", path.stem)
     own.data.setdefault("description", f"Derived from {parent_path.stem}.")
-    return _merge(parent, own)
+    return _merge(parent, own), levels + 1
 
 
-def _parent_path(ref: str, child: Path, root_dir: Path, where: Location) -> Path:
-    specs = catalog.specs_dir().resolve()
+def _parent_path(ref: str, child_dir: Path, folders: _Folders, where: Location) -> Path:
+    """The file ``extends: ref`` names, from a spec in the (resolved) folder ``child_dir``."""
     if ref.endswith((".yaml", ".yml")) or "/" in ref:
-        candidate = (child.resolve().parent / ref).resolve()
-        allowed = (root_dir, specs, child.resolve().parent)
+        candidate = (child_dir / ref).resolve()
+        allowed = (folders.root, folders.specs, child_dir)
         if not any(candidate.is_relative_to(folder) for folder in allowed):
             raise SpecError(
                 located(
@@ -117,8 +179,8 @@ def _parent_path(ref: str, child: Path, root_dir: Path, where: Location) -> Path
             )
     else:
         # A bare name: a sibling file first, then the catalog.
-        sibling = child.resolve().parent / f"{ref}.yaml"
-        candidate = sibling if sibling.exists() else specs / f"{ref}.yaml"
+        sibling = child_dir / f"{ref}.yaml"
+        candidate = sibling if sibling.exists() else folders.specs / f"{ref}.yaml"
     if not candidate.is_file():
         names = catalog.catalog_names()
         hint = difflib.get_close_matches(Path(ref).stem, names, n=1)
@@ -133,7 +195,7 @@ def _parent_path(ref: str, child: Path, root_dir: Path, where: Location) -> Path
 
 def _merge(parent: LocatedMapping, child: LocatedMapping) -> LocatedMapping:
     """Deep-merge ``child`` over ``parent``: mappings merge, everything else (lists too) replaces."""
-    locations = dict(parent.locations)
+    replaced: set[KeyPath] = set()
 
     def merge(base: dict[str, Any], over: dict[str, Any], path: KeyPath) -> dict[str, Any]:
         out = dict(base)
@@ -142,12 +204,17 @@ def _merge(parent: LocatedMapping, child: LocatedMapping) -> LocatedMapping:
             if isinstance(value, dict) and isinstance(out.get(key), dict):
                 out[key] = merge(out[key], value, here)
             else:
-                for stale in [p for p in locations if p[: len(here)] == here]:
-                    del locations[stale]
+                replaced.add(here)
                 out[key] = value
         return out
 
     data = merge(parent.data, child.data, ())
+    # The parent's locations at and under a replaced value are stale.
+    locations = {
+        path: where
+        for path, where in parent.locations.items()
+        if not any(path[:end] in replaced for end in range(1, len(path) + 1))
+    }
     locations.update(child.locations)
     return LocatedMapping(data, locations, child.source)
 
@@ -250,14 +317,19 @@ def _check_override_step(node: Any, path: KeyPath, depth: int) -> None:
 def validate(mapping: LocatedMapping) -> Spec:
     """Validate a resolved mapping, turning pydantic's errors into located one-line messages.
     A spec must also lower to a plan: shapes that collapse to nothing are errors here, located."""
+    return validate_and_lower(mapping)[0]
+
+
+def validate_and_lower(mapping: LocatedMapping) -> tuple[Spec, Plan]:
+    """:func:`validate`, also returning the plan."""
     spec = _validate_fields(mapping)
     from ..plan.lower import lower  # the planner imports the spec models, so only now
 
     try:
-        lower(spec)
+        plan = lower(spec)
     except SpecError as exc:
         raise SpecError([_locate_plan_problem(problem, mapping) for problem in exc.problems]) from None
-    return spec
+    return spec, plan
 
 
 def _locate_plan_problem(problem: str, mapping: LocatedMapping) -> str:

@@ -6,6 +6,7 @@ rule a user can break is a validator here, with a message that says what would b
 
 from __future__ import annotations
 
+import functools
 import keyword
 import math
 import types
@@ -36,7 +37,7 @@ class _Strict(BaseModel):
         Text stays allowed for float fields, because YAML 1.1 reads ``1e-5`` as text."""
         if info.field_name is None:
             return value
-        kinds = _scalar_kinds(cls.model_fields[info.field_name].annotation)
+        kinds = _field_kinds(cls, info.field_name)
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, bool) and bool not in kinds and kinds & {int, float}:
                 raise PydanticCustomError("number_type", "must be a number, not true or false")
@@ -58,6 +59,12 @@ def _check_visible(text: str) -> None:
                 "contains the invisible character {char} at position {position}; remove it",
                 {"char": f"U+{ord(char):04X}", "position": position},
             )
+
+
+@functools.cache
+def _field_kinds(model: type[BaseModel], field_name: str) -> frozenset[Any]:
+    """The scalar kinds of one model field, worked out once (the check runs on every value)."""
+    return frozenset(_scalar_kinds(model.model_fields[field_name].annotation))
 
 
 def _scalar_kinds(annotation: Any) -> set[Any]:

@@ -1,0 +1,136 @@
+"""What keeps `resnet-gen validate` over the whole catalog fast gives the same results as the
+plain way: parents shared within a run, the plan kept from validation, report totals summed from
+its rows, and back-end commands imported only when they run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from conftest import ALL_SPECS, ROOT
+
+import resnet_gen as rg
+from resnet_gen.cli import cli, extra_commands
+from resnet_gen.errors import SpecError
+from resnet_gen.spec.load import ParentCache, load_spec_and_plan, resolve
+
+
+def _outcome(source: Path | str, parents: ParentCache | None = None) -> tuple[str, Any, Any]:
+    try:
+        mapping = resolve(source, parents=parents)
+    except SpecError as exc:
+        return ("error", exc.problems, None)
+    return ("ok", mapping.data, mapping.locations)
+
+
+def test_shared_parents_resolve_as_afresh() -> None:
+    """The whole catalog through one cache gives what each spec gives on its own."""
+    parents = ParentCache()
+    for name in ALL_SPECS:
+        assert _outcome(name, parents) == _outcome(name), name
+
+
+def test_shared_parents_are_not_changed_by_their_users() -> None:
+    parents = ParentCache()
+    first = resolve("resnet50_d", parents=parents)
+    first.data["stem"]["width"] = 3
+    first.data["stages"][0]["blocks"] = 99
+    first.locations.clear()
+    second = resolve("resnet50_d", parents=parents)
+    assert second.data == resolve("resnet50_d").data
+    assert second.locations == resolve("resnet50_d").locations
+    assert resolve("resnet50", parents=parents).data == resolve("resnet50").data
+
+
+def _chain(folder: Path, length: int) -> list[Path]:
+    """level0.yaml, and level{n}.yaml extending level{n-1}.yaml up to ``length``."""
+    files = [folder / "level0.yaml"]
+    files[0].write_text("stages: [{blocks: 1, width: 8}]\n", encoding="utf-8")
+    for level in range(1, length + 1):
+        path = folder / f"level{level}.yaml"
+        path.write_text(f"extends: level{level - 1}.yaml\nhead: {{num_classes: {level}}}\n", encoding="utf-8")
+        files.append(path)
+    return files
+
+
+def test_extends_depth_limit_holds_with_shared_parents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """32 levels of extends are allowed, 33 are not, however much of the chain a run has resolved."""
+    monkeypatch.chdir(tmp_path)
+    files = _chain(tmp_path, 35)
+    assert _outcome(files[32])[0] == "ok"
+    assert _outcome(files[33]) == (
+        "error",
+        ("level1.yaml:1:1: extends: more than 32 levels of extends; flatten the chain",),
+        None,
+    )
+    for warm in ([], [2], [20], [31], [32], [1, 10, 20, 30], list(range(36))):
+        parents = ParentCache()
+        for level in warm:
+            _outcome(files[level], parents)
+        for level in (30, 31, 32, 33, 34, 35):
+            assert _outcome(files[level], parents) == _outcome(files[level]), (warm, level)
+
+
+def test_extends_cycle_found_with_shared_parents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.yaml").write_text("stages: [{blocks: 1, width: 8}]\n", encoding="utf-8")
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n", encoding="utf-8")
+    (tmp_path / "b.yaml").write_text("extends: c.yaml\n", encoding="utf-8")
+    (tmp_path / "c.yaml").write_text("extends: a.yaml\n", encoding="utf-8")
+    (tmp_path / "d.yaml").write_text("extends: base.yaml\n", encoding="utf-8")
+    parents = ParentCache()
+    for name in ("d", "a", "b", "c", "d", "a"):
+        assert _outcome(f"{name}.yaml", parents) == _outcome(f"{name}.yaml"), name
+    assert "extends goes round in a cycle (a.yaml -> b.yaml -> c.yaml -> a.yaml)" in _outcome("a.yaml")[1][0]
+
+
+def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
+    """Parsed text is cached by content, so a rewrite is seen even with the same size and time."""
+    path = tmp_path / "net.yaml"
+    path.write_text("stages: [{blocks: 1, width: 8}]\n", encoding="utf-8")
+    stamp = path.stat()
+    assert rg.load_spec(path).stages[0].width == 8
+    path.write_text("stages: [{blocks: 1, width: 9}]\n", encoding="utf-8")
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert rg.load_spec(path).stages[0].width == 9
+
+
+@pytest.mark.parametrize("name", ALL_SPECS)
+def test_plan_from_validation_and_report_totals(name: str) -> None:
+    spec, plan = load_spec_and_plan(name)
+    assert spec == rg.load_spec(name)
+    assert plan == rg.lower(spec)
+    report = rg.analyze(plan)
+    assert (report.params, report.macs) == (plan.params, plan.macs)
+    assert report == rg.analyze(spec)
+
+
+def test_validate_imports_no_back_end() -> None:
+    code = (
+        "import sys\n"
+        "from resnet_gen.cli import main\n"
+        "try:\n"
+        "    main(['validate'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = ('torch', 'jinja2', 'graphviz', 'resnet_gen.emit', 'resnet_gen.diagram', 'resnet_gen.live')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(heavy))\n"
+        "assert not loaded, loaded\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert len(run.stdout.splitlines()) == len(ALL_SPECS)
+
+
+def test_every_back_end_command_loads_on_demand() -> None:
+    context = click.Context(cli)
+    assert set(extra_commands.COMMANDS) <= set(cli.list_commands(context))
+    for name in extra_commands.COMMANDS:
+        command = cli.get_command(context, name)
+        assert command is not None and command.name == name
+        assert command.help, name
