@@ -7,7 +7,9 @@ bf16 autocast, channels-last, with and without ``torch.compile``.
 
 Contenders are measured interleaved (a round of steps of each, in rotating order, repeated), and
 the table gives the median images/s and the median ratio ours / reference with its min-max.
-Needs a CUDA device; prints the device name for benchmarks/RESULTS.md.
+Needs a CUDA device; prints the device name for benchmarks/RESULTS.md. ``--device cpu`` runs the
+same code on the CPU (bf16 autocast there too) as a smoke check of the script itself; its numbers
+say nothing about GPUs.
 """
 
 from __future__ import annotations
@@ -27,21 +29,25 @@ from bench import emitted_module, reference_model, table
 
 
 def throughput(
-    contenders: dict[str, Callable[[], object]], batch: int, steps: int, rounds: int
+    contenders: dict[str, Callable[[], object]], batch: int, steps: int, rounds: int, device: Any
 ) -> dict[str, list[float]]:
     """Images/s of each contender over ``rounds`` interleaved rounds of ``steps`` calls."""
     import torch
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     names = list(contenders)
     result: dict[str, list[float]] = {name: [] for name in names}
     for index in range(rounds):
         shift = index % len(names)
         for name in names[shift:] + names[:shift]:
-            torch.cuda.synchronize()
+            synchronize()
             start = time.perf_counter()
             for _ in range(steps):
                 contenders[name]()
-            torch.cuda.synchronize()
+            synchronize()
             result[name].append(batch * steps / (time.perf_counter() - start))
     return result
 
@@ -58,14 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps per contender (compiles here)")
     parser.add_argument("--no-compile", action="store_true", help="eager only")
+    parser.add_argument("--device", default="cuda", help="cuda (default), or cpu to smoke-test this script")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("no CUDA device: this script measures GPU throughput only", file=sys.stderr)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device: this script measures GPU throughput (--device cpu only smoke-tests it)", file=sys.stderr)
         return 2
-    device = torch.device("cuda")
     torch.backends.cudnn.benchmark = True
+    name_of_device = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke run)"
     print(f"# resnet-gen GPU benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"# device: {torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
+    print(f"# device: {name_of_device}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     print(f"# bf16 autocast, channels-last, batch {args.batch}, {args.image_size}x{args.image_size}")
 
     folder = Path(tempfile.mkdtemp(prefix="resnet_gen_gpu_"))
@@ -98,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for call in contenders.values():
                     for _ in range(args.warmup):
                         call()
-                ips = throughput(contenders, args.batch, args.steps, args.rounds)
+                ips = throughput(contenders, args.batch, args.steps, args.rounds, device)
                 for label in contenders:
                     if label == "reference":
                         continue
@@ -130,7 +138,7 @@ def _train_step(runner: Any, model: Any, images: Any, labels: Any, functional: A
 
     def step() -> object:
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(images.device.type, dtype=torch.bfloat16):
             loss = functional.cross_entropy(runner(images), labels)
         loss.backward()
         optimizer.step()
@@ -143,7 +151,7 @@ def _infer(runner: Any, images: Any) -> Callable[[], object]:
     import torch
 
     def forward() -> object:
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.inference_mode(), torch.autocast(images.device.type, dtype=torch.bfloat16):
             return runner(images)
 
     return forward

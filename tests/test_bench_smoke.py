@@ -51,3 +51,24 @@ def test_quick_benchmark_prints_every_table() -> None:
     match = RATIO.search(found[0])
     assert match is not None
     assert float(found[0].split()[-2 if found[0].endswith("ok") else -3]) < 1e-4  # outputs agree
+
+
+def test_gpu_script_runs_on_the_cpu() -> None:
+    """benchmarks/gpu.py's code path (train steps, inference, the inference form), smoke-run on the
+    CPU since no GPU is required anywhere; its numbers are not looked at."""
+    tiny = ["--device", "cpu", "--no-compile", "--batch", "2", "--image-size", "32"]
+    tiny += ["--steps", "1", "--rounds", "1", "--warmup", "0"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), *tiny],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("resnet50 ")]
+    assert [row[1:4] for row in rows] == [
+        ["train", "eager", "emitted"],
+        ["inference", "eager", "emitted"],
+        ["inference", "eager", "inference"],
+    ]
