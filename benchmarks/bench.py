@@ -3,7 +3,8 @@ the inference emission's speed-up over the reference in eager mode.
 
 Every comparison runs its contenders interleaved (one repetition of each, in rotating order, then
 the next), so machine load hits them alike; a ratio's median and min-max come from the per-repetition
-ratios. Absolute medians are printed too, but the ratios are the results.
+ratios. Absolute medians are printed too, but the ratios are the results. Each section runs in a
+fresh process of its own.
 
     python benchmarks/bench.py            # the full run (minutes)
     python benchmarks/bench.py --quick    # a smoke run for CI (about a minute)
@@ -33,6 +34,10 @@ SCALE_SPECS = ("cifar_resnet1202", "cifar_preact_resnet1001")
 GROWTH_DEPTHS = (20, 32, 44, 56, 110, 1202)
 # The issue's budgets for one scale step on the 2-core machine, in seconds.
 SCALE_BUDGETS = {"validate+analyse": 0.5, "emit": 0.5, "diagram": 2.0, "live build": 5.0}
+SECTIONS = ("tool", "scale", "network", "inference")
+# glibc malloc returns big freed blocks to the system, so a fresh process page-faults on every
+# activation; raising these thresholds keeps them in a warm heap, as a long-running process has.
+WARM_HEAP = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
 @dataclass(frozen=True)
@@ -350,8 +355,10 @@ def inference_speed(nets: Sequence[str], batch: int, size: int, reps: int, warmu
             ]
         )
         del models
+    warm = all(os.environ.get(key) == value for key, value in WARM_HEAP.items())
+    heap = "warm heap (glibc malloc thresholds raised)" if warm else "default heap"
     table(
-        f"Inference emission, CPU float32 eval forward, batch {batch}, {size}x{size}, {torch.get_num_threads()} threads"
+        f"Inference emission, CPU float32 eval forward, batch {batch}, {size}x{size}, {torch.get_num_threads()} threads, {heap}"
         f" ({reps} interleaved reps; speed-up = reference / ours time, target >= {INFERENCE_TARGET})",
         ["net", "inference median", "reference median", "speed-up (min-max)", "max rel. diff", "target"],
         rows,
@@ -376,7 +383,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--scale-specs", help=f"comma-separated catalog specs (default {','.join(SCALE_SPECS)})")
     parser.add_argument("--depths", help="comma-separated CIFAR ResNet depths for the growth table ('' for none)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # one section, in its own process
     args = parser.parse_args(argv)
+    unknown = {s.strip() for s in args.only.split(",")} - set(SECTIONS)
+    if unknown:
+        parser.error(f"--only: unknown section {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
     args.reps = args.reps or (2 if args.quick else 9)
     args.nets = args.nets.split(",") if args.nets else (["resnet50"] if args.quick else list(NETS))
     args.scale_specs = args.scale_specs.split(",") if args.scale_specs else list(SCALE_SPECS)
@@ -387,13 +398,36 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def run_sections_apart(argv: Sequence[str], sections: Sequence[str]) -> int:
+    """Each section in a fresh process, so one section's allocator and thread-pool state (a training
+    step leaves the heap warm) cannot change the next one's numbers; the inference section runs
+    twice, with glibc's default heap and with a warm one, because the two give different speed-ups."""
+    passed = [a for i, a in enumerate(argv) if a != "--only" and (i == 0 or argv[i - 1] != "--only")]
+    passed = [a for a in passed if not a.startswith("--only=")]
+    runs: list[tuple[str, dict[str, str]]] = [(section, {}) for section in sections]
+    if "inference" in sections and sys.platform == "linux":
+        runs.append(("inference", WARM_HEAP))
+    for section, extra_env in runs:
+        child = [sys.executable, __file__, *passed, "--only", section, "--child"]
+        code = subprocess.run(child, env={**os.environ, **extra_env}).returncode
+        if code:
+            return code
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse(argv)
     os.chdir(ROOT)
-    print(
-        f"# resnet-gen benchmarks ({'quick' if args.quick else 'full'}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-    )
-    print(f"# python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    if not args.child:
+        print(
+            f"# resnet-gen benchmarks ({'quick' if args.quick else 'full'}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        )
+        print(
+            f"# python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+        return run_sections_apart(argv, [s for s in SECTIONS if s in args.only])
     if "tool" in args.only:
         tool_latency(args.reps, args.warmup)
     if "scale" in args.only:
