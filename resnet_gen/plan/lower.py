@@ -110,25 +110,38 @@ def lower(spec: Spec) -> Plan:
     dilation = 1
     geometry = stage_geometry(spec, stride_of(stem))
     for stage_index, stage in enumerate(spec.stages):
-        blocks = []
+        blocks: list[BlockPlan] = []
+        previous_key: object = None
         previous_dilation = dilation
         stage_stride, dilation = geometry[stage_index]
         for index in range(stage.blocks):
             drop_path = spec.drop_path * block_number / max(total_blocks - 1, 1)
-            block = _block(
-                spec,
-                make,
-                path=f"layer{stage_index + 1}.{index}",
-                stage=stage_index,
-                index=index,
-                in_channels=channels,
-                width=stage.width,
-                stride=stage_stride if index == 0 else 1,
-                dilation=dilation,
-                first_dilation=previous_dilation if index == 0 else dilation,
-                size=size,
-                drop_path=drop_path,
-            )
+            path = f"layer{stage_index + 1}.{index}"
+            stride = stage_stride if index == 0 else 1
+            first_dilation = previous_dilation if index == 0 else dilation
+            # A block is fixed by its input and widths (its layers' paths are relative to it), and
+            # deep nets repeat one block hundreds of times: lower each distinct one once.
+            widths = _inner_widths(spec, stage_index, index, spec.block_for(stage_index), stage.width)
+            key = (channels, stride, first_dilation, size, widths)
+            if key == previous_key:
+                # dataclasses.replace would do, but is the slowest step here for 1000-block nets.
+                block = BlockPlan(**{**vars(blocks[-1]), "path": path, "index": index, "drop_path": drop_path})
+            else:
+                block = _block(
+                    spec,
+                    make,
+                    path=path,
+                    stage=stage_index,
+                    index=index,
+                    in_channels=channels,
+                    width=stage.width,
+                    stride=stride,
+                    dilation=dilation,
+                    first_dilation=first_dilation,
+                    size=size,
+                    drop_path=drop_path,
+                )
+            previous_key = key
             blocks.append(block)
             channels, size = block.out_channels, block.out_size
             block_number += 1
