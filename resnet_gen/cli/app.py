@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -28,3 +29,15 @@ def set_option(func: F) -> F:
         metavar="PATH=VALUE",
         help="Override a field, e.g. --set head.num_classes=10 --set stages[3].blocks=4.",
     )(func)
+
+
+def update_option(section: str) -> Callable[[F], F]:
+    """``--update FILE``: rewrite one generated section of a Markdown file between its markers."""
+    return click.option(
+        "--update",
+        "update_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="FILE",
+        help=f"Rewrite the {section} markers in FILE (e.g. README.md).",
+    )

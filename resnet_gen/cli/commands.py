@@ -13,7 +13,7 @@ from ..errors import SpecError
 from ..spec import Spec
 from ..spec.load import ParentCache, load_spec_and_plan
 from ..spec.schema import file_schema
-from .app import set_option
+from .app import set_option, update_option
 
 
 def expand_sources(sources: tuple[str, ...]) -> list[str]:
@@ -140,14 +140,7 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
 @click.command("list")
 @click.option("--family", default=None, help="Only this family (resnet, resnext, ...).")
 @click.option("--markdown", is_flag=True, help="Print the README's Markdown table (params, MACs, reference check).")
-@click.option(
-    "--update",
-    "update_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="FILE",
-    help="Rewrite the Markdown table between the catalog markers in FILE (e.g. README.md).",
-)
+@update_option("Markdown table between the catalog")
 def list_specs(family: str | None, markdown: bool, update_path: Path | None) -> None:
     """The catalog: name, family, params, MACs and a one-line description."""
     if markdown or update_path is not None:
@@ -192,14 +185,7 @@ def _list_markdown(family: str | None, update_path: Path | None) -> None:
 @click.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file.")
 @click.option("--markdown", is_flag=True, help="The README's field reference (every key, type, default) in Markdown.")
-@click.option(
-    "--update",
-    "update_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="FILE",
-    help="Rewrite the field reference between the fields markers in FILE (e.g. README.md).",
-)
+@update_option("field reference between the fields")
 def schema(output: Path | None, markdown: bool, update_path: Path | None) -> None:
     """The JSON Schema of a spec file, for editor completion and checks (or the field reference)."""
     from ..files import write_text_atomic
