@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,21 @@ def _png() -> bytes:
     return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
 
 
+@dataclass(frozen=True)
+class Link:
+    """A symbolic link to ``target`` (relative to the link's folder), written at test time since
+    a committed link would not survive every checkout, and a link loop would stop copytree."""
+
+    target: str
+
+
+def _many_unknown_keys() -> bytes:
+    return b"stages: [{blocks: 1, width: 8}]\n" + b"".join(b"k%d: 1\n" % index for index in range(9_990))
+
+
 # Cases whose files are written at test time rather than committed: name -> content
-# (bytes for a file, "dir" for a folder, None for no file at all).
-GENERATED: dict[str, Callable[[], bytes | str | None]] = {
+# (bytes for a file, "dir" for a folder, a Link, None for no file at all).
+GENERATED: dict[str, Callable[[], bytes | str | Link | None]] = {
     "file_binary": _png,
     "file_latin1": lambda: "name: café\nstages: [{blocks: 1, width: 8}]\n".encode("latin-1"),
     "file_utf16": lambda: "stages: [{blocks: 1, width: 8}]\n".encode("utf-16"),
@@ -36,6 +49,16 @@ GENERATED: dict[str, Callable[[], bytes | str | None]] = {
     "file_folder": lambda: "dir",
     "attack_deep_nesting": lambda: b"stages: " + b"[" * 500 + b"]" * 500 + b"\n",
     "attack_huge_integer": lambda: b"stages:\n  - {blocks: " + b"9" * 5000 + b", width: 8}\n",
+    "path_symlink_loop": lambda: Link("path_symlink_loop.yaml"),
+    "path_dangling_symlink": lambda: Link("no_such_target.yaml"),
+    "key_ten_thousand_unknown": _many_unknown_keys,
+}
+
+# Files the cases point at, written next to (or above) the copy: path -> content.
+HELPERS: dict[str, bytes | Link] = {
+    "loop_link.yaml": Link("loop_link.yaml"),
+    "../outside_secret.yaml": b"secret: the content of a file outside the corpus\n",
+    "secret_sibling.yaml": Link("../outside_secret.yaml"),
 }
 
 
@@ -51,13 +74,15 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the corpus with the generated files written in, so messages name `NAME.yaml`."""
     folder = tmp_path_factory.mktemp("corpus") / "bad_specs"
     shutil.copytree(CORPUS, folder)
-    for name, make in GENERATED.items():
-        content = make()
-        target = folder / f"{name}.yaml"
+    files: dict[str, bytes | str | Link | None] = {f"{name}.yaml": make() for name, make in GENERATED.items()}
+    for relative, content in {**files, **HELPERS}.items():
+        target = folder / relative
         if content == "dir":
             target.mkdir()
         elif isinstance(content, bytes):
             target.write_bytes(content)
+        elif isinstance(content, Link):
+            target.symlink_to(content.target)
     return folder
 
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from .. import catalog
 from ..errors import Location, SpecError, located
-from . import messages
+from . import messages, paths
 from .model import Spec
 from .yaml_source import KeyPath, LocatedMapping, format_path, load_plain_value, read_yaml_file
 
@@ -54,11 +54,14 @@ def load_spec_and_plan(
 def spec_path(source: str | Path) -> Path:
     """A path as given, or the catalog file of a bare name."""
     text = str(source)
+    problem = paths.name_problem(text)
+    if problem is not None:
+        raise SpecError(located(Location(paths.shown(text)), "", problem))
     path = Path(text)
-    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in text or "\\" in text:
+    if path.suffix in (".yaml", ".yml") or paths.kind(path) != "missing" or "/" in text or "\\" in text:
         return path
     candidate = catalog.catalog_path(text)
-    if not candidate.exists():
+    if paths.kind(candidate) != "file":
         names = catalog.catalog_names()
         hint = difflib.get_close_matches(text, names, n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else "; run 'resnet-gen list' for the catalog"
@@ -69,7 +72,9 @@ def spec_path(source: str | Path) -> Path:
 def resolve(source: str | Path, *, parents: ParentCache | None = None) -> LocatedMapping:
     """Read a spec and everything it extends into one merged mapping with locations."""
     root = spec_path(source)
-    resolved = root.resolve()
+    resolved = paths.resolve(root)
+    if isinstance(resolved, str):
+        raise SpecError(located(Location(str(root)), "", resolved))
     folders = _Folders(resolved.parent, Path.cwd().resolve(), catalog.specs_dir().resolve())
     return _resolve_file(root, resolved, folders, (), parents)[0]
 
@@ -137,8 +142,7 @@ def _resolve_file(
                 f"must be a catalog name or a relative path to a .yaml file (got {messages.got(parent_ref)})",
             )
         )
-    parent_path = _parent_path(parent_ref, resolved.parent, folders, where)
-    parent_resolved = parent_path.resolve()
+    parent_path, parent_resolved = _parent_path(parent_ref, resolved.parent, folders, where)
     if parent_resolved in chain or parent_resolved == resolved:
         cycle = " -> ".join(p.name for p in (*chain, resolved, parent_resolved))
         raise SpecError(
@@ -164,33 +168,42 @@ def _resolve_file(
     return _merge(parent, own), levels + 1
 
 
-def _parent_path(ref: str, child_dir: Path, folders: _Folders, where: Location) -> Path:
-    """The file ``extends: ref`` names, from a spec in the (resolved) folder ``child_dir``."""
-    if ref.endswith((".yaml", ".yml")) or "/" in ref:
-        candidate = (child_dir / ref).resolve()
-        allowed = (folders.root, folders.specs, child_dir)
-        if not any(candidate.is_relative_to(folder) for folder in allowed):
-            raise SpecError(
-                located(
-                    where,
-                    "extends",
-                    f"{ref!r} is outside the spec's folder and the catalog; copy the parent next to the spec",
-                )
-            )
+def _parent_path(ref: str, child_dir: Path, folders: _Folders, where: Location) -> tuple[Path, Path]:
+    """The file ``extends: ref`` names, from a spec in the (resolved) folder ``child_dir``, and
+    that file resolved. A path and a bare name obey one rule: what they reach, links followed,
+    lies in the spec's folder or the catalog (a sibling link to /etc/passwd is refused unread)."""
+    problem = paths.name_problem(ref)
+    if problem is not None:
+        raise SpecError(located(where, "extends", f"{paths.shown(ref)!r} {problem}"))
+    is_path = ref.endswith((".yaml", ".yml")) or "/" in ref
+    if is_path:
+        candidate = child_dir / ref
     else:
         # A bare name: a sibling file first, then the catalog.
         sibling = child_dir / f"{ref}.yaml"
-        candidate = sibling if sibling.exists() else folders.specs / f"{ref}.yaml"
-    if not candidate.is_file():
+        candidate = sibling if paths.kind(sibling) != "missing" else folders.specs / f"{ref}.yaml"
+    resolved = paths.resolve(candidate)
+    if isinstance(resolved, str):
+        raise SpecError(located(where, "extends", f"{paths.shown(ref)!r} {resolved}"))
+    allowed = (folders.root, folders.specs, child_dir)
+    if not any(resolved.is_relative_to(folder) for folder in allowed):
+        raise SpecError(
+            located(
+                where,
+                "extends",
+                f"{paths.shown(ref)!r} is outside the spec's folder and the catalog; copy the parent next to the spec",
+            )
+        )
+    if paths.kind(resolved) != "file":
         names = catalog.catalog_names()
         hint = difflib.get_close_matches(Path(ref).stem, names, n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else "; 'resnet-gen list' shows the catalog"
-        if ref.endswith((".yaml", ".yml")) or "/" in ref:
-            problem = f"parent spec {ref!r} not found (a path is relative to this spec's folder)"
+        if is_path:
+            problem = f"parent spec {paths.shown(ref)!r} not found (a path is relative to this spec's folder)"
         else:
-            problem = f"parent spec {ref!r} is neither next to this spec nor in the catalog{suggestion}"
+            problem = f"parent spec {paths.shown(ref)!r} is neither next to this spec nor in the catalog{suggestion}"
         raise SpecError(located(where, "extends", problem))
-    return candidate
+    return (resolved if is_path else candidate), resolved
 
 
 def _merge(parent: LocatedMapping, child: LocatedMapping) -> LocatedMapping:
@@ -324,9 +337,13 @@ def validate_and_lower(mapping: LocatedMapping) -> tuple[Spec, Plan]:
     """:func:`validate`, also returning the plan."""
     spec = _validate_fields(mapping)
     from ..plan.lower import lower  # the planner imports the spec models, so only now
+    from .limits import params_problem
 
     try:
         plan = lower(spec)
+        too_big = params_problem(plan, spec.width_factor)
+        if too_big is not None:
+            raise SpecError(too_big)
     except SpecError as exc:
         raise SpecError([_locate_plan_problem(problem, mapping) for problem in exc.problems]) from None
     return spec, plan
@@ -348,8 +365,17 @@ def _validate_fields(mapping: LocatedMapping) -> Spec:
     try:
         return Spec.model_validate(mapping.data)
     except ValidationError as exc:
-        problems = []
-        for error in messages.select(exc.errors(include_url=False)):
+        problems: dict[str, None] = {}
+        errors = messages.select(exc.errors(include_url=False))
+        for index, error in enumerate(errors):
+            if len(problems) == messages.MAX_PROBLEMS:
+                left = len(errors) - index  # the rest, as the count says; not each formatted
+                problems[
+                    located(
+                        mapping.where(()), "", f"and {left:,} more problem{'s' if left != 1 else ''}; fix these first"
+                    )
+                ] = None
+                break
             path = messages.error_path(error)
-            problems.append(located(mapping.where(path), format_path(path), messages.message(error)))
-        raise SpecError(list(dict.fromkeys(problems))) from None
+            problems[located(mapping.where(path), format_path(path), messages.message(error))] = None
+        raise SpecError(list(problems)) from None

@@ -8,6 +8,7 @@ Each message says what is wrong and what would be right, using the language's ow
 from __future__ import annotations
 
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Iterable
@@ -21,6 +22,9 @@ from .model import Spec
 from .yaml_source import KeyPath
 
 _GOT_LIMIT = 60  # characters of the offending value quoted back
+# Problems reported per file: past this, one more line says how many were left out (a file of
+# ten thousand unknown keys needs one look, not megabytes of errors).
+MAX_PROBLEMS = 50
 
 
 def clean_path(loc: Iterable[Any], kind: str = "") -> KeyPath:
@@ -380,7 +384,8 @@ def _join(words: list[str], conjunction: str) -> str:
     return f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
 
 
-def _all_field_paths() -> list[str]:
+@functools.cache
+def _all_field_paths() -> tuple[str, ...]:
     """Every dotted field path of the language, shallowest first (for 'it belongs under ...')."""
     out: list[str] = []
     queue: list[tuple[str, type[BaseModel]]] = [("", Spec)]
@@ -397,4 +402,4 @@ def _all_field_paths() -> list[str]:
             inner = _model_in(annotation) or _model_in(_element_type(annotation, 0))
             if inner is not None:
                 queue.append((path, inner))
-    return out
+    return tuple(out)
