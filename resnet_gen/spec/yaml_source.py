@@ -146,7 +146,14 @@ class _PlainDataRules(yaml.composer.Composer, yaml.constructor.SafeConstructor):
             raise yaml.constructor.ConstructorError(
                 None, None, f"a number with {len(node.value)} digits is out of range", node.start_mark
             )
-        return super().construct_yaml_int(node)
+        value = super().construct_yaml_int(node)
+        _refuse_surprising_number(node, value)
+        return value
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        value = super().construct_yaml_float(node)
+        _refuse_surprising_number(node, value)
+        return value
 
     def construct_plain_text(self, node: yaml.ScalarNode) -> str:
         # An unquoted date stays the text it is; specs have no date fields.
@@ -170,6 +177,7 @@ class _PlainDataRules(yaml.composer.Composer, yaml.constructor.SafeConstructor):
 
 # Registered on the mixin, so both loaders below find them first. (The stubs only know full loaders.)
 _PlainDataRules.add_constructor("tag:yaml.org,2002:int", _PlainDataRules.construct_yaml_int)  # type: ignore[type-var]
+_PlainDataRules.add_constructor("tag:yaml.org,2002:float", _PlainDataRules.construct_yaml_float)  # type: ignore[type-var]
 _PlainDataRules.add_constructor("tag:yaml.org,2002:timestamp", _PlainDataRules.construct_plain_text)  # type: ignore[type-var]
 
 
@@ -210,11 +218,39 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
 
 
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
+
+
+def _refuse_surprising_number(node: yaml.ScalarNode, value: float) -> None:
+    """YAML 1.1 reads ``017`` as octal 15 and ``1:30`` as base-60 90; nobody writing a spec means
+    either, so both are errors that say what was read (hex ``0x1f`` and binary ``0b101`` say so)."""
+    text = node.value.replace("_", "")
+    shown = int(value) if float(value).is_integer() else value
+    if ":" in text:
+        problem = f"{node.value!r} reads as the base-60 number {shown} in YAML 1.1; write {shown} if that is meant"
+    elif _OCTAL.fullmatch(text):
+        sign = "-" if text.startswith("-") else ""
+        decimal = sign + (text.lstrip("+-").lstrip("0") or "0")
+        problem = (
+            f"{node.value!r} reads as the octal number {shown} in YAML 1.1, not {decimal}; "
+            "write the number without leading zeros"
+        )
+    else:
+        return
+    raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+
+
 def load_plain_value(text: str) -> Any:
     """One YAML value (as given to ``--set``) under the same rules as a spec file."""
     loader = _NoAliasSafeLoader(text)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        bad = _bad_key(node, repeats=True)
+        if bad is not None:  # what a file's keys may not be, a value's may not be either
+            raise yaml.constructor.ConstructorError(None, None, bad[1], bad[0].start_mark)
+        return loader.construct_document(node)
     finally:
         loader.dispose()
 
@@ -315,11 +351,20 @@ def _check_size(root: yaml.Node, source: str) -> None:
 
 
 def _check_keys(root: yaml.Node, source: str) -> None:
-    """Every mapping key is a plain string: no merge keys ('<<'), numbers, nulls or lists."""
+    bad = _bad_key(root)
+    if bad is not None:
+        raise SpecError(located(_mark_location(source, bad[0].start_mark), "", bad[1]))
+
+
+def _bad_key(root: yaml.Node, *, repeats: bool = False) -> tuple[yaml.Node, str] | None:
+    """The first mapping key that is not a plain string (a merge key '<<', a number, a null, a
+    list), or with ``repeats`` one that repeats a key of its mapping, and what is wrong with it;
+    None when all are fine. (In files, repeats are found with their locations, later.)"""
     stack = [root]
     while stack:
         node = stack.pop()
         if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
             for key_node, value_node in node.value:
                 if key_node.tag != "tag:yaml.org,2002:str" or not isinstance(key_node, yaml.ScalarNode):
                     if key_node.tag == "tag:yaml.org,2002:merge":
@@ -328,10 +373,14 @@ def _check_keys(root: yaml.Node, source: str) -> None:
                         problem = f"{key_node.value!r} is not a valid key; keys are names such as 'stages'"
                     else:
                         problem = "a list or mapping is not a valid key; keys are names such as 'stages'"
-                    raise SpecError(located(_mark_location(source, key_node.start_mark), "", problem))
+                    return key_node, problem
+                if repeats and key_node.value in seen:
+                    return key_node, f"the key {key_node.value!r} is given twice; keep one"
+                seen.add(key_node.value)
                 stack.append(value_node)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
+    return None
 
 
 def _collect_locations(node: yaml.Node, path: KeyPath, source: str, out: dict[KeyPath, Location]) -> None:
@@ -370,6 +419,10 @@ def read_yaml_file(path: Path, label: str) -> LocatedMapping:
         with path.open("rb") as handle:
             raw = handle.read(MAX_SPEC_BYTES + 1)  # bounded, in case the file grows while being read
     except FileNotFoundError:
+        if path.is_symlink():
+            raise SpecError(
+                located(Location(label), "", f"no such file ({path.name} is a link to it); check the link")
+            ) from None
         raise SpecError(located(Location(label), "", "no such file; check the path")) from None
     except OSError as exc:
         raise SpecError(located(Location(label), "", f"cannot read: {exc.strerror}")) from None
