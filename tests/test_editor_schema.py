@@ -28,6 +28,14 @@ BAD = Path(__file__).resolve().parent / "bad_specs"
 NOT_SCHEMA_DETECTABLE = {
     "range_dropout_nan": "NaN compares false with every bound, so minimum/maximum let it through",
     "range_widths_not_divisible_by_groups": "depends on the block's groups, another key",
+    "range_gmacs_infinite": "JSON has no infinity; a bound would be a limit the field does not have",
+    "range_gmacs_nan": "NaN compares false with every bound, so minimum/maximum let it through",
+    "range_inner_width_groups": "a product of groups and the stages' widths, other keys",
+    "range_inner_width_per_group": "a product of width_per_group and the stages' widths, other keys",
+    "range_inner_width_stage_block": "a product of a stage's groups and its width, another key",
+    "range_stem_width_factor": "a product of width_factor and the stem's width, another key",
+    "range_total_params": "the parameter count depends on every width and block count",
+    "range_total_params_width_factor": "the parameter count depends on every width and block count",
 }
 # Cases with other prefixes that also break a single key's type, bound or enum.
 ALSO_SCHEMA_DETECTABLE = [

@@ -7,7 +7,6 @@ rule a user can break is a validator here, with a message that says what would b
 from __future__ import annotations
 
 import functools
-import keyword
 import math
 import types
 import typing
@@ -59,6 +58,22 @@ def _check_visible(text: str) -> None:
                 "contains the invisible character {char} at position {position}; remove it",
                 {"char": f"U+{ord(char):04X}", "position": position},
             )
+
+
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits at
+
+
+def one_line(text: str) -> str:
+    """Text printed on one line of a table or report (a family, a reference) has no line break,
+    which would forge a line of output or end a Markdown table row."""
+    for position, char in enumerate(text, start=1):
+        if char in _LINE_BREAKS:
+            raise PydanticCustomError(
+                "value_error",
+                "contains a line break ({char}) at position {position}; write it on one line",
+                {"char": f"U+{ord(char):04X}", "position": position},
+            )
+    return text
 
 
 @functools.cache
@@ -484,12 +499,17 @@ class ReferenceSpec(_Strict):
     params: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="Parameter count, exact, as the reference reports it."
     )
-    gmacs: Annotated[float, Field(ge=0.0)] | None = Field(
+    gmacs: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = Field(
         default=None, description="Multiply-accumulates in billions at `input.size`, compared to the digits published."
     )
     paper: Annotated[str, Field(max_length=300)] | None = Field(
         default=None, description="The paper, e.g. `arXiv:1512.03385` (the catalog table links arXiv ids)."
     )
+
+    @field_validator("source", "paper")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return value if value is None else one_line(value)
 
 
 class BackboneSpec(_Strict):
@@ -593,10 +613,11 @@ class Spec(_Strict):
     @field_validator("name")
     @classmethod
     def _name_is_identifier(cls, value: str) -> str:
-        if not (value.isascii() and value.isidentifier()) or keyword.iskeyword(value):
-            raise ValueError(
-                f"{value!r} is not a valid name; use letters, digits and underscores, not starting with a digit (it names the generated Python function)"
-            )
+        from .names import name_problem
+
+        problem = name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("stages")
@@ -618,6 +639,11 @@ class Spec(_Strict):
             raise_problems(backbone_problems(value, info.data["stem"], info.data["stages"]))
         return value
 
+    @field_validator("family")
+    @classmethod
+    def _family_one_line(cls, value: str) -> str:
+        return one_line(value)
+
     @field_validator("description")
     @classmethod
     def _description_one_paragraph(cls, value: str) -> str:
@@ -633,9 +659,12 @@ class Spec(_Strict):
     @model_validator(mode="after")
     def _stage_options_fit(self) -> Spec:
         from .backbone import raise_problems
+        from .limits import width_problems
         from .stage_options import anti_alias_problems, stage_problems
 
-        raise_problems(stage_problems(self) + (anti_alias_problems(self) if self.anti_alias else []))
+        raise_problems(
+            stage_problems(self) + (anti_alias_problems(self) if self.anti_alias else []) + width_problems(self)
+        )
         return self
 
     def block_for(self, stage: int) -> BlockSpec:

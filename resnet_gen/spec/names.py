@@ -1,0 +1,34 @@
+"""What a spec's ``name`` may be. It names the generated factory function and the file
+``<name>.py``, so it must be a plain identifier that shadows nothing: not a keyword, a builtin,
+a name the generated file defines, or a module that ``import`` could find instead of the real one
+(a ``typing.py`` on ``sys.path`` breaks ``import torch``)."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import sys
+
+# Module-level names every generated file may define or import (see emit/source.py).
+GENERATED_FILE_NAMES = frozenset(
+    {"torch", "nn", "F", "math", "OrderedDict", "Mapping", "FROZEN_MODULES", "fold_batch_norms"}
+)
+# Packages the generated file imports, besides the standard library.
+IMPORTED_PACKAGES = frozenset({"torch", "torchvision", "timm", "numpy", "onnx", "onnxruntime"})
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a network, or None."""
+    if not (name.isascii() and name.isidentifier()):
+        return f"{name!r} is not a valid name; use letters, digits and underscores, not starting with a digit (it names the generated Python function)"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return f"{name!r} is a Python keyword; choose another name (it names the generated Python function)"
+    if name.startswith("__") and name.endswith("__"):
+        return f"{name!r} has Python's own double underscores; choose a name without them"
+    if name in vars(builtins):
+        return f"{name!r} is a Python builtin, which the generated function would shadow; choose another name"
+    if name in sys.stdlib_module_names or name in IMPORTED_PACKAGES:
+        return f"{name!r} is the name of a Python module: the generated {name}.py would be imported in its place; choose another name"
+    if name in GENERATED_FILE_NAMES:
+        return f"{name!r} is a name the generated file itself uses; choose another name"
+    return None
