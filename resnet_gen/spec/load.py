@@ -46,9 +46,11 @@ def load_spec_and_plan(
     who analyses or emits the spec does not lower it a second time. ``parents`` lets the specs
     of one run share the parents they extend (see :class:`ParentCache`)."""
     mapping = resolve(source, parents=parents)
-    if overrides:
-        apply_overrides(mapping, parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides))
-    return validate_and_lower(mapping)
+    if not overrides:
+        return validate_and_lower(mapping)
+    unchanged = mapping.copy()
+    apply_overrides(mapping, parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides))
+    return validate_and_lower(mapping, unchanged=unchanged)
 
 
 def spec_path(source: str | Path) -> Path:
@@ -277,12 +279,14 @@ def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any]) -> None:
         path = parse_key_path(text)
         where = _SET
         node: Any = mapping.data
+        created: list[KeyPath] = []
         for depth, part in enumerate(path):
             _check_override_step(node, path, depth)
             if depth == len(path) - 1:
                 node[part] = copy.deepcopy(value)
             elif isinstance(part, str) and node.get(part) is None:
                 node[part] = {}
+                created.append(path[: depth + 1])
             elif (
                 isinstance(part, str)
                 and isinstance(node[part], str)
@@ -293,6 +297,8 @@ def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any]) -> None:
         for stale in [p for p in mapping.locations if p[: len(path)] == path]:
             del mapping.locations[stale]
         mapping.locations[path] = where
+        for made in created:  # a key missing inside a mapping the override made is the override's
+            mapping.locations[made] = where
 
 
 def _check_override_step(node: Any, path: KeyPath, depth: int) -> None:
@@ -333,9 +339,53 @@ def validate(mapping: LocatedMapping) -> Spec:
     return validate_and_lower(mapping)[0]
 
 
-def validate_and_lower(mapping: LocatedMapping) -> tuple[Spec, Plan]:
-    """:func:`validate`, also returning the plan."""
-    spec = _validate_fields(mapping)
+@dataclass(frozen=True)
+class _Found:
+    """One problem before it is placed: the key path it is about (None: the whole spec), and
+    whether it comes from a rule across keys (or from the planner) rather than one value's type
+    or bound, so that the key it names may not be the one that changed."""
+
+    path: KeyPath | None
+    message: str
+    across_keys: bool
+
+
+class _Problems(Exception):
+    def __init__(self, found: list[_Found]) -> None:
+        super().__init__(len(found))
+        self.found = found
+
+
+def validate_and_lower(mapping: LocatedMapping, *, unchanged: LocatedMapping | None = None) -> tuple[Spec, Plan]:
+    """:func:`validate`, also returning the plan. ``unchanged`` is the mapping before ``--set``
+    overrides: when it is valid, the overrides broke it, and problems are placed at ``--set``
+    (with the file's line as a note) instead of at a catalog file the user cannot edit."""
+    try:
+        return _validated(mapping)
+    except _Problems as exc:
+        found = exc.found
+    blame_overrides = unchanged is not None and _is_valid(unchanged)
+    raise SpecError(_placed(found, mapping, blame_overrides)) from None
+
+
+def _is_valid(mapping: LocatedMapping) -> bool:
+    try:
+        _validated(mapping)
+    except _Problems:
+        return False
+    return True
+
+
+def _validated(mapping: LocatedMapping) -> tuple[Spec, Plan]:
+    try:
+        spec = Spec.model_validate(mapping.data)
+    except ValidationError as exc:
+        raise _Problems(
+            [
+                _Found(messages.error_path(error), messages.message(error), error["type"] == "value_error")
+                for error in messages.select(exc.errors(include_url=False))
+            ]
+        ) from None
     from ..plan.lower import lower  # the planner imports the spec models, so only now
     from .limits import params_problem
 
@@ -345,37 +395,42 @@ def validate_and_lower(mapping: LocatedMapping) -> tuple[Spec, Plan]:
         if too_big is not None:
             raise SpecError(too_big)
     except SpecError as exc:
-        raise SpecError([_locate_plan_problem(problem, mapping) for problem in exc.problems]) from None
+        raise _Problems([_plan_problem(problem) for problem in exc.problems]) from None
     return spec, plan
 
 
-def _locate_plan_problem(problem: str, mapping: LocatedMapping) -> str:
-    """The planner says ``input.size: too small ...``; point that at the key in the spec file."""
+def _plan_problem(problem: str) -> _Found:
+    """The planner says ``input.size: too small ...``; keep the key path it names."""
     key, sep, message = problem.partition(": ")
-    if not sep or not re.fullmatch(r"[A-Za-z_][\w.\[\]]*", key):
-        return located(mapping.where(()), "", problem)
-    try:
-        path = parse_key_path(key)
-    except SpecError:
-        return located(mapping.where(()), "", problem)
-    return located(mapping.where(path), key, message)
+    if sep and re.fullmatch(r"[A-Za-z_][\w.\[\]]*", key):
+        try:
+            return _Found(parse_key_path(key), message, True)
+        except SpecError:
+            pass
+    return _Found(None, problem, True)
 
 
-def _validate_fields(mapping: LocatedMapping) -> Spec:
-    try:
-        return Spec.model_validate(mapping.data)
-    except ValidationError as exc:
-        problems: dict[str, None] = {}
-        errors = messages.select(exc.errors(include_url=False))
-        for index, error in enumerate(errors):
-            if len(problems) == messages.MAX_PROBLEMS:
-                left = len(errors) - index  # the rest, as the count says; not each formatted
-                problems[
-                    located(
-                        mapping.where(()), "", f"and {left:,} more problem{'s' if left != 1 else ''}; fix these first"
-                    )
-                ] = None
-                break
-            path = messages.error_path(error)
-            problems[located(mapping.where(path), format_path(path), messages.message(error))] = None
-        raise SpecError(list(problems)) from None
+def _placed(found: list[_Found], mapping: LocatedMapping, blame_overrides: bool) -> list[str]:
+    """One located line per problem (at most ``messages.MAX_PROBLEMS``, then a count). A rule
+    across keys that fails at a key the user did not write (a parent's, when the child or an
+    override changed another key) is placed where the change was, noting the key's own line."""
+    problems: dict[str, None] = {}
+    for index, item in enumerate(found):
+        if len(problems) == messages.MAX_PROBLEMS:
+            left = len(found) - index
+            more = f"and {left:,} more problem{'s' if left != 1 else ''}; fix these first"
+            problems[located(mapping.where(()), "", more)] = None
+            break
+        if item.path is None:
+            problems[located(mapping.where(()), "", item.message)] = None
+            continue
+        key = format_path(item.path)
+        where, note = mapping.where(item.path), ""
+        if item.across_keys and where.source != _SET.source:
+            if blame_overrides:
+                where, note = _SET, f" ({key} is set at {where})"
+            elif where.source != mapping.source:
+                note = f" ({key} is inherited from {where})"
+                where = mapping.locations.get(("extends",), Location(mapping.source))
+        problems[located(where, key, item.message + note)] = None
+    return list(problems)

@@ -698,11 +698,13 @@ class Spec(_Strict):
                     )
             out = self.stage_out_channels(index) * self.width_factor
             if out > MAX_CHANNELS:
+                widened = self.stage_out_channels(index) <= MAX_CHANNELS
                 raise_problems(
                     [
                         (
-                            ("stages", index, "width"),
-                            f"gives {out:,} output channels; at most {MAX_CHANNELS:,} are supported",
+                            ("width_factor",) if widened else ("stages", index, "width"),
+                            (f"width_factor {self.width_factor} gives stages[{index}] " if widened else "gives ")
+                            + f"{out:,} output channels; at most {MAX_CHANNELS:,} are supported",
                             stage.width,
                         )
                     ]
