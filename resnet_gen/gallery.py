@@ -17,7 +17,7 @@ from .catalog_table import _natural_key, reference_mismatches
 from .diagram import draw
 from .emit import emit
 from .emit.command import spec_label
-from .files import write_bytes_atomic, write_text_atomic
+from .files import check_replaceable, output_folder, target_of, write_output
 from .spec import Spec, load_spec
 from .spec.yaml_source import read_yaml_file
 
@@ -101,9 +101,11 @@ def build_gallery(out: Path, names: list[str] | None = None) -> Path:
     names = sorted(names if names is not None else catalog.catalog_names(), key=_natural_key)
     specs = [load_spec(name) for name in names]
     specs.sort(key=lambda s: (s.family, _natural_key(s.name)))
+    # Everything is made before anything is written, so a failure leaves no page half-made.
+    files: dict[Path, bytes] = {}
     for spec in specs:
-        write_bytes_atomic(out / "svg" / f"{spec.name}.svg", draw(spec))
-        write_text_atomic(out / source_link(spec.name), emit(spec, spec_label(catalog.catalog_path(spec.name))))
+        files[out / "svg" / f"{spec.name}.svg"] = draw(spec)
+        files[out / source_link(spec.name)] = emit(spec, spec_label(catalog.catalog_path(spec.name))).encode("utf-8")
     families = sorted({s.family for s in specs})
     options = "".join(f'<option value="{html.escape(f)}">{html.escape(f)}</option>' for f in families)
     shown = {spec.name for spec in specs}
@@ -118,5 +120,10 @@ def build_gallery(out: Path, names: list[str] | None = None) -> Path:
 </main><script>{_SCRIPT}</script></body></html>
 """
     index = out / "index.html"
-    write_text_atomic(index, page)
+    files[index] = page.encode("utf-8")
+    output_folder(out)
+    for path, data in files.items():  # checked first: one hand-written file stops the whole page
+        check_replaceable(target_of(path), data)
+    for path, data in files.items():
+        write_output(path, data)
     return index

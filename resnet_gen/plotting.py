@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .files import write_bytes_atomic
+from .files import write_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,9 +36,11 @@ def save_figure(figure: Figure, stem: Path, formats: Sequence[str] = FORMATS) ->
     written = []
     for fmt in formats:
         buffer = io.BytesIO()
-        metadata: dict[str, str | None] = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+        metadata: dict[str, str | None] = (
+            {"Software": None} if fmt == "png" else {"Date": None, "Creator": "resnet-gen"}
+        )
         figure.savefig(buffer, format=fmt, metadata=metadata, dpi=100)
         path = stem.with_name(f"{stem.name}.{fmt}")
-        write_bytes_atomic(path, buffer.getvalue())
+        write_output(path, buffer.getvalue())
         written.append(path)
     return written

@@ -54,11 +54,29 @@ def test_new_refuses_to_overwrite(tmp_path: Path) -> None:
     assert target.read_text() == "precious\n"
 
 
-@pytest.mark.parametrize("name", ["9net", "my-net", "class", "nét"])
-def test_new_rejects_bad_names(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("9net", "not a valid name"),
+        ("my-net", "not a valid name"),
+        ("nét", "not a valid name"),
+        ("class", "is a Python keyword"),
+        ("typing", "the generated typing.py would be imported in its place"),
+        ("x" * 300, "is 300 characters long"),
+    ],
+)
+def test_new_rejects_bad_names(tmp_path: Path, name: str, reason: str) -> None:
+    """What validation would refuse at name: (tests/bad_specs: combo_name_*), refused before writing."""
     result = CliRunner().invoke(cli, ["new", name, "--from", "resnet18", "--dir", str(tmp_path)])
     assert result.exit_code == 2
-    assert "not a valid name" in result.output
+    assert reason in result.output and "Invalid value for NAME" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_parent_that_is_no_catalog_name_is_blamed_on_from(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["new", "ok", "--from", "../etc", "--dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "Invalid value for '--from': '../etc' is not a catalog name" in result.output
     assert list(tmp_path.iterdir()) == []
 
 

@@ -88,11 +88,10 @@ def test_hostile_file_names_and_overrides_stay_in_comments_and_strings(
 
 @pytest.mark.parametrize("name", ["torch", "nn", "F", "ResNet", "math", "print", "__init__", "self", "x", "match"])
 def test_spec_names_that_would_clash_are_refused_or_harmless(name: str, tmp_path: Path) -> None:
-    """A spec name becomes the factory function's name: the build either refuses it with one line,
-    or the emitted module still imports and builds the same network."""
-    spec = rg.load_spec("cifar_resnet20", overrides={"name": name})
+    """A spec name becomes the factory function's name: validation (or else the build) refuses it
+    with one line, or the emitted module still imports and builds the same network."""
     try:
-        source = rg.emit(spec)
+        source = rg.emit(rg.load_spec("cifar_resnet20", overrides={"name": name}))
     except rg.SpecError as error:
         (line,) = error.problems
         assert repr(name) in line
@@ -132,8 +131,8 @@ def test_a_hand_written_file_is_never_overwritten_without_force(
     _, err = capsys.readouterr()
     assert target.read_text() == "# my own model, with edits\nMODEL = 1\n"
     assert err.splitlines() == [
-        f"error: {target}: exists and was not written by resnet-gen (no '{MARKER}' marker);"
-        " not overwriting it, use --force to replace it"
+        f"error: {target}: exists and was not written by resnet-gen (its first line is not the '# {MARKER}'"
+        " marker); not overwriting it, use --force to replace it"
     ]
     assert _build("cifar_resnet20", "-o", str(tmp_path), "--force") == 0
     assert target.read_text(encoding="utf-8").splitlines()[0].startswith(f"# {MARKER}")
@@ -169,10 +168,10 @@ def test_a_failed_build_leaves_earlier_output_untouched(tmp_path: Path, capsys: 
 def test_an_unusable_output_folder_gives_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "generated"
     blocker.write_text("a file where the folder should be")
-    # -o naming a file is bad usage; a folder that cannot be made under it is an output error.
-    assert _build("cifar_resnet20", "-o", str(blocker)) == 2
+    # -o naming a file is a bad output folder (exit 1, as the README's table says), found before any work.
+    assert _build("cifar_resnet20", "-o", str(blocker)) == 1
     _, err = capsys.readouterr()
-    assert len(err.splitlines()) == 1 and err.startswith("usage error: ") and "is a file" in err, err
+    assert err == f"error: {blocker}: is a file, not a folder; choose another folder with -o\n", err
     assert _build("cifar_resnet20", "-o", str(blocker / "sub")) == 1
     _, err = capsys.readouterr()
     assert len(err.splitlines()) == 1 and err.startswith(f"error: {blocker / 'sub'}: cannot write output here: "), err

@@ -188,7 +188,10 @@ def _list_markdown(family: str | None, update_path: Path | None) -> None:
 @update_option("field reference between the fields")
 def schema(output: Path | None, markdown: bool, update_path: Path | None) -> None:
     """The JSON Schema of a spec file, for editor completion and checks (or the field reference)."""
-    from ..files import write_text_atomic
+    from ..files import check_output_file, write_output
+
+    if output is not None:
+        check_output_file(output)
 
     if update_path is not None:
         _update_field_reference(output, update_path)
@@ -202,7 +205,7 @@ def schema(output: Path | None, markdown: bool, update_path: Path | None) -> Non
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_text_atomic(output, text)
+        write_output(output, text.encode("utf-8"))
 
 
 def _update_field_reference(output: Path | None, update_path: Path) -> None:

@@ -115,9 +115,11 @@ def diff(old: str, new: str, diagram_path: Path | None) -> None:
     A stage is marked as changed (* in the table, red in the diagram) when its output shape,
     channels, blocks, parameters, MACs or layers differ.
     """
-    from ..files import write_bytes_atomic
+    from ..files import check_output_file, write_output
 
     fmt = diagram_format(diagram_path) if diagram_path is not None else None
+    if diagram_path is not None:
+        check_output_file(diagram_path, "--diagram")
     old_spec, new_spec = load_spec(old), load_spec(new)
     text = diff_text(old_spec, new_spec)
     if diagram_path is not None and fmt is not None:
@@ -125,7 +127,7 @@ def diff(old: str, new: str, diagram_path: Path | None) -> None:
             data = draw_diff(old_spec, new_spec, fmt)
         except GraphvizNotFound as exc:
             raise click.ClickException(str(exc)) from None
-        write_bytes_atomic(diagram_path, data, hint="choose another path for --diagram")
+        write_output(diagram_path, data, hint="choose another path for --diagram")
     click.echo(text)
     if diagram_path is not None:
         click.echo(f"wrote {diagram_path}")

@@ -11,7 +11,7 @@ import click
 @click.option(
     "-o",
     "--output",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=Path("generated/gallery"),
     show_default=True,
     help="Folder for index.html, the diagrams (svg/) and each spec's emitted source (src/), all linked relatively.",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keyword
 from pathlib import Path
 
 import click
@@ -32,12 +31,12 @@ _EXAMPLES = """\
 """
 
 
-def _check_name(name: str) -> None:
-    if not (name.isascii() and name.isidentifier()) or keyword.iskeyword(name):
-        raise click.BadParameter(
-            f"{name!r} is not a valid name; use letters, digits and underscores, not starting with a digit",
-            param_hint="NAME",
-        )
+def _check_name(name: str, param_hint: str) -> None:
+    from ..spec.names import name_problem
+
+    problem = name_problem(name)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint=param_hint)
 
 
 def scaffold_text(name: str, parent: str, path: str) -> str:
@@ -65,8 +64,11 @@ def scaffold_text(name: str, parent: str, path: str) -> str:
 )
 def new(name: str, parent: str, folder: Path) -> None:
     """Write FOLDER/NAME.yaml extending PARENT; refuses to overwrite."""
-    _check_name(name)
-    _check_name(parent)
+    _check_name(name, "NAME")
+    if len(parent) > 80 or not (parent.isascii() and parent.isidentifier()):
+        raise click.BadParameter(
+            f"{parent[:80]!r} is not a catalog name; 'resnet-gen list' shows them", param_hint="'--from'"
+        )
     load_spec(parent)  # a missing or broken parent fails here, before anything is written
     target = folder / f"{name}.yaml"
     if target.exists():

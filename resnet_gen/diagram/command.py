@@ -45,7 +45,7 @@ def command() -> click.Command:
             "-o",
             "--output",
             "out_dir",
-            type=click.Path(file_okay=False, path_type=Path),
+            type=click.Path(path_type=Path),
             default=Path("generated"),
             show_default=True,
             help="Folder for the files (named <spec>.<format>, <spec>-blocks.<format> for --view blocks).",
@@ -75,7 +75,7 @@ def diagram(
     """
     from ..cli.commands import expand_sources
     from ..errors import SpecError
-    from ..files import write_bytes_atomic
+    from ..files import output_folder, same_name_problem, write_output
     from ..spec import load_spec
     from . import diagram as make_diagram
     from . import render
@@ -83,7 +83,11 @@ def diagram(
     sources = expand_sources(specs)
     if to_stdout and len(sources) != 1:
         raise click.UsageError(f"--stdout draws exactly one spec (got {len(sources)})")
+    if not to_stdout:
+        output_folder(out_dir)
     problems: list[str] = []
+    collisions: list[str] = []
+    drawn: dict[Path, tuple[str, bytes]] = {}  # path -> (the spec as given, its drawing)
     for source in sources:
         try:
             spec = load_spec(source, list(overrides))
@@ -99,7 +103,18 @@ def diagram(
             sys.stdout.buffer.flush()
             continue
         path = out_dir / output_name(spec.name, view, fmt)
-        write_bytes_atomic(path, data)
-        click.echo(f"wrote {path}")
+        if path in drawn:
+            collisions.append(same_name_problem(path, drawn[path][0], str(source), spec.name))
+            continue
+        drawn[path] = (str(source), data)
+    if collisions:  # nothing is written: which of the two was meant is the user's call
+        raise SpecError(problems + collisions)
+    for path, (_, data) in drawn.items():
+        try:
+            changed = write_output(path, data)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+            continue
+        click.echo(f"{'wrote' if changed else 'up to date'} {path}")
     if problems:
         raise SpecError(problems)

@@ -25,7 +25,7 @@ def command() -> click.Command:
             "-o",
             "--output",
             "out_dir",
-            type=click.Path(file_okay=False, path_type=Path),
+            type=click.Path(path_type=Path),
             default=None,
             help="Folder for the files (named <spec name>.py)  [default: generated, or generated/inference]",
         ),
@@ -58,6 +58,7 @@ def build(
     file is for deployment (see --target); its factory takes the training form's state_dict.
     """
     from ..cli.commands import expand_sources
+    from ..files import output_folder, same_name_problem
     from ..spec import load_spec
     from .source import emit_source
     from .values import EmitError
@@ -67,7 +68,11 @@ def build(
     sources = expand_sources(specs)
     if to_stdout and len(sources) != 1:
         raise click.UsageError(f"--stdout writes exactly one spec (got {len(sources)})")
+    if not to_stdout:
+        output_folder(out_dir)
     problems: list[str] = []
+    collisions: list[str] = []
+    outputs: dict[Path, tuple[str, str]] = {}  # path -> (the spec as given, its source)
     for source in sources:
         try:
             spec = load_spec(source, list(overrides))
@@ -83,6 +88,13 @@ def build(
             click.echo(text, nl=False)
             continue
         path = out_dir / f"{spec.name}.py"
+        if path in outputs:
+            collisions.append(same_name_problem(path, outputs[path][0], str(source), spec.name))
+            continue
+        outputs[path] = (str(source), text)
+    if collisions:  # nothing is written: which of the two was meant is the user's call
+        raise SpecError(problems + collisions)
+    for path, (_, text) in outputs.items():
         try:
             changed = write_generated(path, text, force=force)
         except SpecError as exc:
@@ -94,8 +106,9 @@ def build(
 
 
 def spec_label(source: str | Path) -> str:
-    """How the header names a spec file: ``specs/<name>.yaml`` for the catalog, else the path
-    relative to the working folder (or as given), with forward slashes."""
+    """How the header names a spec file, the same from any working folder: ``specs/<name>.yaml``
+    for the catalog, else the path from the project's top folder (the nearest one holding
+    ``.git`` or ``pyproject.toml``), else the file's name, with forward slashes."""
     from .. import catalog
     from ..spec.load import spec_path
 
@@ -104,34 +117,18 @@ def spec_label(source: str | Path) -> str:
     specs = catalog.specs_dir().resolve()
     if resolved.is_relative_to(specs):
         return f"specs/{resolved.relative_to(specs).as_posix()}"
-    try:
-        return resolved.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    for folder in resolved.parents:
+        if (folder / ".git").exists() or (folder / "pyproject.toml").is_file():
+            return resolved.relative_to(folder).as_posix()
+    return resolved.name
 
 
 def write_generated(path: Path, text: str, *, force: bool = False) -> bool:
     """Write ``text`` to ``path`` atomically; False when it already holds exactly that.
 
-    Refuses (SpecError) to replace a file whose first line lacks the do-not-edit marker, since
-    that file was written by hand, unless ``force``.
+    Refuses (SpecError) to replace a file whose first line is not the do-not-edit marker line,
+    since that file was written by hand, unless ``force``.
     """
-    from ..files import write_text_atomic
-    from .source import MARKER
+    from ..files import SOURCE, write_output
 
-    if path.is_dir():
-        raise SpecError(f"{path}: is a folder; choose another output folder with -o")
-    if path.exists():
-        try:
-            old = path.read_bytes()
-        except OSError as exc:
-            raise SpecError(f"{path}: cannot read: {exc.strerror}") from None
-        if old == text.encode("utf-8"):
-            return False
-        first_line = old.split(b"\n", 1)[0].decode("utf-8", "replace")
-        if MARKER not in first_line and not force:
-            raise SpecError(
-                f"{path}: exists and was not written by resnet-gen (no '{MARKER}' marker); not overwriting it, use --force to replace it"
-            )
-    write_text_atomic(path, text)
-    return True
+    return write_output(path, text.encode("utf-8"), force=force, hint="use --force to replace it", kind=SOURCE)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
-from .. import catalog
+from .. import catalog, paths
 from ..errors import Location, SpecError, located
-from . import messages, paths
+from . import messages
 from .model import Spec
 from .yaml_source import KeyPath, LocatedMapping, format_path, load_plain_value, read_yaml_file
 

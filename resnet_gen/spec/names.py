@@ -17,8 +17,13 @@ GENERATED_FILE_NAMES = frozenset(
 IMPORTED_PACKAGES = frozenset({"torch", "torchvision", "timm", "numpy", "onnx", "onnxruntime"})
 
 
+MAX_LENGTH = 80
+
+
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a network, or None."""
+    if len(name) > MAX_LENGTH:
+        return f"{name[:20]!r}... is {len(name):,} characters long; a name has at most {MAX_LENGTH}"
     if not (name.isascii() and name.isidentifier()):
         return f"{name!r} is not a valid name; use letters, digits and underscores, not starting with a digit (it names the generated Python function)"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
