@@ -33,8 +33,8 @@ readme: $(STAMP)
 	$(BIN)/resnet-gen schema --markdown --update README.md
 
 lint: $(STAMP)
-	$(BIN)/ruff check resnet_gen tests
-	$(BIN)/ruff format --check resnet_gen tests
+	$(BIN)/ruff check resnet_gen resnet_gen_entry.py tests
+	$(BIN)/ruff format --check resnet_gen resnet_gen_entry.py tests
 	$(BIN)/mypy
 
 test: lint

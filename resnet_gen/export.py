@@ -9,9 +9,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import SpecError
+from .files import staging
 from .plan import Plan
 
 FORMATS = ("onnx", "pt2")
@@ -85,7 +82,7 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor | None = Non
     example = example if example is not None else example_input(model, batch=2)
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     external = size > _INLINE_LIMIT
-    with _staging(path) as staged, _quiet():
+    with staging(path) as staged, _quiet():
         torch.onnx.export(
             model,
             (example,),
@@ -103,28 +100,6 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor | None = Non
 
 def save_program(program: torch.export.ExportedProgram, path: Path) -> Path:
     """``torch.export.save`` to ``path``, atomically."""
-    with _staging(path) as staged:
+    with staging(path) as staged:
         torch.export.save(program, str(staged))
     return path
-
-
-@contextlib.contextmanager
-def _staging(path: Path) -> Iterator[Path]:
-    """A path named like ``path`` in a private folder beside it; its files move into place on success."""
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
-    except OSError as exc:
-        raise SpecError(f"{folder}: cannot write output here: {exc.strerror}; choose another path with -o") from None
-    try:
-        staged = temp / path.name
-        yield staged
-        produced = sorted(temp.iterdir())
-        for item in produced:
-            os.chmod(item, 0o644)
-            os.replace(item, folder / item.name)
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot write: {exc.strerror}") from None
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)

@@ -9,8 +9,31 @@ from pathlib import Path
 
 import click
 
-from ..spec import load_spec
+from ..errors import SpecError
+from ..files import ONNX, PT2, check_output_file, check_replaceable, target_of
+from ..memory import check_fits
+from ..paths import kind, name_problem, shown
+from ..spec.load import load_spec_and_plan
 from .app import set_option
+
+# What an existing export file must be for export to replace it.
+EXPORT_KINDS = {"onnx": ONNX, "pt2": PT2}
+
+
+def check_checkpoint(path: Path) -> None:
+    """A checkpoint that is not there is one line, before torch is imported."""
+    problem = name_problem(str(path))
+    if problem is not None:
+        raise SpecError(
+            f"{shown(str(path))}: {problem.replace('name a .yaml file', 'name a .pth, .pt or .safetensors file')}"
+        )
+    found = kind(path)
+    if found == "missing":
+        raise SpecError(f"{path}: no such checkpoint file; check the path")
+    if found == "loop":
+        raise SpecError(f"{path}: is a symlink loop (a link that leads back to itself); point it at a checkpoint file")
+    if found != "file":
+        raise SpecError(f"{path}: is not a regular file; name a .pth, .pt or .safetensors file")
 
 
 @click.command("weights")
@@ -28,7 +51,9 @@ def weights(
     Never downloads. Adapts the first conv to input.channels and skips a classifier of another
     num_classes (unless --no-adapt); prints loaded, adapted, skipped and missing keys.
     """
-    loaded = load_spec(spec, list(overrides))
+    loaded, plan = load_spec_and_plan(spec, list(overrides))
+    check_checkpoint(checkpoint)  # cheap checks first: importing torch takes seconds
+    check_fits(plan, "loading weights", copies=2)
     from ..live import build
     from ..weights import WeightsError
     from ..weights.load import load_weights
@@ -64,7 +89,14 @@ def export(
     spec: str, overrides: tuple[str, ...], fmt: str, output: Path | None, checkpoint: Path | None, opset: int | None
 ) -> None:
     """Export SPEC's network (eval mode, dynamic batch) to ONNX or a torch.export program (.pt2)."""
-    loaded = load_spec(spec, list(overrides))
+    loaded, plan = load_spec_and_plan(spec, list(overrides))
+    target = output if output is not None else Path("generated") / f"{loaded.name}.{fmt}"
+    # Cheap checks first: importing torch and exporting take seconds.
+    check_output_file(target)
+    check_replaceable(target_of(target), b"", kind=EXPORT_KINDS[fmt])
+    if checkpoint is not None:
+        check_checkpoint(checkpoint)
+    check_fits(plan, f"export to {fmt}", copies=3, example_batch=2)
     import torch
 
     from ..export import export_onnx, export_program, save_program
@@ -72,7 +104,6 @@ def export(
     from ..weights import WeightsError
     from ..weights.load import load_weights
 
-    target = output if output is not None else Path("generated") / f"{loaded.name}.{fmt}"
     torch.manual_seed(0)  # the same spec always writes the same file
     model = build(loaded)
     if checkpoint is not None:

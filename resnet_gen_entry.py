@@ -1,0 +1,48 @@
+"""The ``resnet-gen`` console script.
+
+It lives outside the package so that its signal handlers are in place before anything heavy is
+imported (``import resnet_gen`` loads pydantic and the spec language): Ctrl-C, or SIGTERM, at any
+moment, while importing included, ends the run with one line on stderr and exit status 130 (143
+for SIGTERM). The handlers raise an exception, so the ``finally`` blocks that remove temporary
+files and staging folders still run.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+_STATUS = {signal.SIGINT: (130, "interrupted"), signal.SIGTERM: (143, "terminated")}
+
+
+class Interrupted(BaseException):
+    """A signal ended the run. A BaseException, so that no ``except Exception`` swallows it, and
+    not a KeyboardInterrupt, which click would turn into an Abort with a blank line of its own."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.status, self.word = _STATUS.get(signal.Signals(signum), (128 + signum, "stopped"))
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def main() -> None:
+    for signum in _STATUS:
+        signal.signal(signum, _raise)
+    try:
+        from resnet_gen.cli import main as run
+
+        run()
+    except Interrupted as stop:
+        for signum in _STATUS:  # a second Ctrl-C must not interrupt the goodbye
+            signal.signal(signum, signal.SIG_IGN)
+        sys.stderr.write(f"{stop.word}\n")
+        sys.stderr.flush()
+        sys.exit(stop.status)
+
+
+if __name__ == "__main__":
+    main()
