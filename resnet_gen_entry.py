@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 _STATUS = {signal.SIGINT: (130, "interrupted"), signal.SIGTERM: (143, "terminated")}
@@ -29,19 +30,28 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-def main() -> None:
+def guarded(body: Callable[[], object]) -> None:
+    """Run ``body`` with the handlers in place; a signal ends it with one line and its status."""
     for signum in _STATUS:
         signal.signal(signum, _raise)
     try:
-        from resnet_gen.cli import main as run
-
-        run()
+        body()
     except Interrupted as stop:
         for signum in _STATUS:  # a second Ctrl-C must not interrupt the goodbye
             signal.signal(signum, signal.SIG_IGN)
         sys.stderr.write(f"{stop.word}\n")
         sys.stderr.flush()
         sys.exit(stop.status)
+
+
+def main() -> None:
+    guarded(_run)
+
+
+def _run() -> None:
+    from resnet_gen.cli import main as run  # the heavy imports, now interruptible
+
+    run()
 
 
 if __name__ == "__main__":
