@@ -33,7 +33,7 @@ def _main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str
 
 
 def test_the_policy_knows_the_marker_of_emitted_source() -> None:
-    assert files.SOURCE_MARKER_LINE == f"# {MARKER}".encode()
+    assert f"# {MARKER}".encode() == files.SOURCE_MARKER_LINE
 
 
 def test_the_marker_counts_only_at_the_start_of_line_one(
@@ -134,7 +134,7 @@ def test_a_link_stays_a_link(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "real.md").write_text("# notes\n<!-- catalog:start -->\n<!-- catalog:end -->\ntail\n")
     (tmp_path / "link.md").symlink_to("real.md")
-    code, out, err = _main(["list", "--update", "link.md"], capsys)
+    code, _, err = _main(["list", "--update", "link.md"], capsys)
     assert code == 0, err
     assert (tmp_path / "link.md").is_symlink()
     text = (tmp_path / "real.md").read_text()
