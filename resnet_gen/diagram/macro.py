@@ -46,15 +46,73 @@ def macro_view(
     return _Macro(plan, direction, prefix, highlight).graph
 
 
+# A stage draws at most about this many block nodes: past it (a pruned net whose blocks all
+# differ), runs of blocks that differ only in their widths are merged into ranges labelled with
+# the spread of their widths, so the drawing stays small. The catalog's most varied stage has 23.
+MAX_RUNS_PER_STAGE = 24
+
+
 def runs(stage: StagePlan) -> list[list[BlockPlan]]:
-    """Consecutive blocks of identical structure (everything but their position and drop rate)."""
+    """Consecutive blocks of identical structure (everything but their position and drop rate);
+    past MAX_RUNS_PER_STAGE, consecutive runs of the same layers in other widths are merged."""
     out: list[list[BlockPlan]] = []
     for block in stage.blocks:
         if out and _structure(out[-1][0]) == _structure(block):
             out[-1].append(block)
         else:
             out.append([block])
-    return out
+    if len(out) <= MAX_RUNS_PER_STAGE:
+        return out
+    per_range = -(-len(out) // MAX_RUNS_PER_STAGE)
+    merged: list[list[BlockPlan]] = []
+    taken = 0  # runs in the last range
+    for run in out:
+        if merged and taken < per_range and _skeleton(merged[-1][0]) == _skeleton(run[0]):
+            merged[-1].extend(run)
+            taken += 1
+        else:
+            merged.append(list(run))
+            taken = 1
+    return merged
+
+
+def _skeleton(block: BlockPlan) -> tuple[object, ...]:
+    """A block's structure with every width left out: which layers, kernels and strides."""
+
+    def kinds(layers: tuple[L.Layer, ...]) -> tuple[object, ...]:
+        return tuple(
+            (type(layer).__name__, getattr(layer, "kernel", None), getattr(layer, "stride", None)) for layer in layers
+        )
+
+    return (
+        block.type,
+        block.order,
+        block.attention,
+        block.shortcut_type,
+        block.stride,
+        block.dilation,
+        block.first_dilation,
+        kinds(block.preact),
+        kinds(block.branch),
+        kinds(block.shortcut),
+    )
+
+
+def _conv_lines(run: list[BlockPlan]) -> list[str]:
+    """The convs of a run's blocks in paper form; where their widths differ (a merged range),
+    each width is written as its spread (``3×3, 24–64``)."""
+    first = run[0]
+    texts = branch_convs(first.branch)
+    if all(_structure(block) == _structure(first) for block in run):
+        return texts
+    convs = [[layer for layer in block.branch if isinstance(layer, L.Conv)] for block in run]
+    lines = []
+    for position, text in enumerate(texts):
+        widths = [block[position].out_channels for block in convs if position < len(block)]
+        low, high = min(widths), max(widths)
+        head, _, _ = text.rpartition(", ")
+        lines.append(f"{head}, {low}\u2013{high}" if head and low != high else text)
+    return lines
 
 
 def _structure(block: BlockPlan) -> BlockPlan:
@@ -189,7 +247,7 @@ class _Macro:
 
     def _block_label(self, run: list[BlockPlan]) -> str:
         first = run[0]
-        convs = branch_convs(first.branch)
+        convs = _conv_lines(run)
         lines = [small(esc(text), style.INK) for text in convs] if self.stacked else []
         if not self.stacked:
             lines = [small(esc(f"  {ARROW}  ".join(convs)), style.INK)]
