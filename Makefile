@@ -1,50 +1,71 @@
-# make demo: set up (first run) and build every shipped spec. make test: set up and run all checks.
+# make demo: set up the core package (no torch) and rebuild the catalog's committed outputs.
+# make test: add torch and the test references, then run every check. See README.md, "Two commands".
 VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PIP    := $(PY) -m pip install -q -c constraints.txt
+CORE   := $(VENV)/.core-installed
+TORCH  := $(VENV)/.torch-installed
+DEV    := $(VENV)/.dev-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench bench-quick setup clean readme
+.PHONY: demo test test-quick lint torch bench bench-quick setup clean readme
 
-setup: $(STAMP)
+setup: $(CORE)
 
-$(STAMP): pyproject.toml constraints.txt
+# The core: validate, info, build, diagram, gallery. No torch.
+$(CORE): pyproject.toml constraints.txt
 	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (dot)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz; }
-	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (gallery test)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PIP) -e .
 	$(BIN)/resnet-gen schema -o resnet-gen.schema.json  # the schema every spec's first line points editors at
-	@touch $(STAMP)
+	@touch $@
 
-demo: $(STAMP)
-	$(BIN)/resnet-gen validate specs/*.yaml
-	$(BIN)/resnet-gen list
-	$(BIN)/resnet-gen diagram
-	$(BIN)/resnet-gen build
-	$(BIN)/resnet-gen build --target inference
-	$(BIN)/resnet-gen gallery
+# torch for the live back end, weights and export (the CUDA build from PyPI; see README.md).
+torch: $(TORCH)
+$(TORCH): $(CORE)
+	$(PIP) -e '.[torch]'
+	@touch $@
+
+# Everything the tests need: torch, torchvision and timm as references, onnx, lint tools, and
+# Chromium for the gallery's browser test.
+$(DEV): $(CORE)
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (the gallery's browser test)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	$(PIP) -e '.[dev]'
+	@touch $(TORCH) $@
+
+# Rebuilds the catalog's committed outputs (generated/) and the gallery; the only command that writes them.
+demo: $(CORE)
+	$(BIN)/resnet-gen validate --catalog
+	$(BIN)/resnet-gen diagram --catalog
+	$(BIN)/resnet-gen build --catalog
+	$(BIN)/resnet-gen build --catalog --target inference
+	$(BIN)/resnet-gen gallery --catalog
 
 # README.md's catalog table is generated from specs/ and its field reference from the spec models;
 # run this after adding or changing a spec or a field.
-readme: $(STAMP)
+readme: $(CORE)
 	$(BIN)/resnet-gen list --markdown --update README.md
 	$(BIN)/resnet-gen schema --markdown --update README.md
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check resnet_gen tests
 	$(BIN)/ruff format --check resnet_gen tests
 	$(BIN)/mypy
 
+# The whole suite, with a percentage per test file and the slowest tests at the end.
 test: lint
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --durations=15 -o console_output_style=progress
+
+# A few minutes: every test not marked slow (see README.md, "Contributing").
+test-quick: $(DEV)
+	$(BIN)/pytest -n 2 -m "not slow" --durations=10 -o console_output_style=progress
 
 # Side-by-side timings (ratios against torch / torchvision / timm); see benchmarks/RESULTS.md.
-bench: $(STAMP)
+bench: $(DEV)
 	$(PY) benchmarks/bench.py
 
-bench-quick: $(STAMP)
+bench-quick: $(DEV)
 	$(PY) benchmarks/bench.py --quick
 
 clean:

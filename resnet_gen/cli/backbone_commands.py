@@ -10,7 +10,16 @@ from pathlib import Path
 import click
 
 from ..spec import load_spec
+from ..torch_check import TorchMissing, require_torch
 from .app import set_option
+from .sources import default_output, with_identity
+
+
+def _require_torch(command: str) -> None:
+    try:
+        require_torch(f"resnet-gen {command}")
+    except TorchMissing as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("weights")
@@ -28,7 +37,8 @@ def weights(
     Never downloads. Adapts the first conv to input.channels and skips a classifier of another
     num_classes (unless --no-adapt); prints loaded, adapted, skipped and missing keys.
     """
-    loaded = load_spec(spec, list(overrides))
+    loaded = load_spec(spec, with_identity(spec, overrides))
+    _require_torch("weights")
     from ..live import build
     from ..weights import WeightsError
     from ..weights.load import load_weights
@@ -50,7 +60,7 @@ def weights(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Output file (default generated/<spec>.<format>).",
+    help="Output file  [default: out/<spec>.<format>]",
 )
 @click.option(
     "--weights",
@@ -64,7 +74,8 @@ def export(
     spec: str, overrides: tuple[str, ...], fmt: str, output: Path | None, checkpoint: Path | None, opset: int | None
 ) -> None:
     """Export SPEC's network (eval mode, dynamic batch) to ONNX or a torch.export program (.pt2)."""
-    loaded = load_spec(spec, list(overrides))
+    loaded = load_spec(spec, with_identity(spec, overrides))
+    _require_torch("export")
     import torch
 
     from ..export import export_onnx, export_program, save_program
@@ -72,7 +83,7 @@ def export(
     from ..weights import WeightsError
     from ..weights.load import load_weights
 
-    target = output if output is not None else Path("generated") / f"{loaded.name}.{fmt}"
+    target = output if output is not None else default_output(False) / f"{loaded.name}.{fmt}"
     torch.manual_seed(0)  # the same spec always writes the same file
     model = build(loaded)
     if checkpoint is not None:

@@ -20,6 +20,7 @@ def command() -> click.Command:
     """The ``diagram`` command. Built on demand: the shared ``--set`` option lives in the CLI
     package, which calls this while it is still loading."""
     from ..cli.app import set_option
+    from ..cli.sources import catalog_option, verbose_option
 
     decorators = [
         click.command("diagram"),
@@ -46,12 +47,14 @@ def command() -> click.Command:
             "--output",
             "out_dir",
             type=click.Path(file_okay=False, path_type=Path),
-            default=Path("generated"),
-            show_default=True,
-            help="Folder for the files (named <spec>.<format>, <spec>-blocks.<format> for --view blocks).",
+            default=None,
+            help="Folder for the files (named <spec>.<format>, <spec>-blocks.<format> for --view blocks)"
+            "  [default: out/, or generated/ with --catalog]",
         ),
         click.option("--stdout", "to_stdout", is_flag=True, help="Write the one spec's diagram to stdout instead."),
         set_option,
+        catalog_option,
+        verbose_option,
     ]
     func: Any = diagram
     for decorate in reversed(decorators):
@@ -65,28 +68,34 @@ def diagram(
     view: str,
     fmt: str,
     direction: str,
-    out_dir: Path,
+    out_dir: Path | None,
     to_stdout: bool,
     overrides: tuple[str, ...],
+    use_catalog: bool,
+    verbose: bool,
 ) -> None:
-    """Draw specs (files or catalog names; every shipped spec when none given).
+    """Draw specs (files or catalog names; your specs/ folder when none given).
 
     `--format dot` needs nothing else; svg, png and pdf need Graphviz's `dot` program.
     """
-    from ..cli.commands import expand_sources
+    from ..cli.output import FileTally, progress
+    from ..cli.sources import default_output, expand_sources, with_identity
     from ..errors import SpecError
     from ..files import write_bytes_atomic
     from ..spec import load_spec
     from . import diagram as make_diagram
     from . import render
 
-    sources = expand_sources(specs)
+    sources = expand_sources(specs, use_catalog)
+    if out_dir is None:
+        out_dir = default_output(use_catalog)
     if to_stdout and len(sources) != 1:
         raise click.UsageError(f"--stdout draws exactly one spec (got {len(sources)})")
     problems: list[str] = []
-    for source in sources:
+    tally = FileTally("diagram", "diagrams", verbose=verbose)
+    for source in progress(sources, "diagram"):
         try:
-            spec = load_spec(source, list(overrides))
+            spec = load_spec(source, with_identity(source, overrides))
             data = render(make_diagram(spec, view, direction=direction), fmt)
         except SpecError as exc:
             problems.extend(exc.problems)
@@ -99,7 +108,18 @@ def diagram(
             sys.stdout.buffer.flush()
             continue
         path = out_dir / output_name(spec.name, view, fmt)
-        write_bytes_atomic(path, data)
-        click.echo(f"wrote {path}")
+        changed = not _holds(path, data)
+        if changed:
+            write_bytes_atomic(path, data)
+        tally.add(path, changed)
+    tally.finish()
     if problems:
         raise SpecError(problems)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a file that already holds exactly ``data``."""
+    try:
+        return path.is_file() and path.read_bytes() == data
+    except OSError:
+        return False
