@@ -41,11 +41,10 @@ def validate(specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bo
         valid += 1
         if verbose or len(sources) == 1:
             echo(f"ok  {spec.name:<28} {report.params:>13,} params  {report.macs / 1e9:8.3f} GMACs")
-    if len(sources) > 1:
-        failed = len(sources) - valid
-        echo(f"{len(sources)} specs: {valid} valid" + (f", {failed} with problems" if failed else ""))
     if problems:
-        raise SpecError(problems)
+        raise SpecError(problems)  # one line each on stderr, nothing on stdout
+    if len(sources) > 1:
+        echo(f"{len(sources)} specs: {valid} valid")
 
 
 def _fmt_size(size: tuple[int, int] | None) -> str:

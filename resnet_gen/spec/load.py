@@ -46,8 +46,10 @@ def load_spec_and_plan(
     who analyses or emits the spec does not lower it a second time. ``parents`` lets the specs
     of one run share the parents they extend (see :class:`ParentCache`)."""
     mapping = resolve(source, parents=parents)
-    if overrides:
-        apply_overrides(mapping, parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides))
+    if isinstance(overrides, list):
+        apply_overrides(mapping, parse_overrides(overrides))
+    elif overrides:
+        apply_overrides(mapping, dict(overrides), where=_PYTHON_OVERRIDES)
     return validate_and_lower(mapping)
 
 
@@ -221,6 +223,7 @@ def _merge(parent: LocatedMapping, child: LocatedMapping) -> LocatedMapping:
 
 _PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 _SET = Location("--set")
+_PYTHON_OVERRIDES = Location("overrides")  # the overrides= mapping of load_spec
 _BAD_PATH = "bad key path; write it like stages[3].blocks or head.num_classes"
 
 
@@ -258,14 +261,14 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any]) -> None:
-    """Set each dotted path in place; the path's parents must exist (lists) or are created (mappings)."""
+def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any], *, where: Location = _SET) -> None:
+    """Set each dotted path in place; the path's parents must exist (lists) or are created (mappings).
+    Problems are located at ``where``: ``--set``, or ``overrides`` from Python."""
     for text, value in overrides.items():
         path = parse_key_path(text)
-        where = _SET
         node: Any = mapping.data
         for depth, part in enumerate(path):
-            _check_override_step(node, path, depth)
+            _check_override_step(node, path, depth, where)
             if depth == len(path) - 1:
                 node[part] = copy.deepcopy(value)
             elif isinstance(part, str) and node.get(part) is None:
@@ -282,7 +285,7 @@ def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any]) -> None:
         mapping.locations[path] = where
 
 
-def _check_override_step(node: Any, path: KeyPath, depth: int) -> None:
+def _check_override_step(node: Any, path: KeyPath, depth: int, where: Location) -> None:
     """Raise a located SpecError unless ``path[depth]`` can be followed (or set) inside ``node``."""
     part = path[depth]
     parent = format_path(path[:depth])
@@ -290,12 +293,12 @@ def _check_override_step(node: Any, path: KeyPath, depth: int) -> None:
         if not isinstance(node, list):
             shown = f"{parent} is {messages.got(node)}" if node != {} else f"{parent} is not set"
             raise SpecError(
-                located(_SET, format_path(path), f"{shown}, not a list; set it whole: --set {parent}=[...]")
+                located(where, format_path(path), f"{shown}, not a list; set it whole: --set {parent}=[...]")
             )
         if part >= len(node):
             raise SpecError(
                 located(
-                    _SET,
+                    where,
                     format_path(path),
                     f"no such list item; {parent} has {len(node)} item{'s' if len(node) != 1 else ''}"
                     + (f" (indices 0 to {len(node) - 1})" if node else "")
@@ -306,12 +309,12 @@ def _check_override_step(node: Any, path: KeyPath, depth: int) -> None:
     if not isinstance(node, dict):
         raise SpecError(
             located(
-                _SET, format_path(path), f"{parent} is {messages.got(node)}, not a mapping, so it has no key {part!r}"
+                where, format_path(path), f"{parent} is {messages.got(node)}, not a mapping, so it has no key {part!r}"
             )
         )
     known = messages.fields_at(tuple(p for p in path[:depth]))
     if known and part not in known:
-        raise SpecError(located(_SET, format_path(path[: depth + 1]), messages.unknown_key_message(path[: depth + 1])))
+        raise SpecError(located(where, format_path(path[: depth + 1]), messages.unknown_key_message(path[: depth + 1])))
 
 
 def validate(mapping: LocatedMapping) -> Spec:
