@@ -21,10 +21,13 @@ $(CORE): pyproject.toml constraints.txt
 	$(BIN)/resnet-gen schema -o resnet-gen.schema.json  # the schema every spec's first line points editors at
 	@touch $@
 
-# torch for the live back end, weights and export (the CUDA build from PyPI; see README.md).
+# torch for the live back end, weights and export. Without an NVIDIA GPU: the CPU build where the
+# package index has it (a 192 MB wheel instead of about 5 GB of CUDA libraries and triton); else,
+# and with a GPU, PyPI's CUDA build. See README.md, "Two commands".
+TORCH_CPU := torch==2.13.0+cpu
 torch: $(TORCH)
 $(TORCH): $(CORE)
-	$(PIP) -e '.[torch]'
+	@if command -v nvidia-smi >/dev/null 2>&1 || ! $(PY) -m pip install -q '$(TORCH_CPU)'; then $(PIP) -e '.[torch]'; fi
 	@touch $@
 
 # Everything the tests need: torch, torchvision and timm as references, onnx, lint tools, and

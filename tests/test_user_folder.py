@@ -126,3 +126,17 @@ def test_python_overrides_are_labelled_as_such() -> None:
     with pytest.raises(rg.SpecError) as caught:
         rg.load_spec("resnet18", ["head.dropout=1.5"])
     assert caught.value.problems == ("--set: head.dropout: must be a number >= 0 and < 1 (got 1.5)",)
+
+
+def test_validate_holds_a_users_reference_block_to_its_numbers(tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "good.yaml").write_text("extends: resnet18\nreference: {source: mine, params: 11689512}\n")
+    (tmp_path / "specs" / "bad.yaml").write_text("extends: resnet18\nreference: {source: mine, params: 12, gmacs: 1.9}\n")
+    done = run(["validate"], tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (
+        "error: specs/bad.yaml: reference: the network has 11,689,512 params and 1.814 GMACs, which differ in"
+        " params (reference 12), GMACs (reference 1.9); fix the spec or its reference block\n"
+    )
+    (tmp_path / "specs" / "bad.yaml").unlink()
+    assert run(["validate"], tmp_path).stdout.startswith("ok  good ")

@@ -9,6 +9,7 @@ import click
 
 from .. import catalog
 from ..analysis import Report, analyze
+from ..catalog_table import reference_mismatches
 from ..errors import SpecError
 from ..spec import Spec
 from ..spec.load import ParentCache, load_spec_and_plan
@@ -26,7 +27,8 @@ __all__ = ["expand_sources", "info", "list_specs", "render_report", "schema", "v
 @catalog_option
 @verbose_option
 def validate(specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bool, verbose: bool) -> None:
-    """Check specs (files or catalog names; your specs/ folder when none given)."""
+    """Check specs (files or catalog names; your specs/ folder when none given): every field, the
+    network they make, and the numbers of a reference block the spec gives."""
     problems: list[str] = []
     sources = expand_sources(specs, use_catalog)
     parents = ParentCache()
@@ -37,6 +39,13 @@ def validate(specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bo
             report = analyze(plan)
         except SpecError as exc:
             problems.extend(exc.problems)
+            continue
+        mismatches = [] if overrides else reference_mismatches(spec.reference, report.params, report.macs)
+        if mismatches:
+            problems.append(
+                f"{source}: reference: the network has {report.params:,} params and {report.macs / 1e9:.3f} GMACs,"
+                f" which differ in {', '.join(mismatches)}; fix the spec or its reference block"
+            )
             continue
         valid += 1
         if verbose or len(sources) == 1:
