@@ -131,7 +131,9 @@ def test_python_overrides_are_labelled_as_such() -> None:
 def test_validate_holds_a_users_reference_block_to_its_numbers(tmp_path: Path) -> None:
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "good.yaml").write_text("extends: resnet18\nreference: {source: mine, params: 11689512}\n")
-    (tmp_path / "specs" / "bad.yaml").write_text("extends: resnet18\nreference: {source: mine, params: 12, gmacs: 1.9}\n")
+    (tmp_path / "specs" / "bad.yaml").write_text(
+        "extends: resnet18\nreference: {source: mine, params: 12, gmacs: 1.9}\n"
+    )
     done = run(["validate"], tmp_path)
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr == (
