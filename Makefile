@@ -56,13 +56,14 @@ lint: $(DEV)
 	$(BIN)/ruff format --check resnet_gen tests
 	$(BIN)/mypy
 
-# The whole suite, with a percentage per test file and the slowest tests at the end.
+# The whole suite: each test's name and the percentage done as it passes, the slowest at the end.
 test: lint
-	$(BIN)/pytest -n 2 --durations=15 -o console_output_style=progress
+	$(BIN)/pytest -n 2 -v --durations=15
 
-# A few minutes: every test not marked slow (see README.md, "Contributing").
+# The quick loop: every test on each family's smallest spec, without the minute-long ones
+# (tests/conftest.py, --quick); see README.md, "Contributing".
 test-quick: $(DEV)
-	$(BIN)/pytest -n 2 -m "not slow" --durations=10 -o console_output_style=progress
+	$(BIN)/pytest -n 2 -v --quick --durations=10
 
 # Side-by-side timings (ratios against torch / torchvision / timm); see benchmarks/RESULTS.md.
 bench: $(DEV)

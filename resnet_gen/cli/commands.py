@@ -27,8 +27,10 @@ __all__ = ["expand_sources", "info", "list_specs", "render_report", "schema", "v
 @catalog_option
 @verbose_option
 def validate(specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bool, verbose: bool) -> None:
-    """Check specs (files or catalog names; your specs/ folder when none given): every field, the
-    network they make, and the numbers of a reference block the spec gives."""
+    """Check specs (yours or --catalog).
+
+    Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
+    in a checkout of resnet-gen), or with --catalog every shipped spec. Every field, the network it makes, and the numbers of a reference block the spec gives."""
     problems: list[str] = []
     sources = expand_sources(specs, use_catalog)
     parents = ParentCache()

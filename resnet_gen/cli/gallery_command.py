@@ -21,8 +21,11 @@ from .sources import catalog_option, default_output, expand_sources
 )
 @catalog_option
 def gallery(specs: tuple[str, ...], output: Path | None, use_catalog: bool) -> None:
-    """Static site of specs (your specs/ folder when none given): a grid with search and a family
-    filter, and a page per spec with both diagrams, stages, reference check, parent, children and source."""
+    """Write a web gallery (your specs or --catalog).
+
+    Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
+    in a checkout of resnet-gen), or with --catalog every shipped spec. A grid with search and a family filter, and a page per spec with both diagrams, stages,
+    reference check, parent, children and emitted source."""
     from ..gallery import build_gallery
 
     sources = expand_sources(specs, use_catalog)

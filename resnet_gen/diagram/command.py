@@ -74,7 +74,10 @@ def diagram(
     use_catalog: bool,
     verbose: bool,
 ) -> None:
-    """Draw specs (files or catalog names; your specs/ folder when none given).
+    """Draw diagrams (your specs or --catalog).
+
+    Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
+    in a checkout of resnet-gen), or with --catalog every shipped spec.
 
     `--format dot` needs nothing else; svg, png and pdf need Graphviz's `dot` program.
     """

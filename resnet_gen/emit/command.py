@@ -63,7 +63,10 @@ def build(
     use_catalog: bool,
     verbose: bool,
 ) -> None:
-    """Write standalone PyTorch source (files or catalog names; your specs/ folder when none given).
+    """Write PyTorch source (your specs or --catalog).
+
+    Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
+    in a checkout of resnet-gen), or with --catalog every shipped spec.
 
     Each spec becomes <output>/<name>.py, which needs only torch. A file without resnet-gen's
     do-not-edit marker is never overwritten unless --force is given. With --target inference the
