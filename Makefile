@@ -1,50 +1,75 @@
-# make demo: set up (first run) and build every shipped spec. make test: set up and run all checks.
+# make demo: set up the core package (no torch) and rebuild the catalog's committed outputs.
+# make test: add torch and the test references, then run every check. See README.md, "Two commands".
 VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PIP    := $(PY) -m pip install -q -c constraints.txt
+CORE   := $(VENV)/.core-installed
+TORCH  := $(VENV)/.torch-installed
+DEV    := $(VENV)/.dev-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench bench-quick setup clean readme
+.PHONY: demo test test-quick lint torch bench bench-quick setup clean readme
 
-setup: $(STAMP)
+setup: $(CORE)
 
-$(STAMP): pyproject.toml constraints.txt
+# The core: validate, info, build, diagram, gallery. No torch.
+$(CORE): pyproject.toml constraints.txt
 	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (dot)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz; }
-	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (gallery test)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PIP) -e .
 	$(BIN)/resnet-gen schema -o resnet-gen.schema.json  # the schema every spec's first line points editors at
-	@touch $(STAMP)
+	@touch $@
 
-demo: $(STAMP)
-	$(BIN)/resnet-gen validate specs/*.yaml
-	$(BIN)/resnet-gen list
-	$(BIN)/resnet-gen diagram
-	$(BIN)/resnet-gen build
-	$(BIN)/resnet-gen build --target inference
-	$(BIN)/resnet-gen gallery
+# torch for the live back end, weights and export. Without an NVIDIA GPU: the CPU build where the
+# package index has it (a 192 MB wheel instead of about 5 GB of CUDA libraries and triton); else,
+# and with a GPU, PyPI's CUDA build. See README.md, "Two commands".
+TORCH_CPU := torch==2.13.0+cpu
+torch: $(TORCH)
+$(TORCH): $(CORE)
+	@if command -v nvidia-smi >/dev/null 2>&1 || ! $(PY) -m pip install -q '$(TORCH_CPU)'; then $(PIP) -e '.[torch]'; fi
+	@touch $@
+
+# Everything the tests need: torch, torchvision and timm as references, onnx, lint tools, and
+# Chromium for the gallery's browser test.
+$(DEV): $(CORE)
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (the gallery's browser test)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	$(PIP) -e '.[dev]'
+	@touch $(TORCH) $@
+
+# Rebuilds the catalog's committed outputs (generated/) and the gallery; the only command that writes them.
+demo: $(CORE)
+	$(BIN)/resnet-gen validate --catalog
+	$(BIN)/resnet-gen diagram --catalog
+	$(BIN)/resnet-gen build --catalog
+	$(BIN)/resnet-gen build --catalog --target inference
+	$(BIN)/resnet-gen gallery --catalog
 
 # README.md's catalog table is generated from specs/ and its field reference from the spec models;
 # run this after adding or changing a spec or a field.
-readme: $(STAMP)
+readme: $(CORE)
 	$(BIN)/resnet-gen list --markdown --update README.md
 	$(BIN)/resnet-gen schema --markdown --update README.md
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check resnet_gen resnet_gen_entry.py tests
 	$(BIN)/ruff format --check resnet_gen resnet_gen_entry.py tests
 	$(BIN)/mypy
 
+# The whole suite: each test's name and the percentage done as it passes, the slowest at the end.
 test: lint
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -v --durations=15
+
+# The quick loop: every test on each family's smallest spec, without the minute-long ones
+# (tests/conftest.py, --quick); see README.md, "Contributing".
+test-quick: $(DEV)
+	$(BIN)/pytest -n 2 -v --quick --durations=10
 
 # Side-by-side timings (ratios against torch / torchvision / timm); see benchmarks/RESULTS.md.
-bench: $(STAMP)
+bench: $(DEV)
 	$(PY) benchmarks/bench.py
 
-bench-quick: $(STAMP)
+bench-quick: $(DEV)
 	$(PY) benchmarks/bench.py --quick
 
 clean:

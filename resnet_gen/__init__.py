@@ -28,6 +28,9 @@ def build(spec: Spec | Plan, **backbone: Any) -> nn.Module:
     Keyword arguments override the spec's ``backbone`` section, e.g.
     ``build(spec, features_only=True, out_indices=[2, 3, 4], output_stride=16, frozen_stages=1)``.
     """
+    from .torch_check import require_torch
+
+    require_torch("resnet_gen.build (a live torch.nn.Module)")
     from .live import build as build_live
 
     return build_live(spec, **backbone)
@@ -42,6 +45,9 @@ def load_weights(
     channels and skips a classifier of another size (``adapt``), and returns what it loaded,
     adapted, skipped and left missing. Never downloads. See :mod:`resnet_gen.weights`.
     """
+    from .torch_check import require_torch
+
+    require_torch("resnet_gen.load_weights")
     from .weights.load import load_weights as load
 
     return load(model, checkpoint, adapt, strict=strict)

@@ -30,3 +30,29 @@ def catalog_names() -> list[str]:
 
 def catalog_path(name: str) -> Path:
     return specs_dir() / f"{name}.yaml"
+
+
+# A user's own specs: ./specs of their project. In a checkout of this repository ./specs is the
+# catalog itself, so the user's folder there is ./my_specs (gitignored) and the catalog stays clean.
+USER_FOLDER = "specs"
+CHECKOUT_USER_FOLDER = "my_specs"
+
+
+def user_specs_dir(cwd: Path | None = None) -> Path:
+    """The folder where the user's specs live (it may not exist yet), relative to ``cwd``."""
+    base = Path(".") if cwd is None else cwd
+    folder = base / USER_FOLDER
+    if folder.is_dir() and folder.resolve() == specs_dir().resolve():
+        return base / CHECKOUT_USER_FOLDER
+    return folder
+
+
+def user_spec_paths(cwd: Path | None = None) -> list[Path]:
+    """The user's spec files, sorted; empty when their folder does not exist."""
+    folder = user_specs_dir(cwd)
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+
+
+def catalog_paths() -> list[Path]:
+    """Every shipped spec file, sorted by name."""
+    return sorted(specs_dir().glob("*.yaml"))

@@ -1,48 +1,31 @@
-"""A static, self-contained web page of the catalog: diagram, per-stage table, reference check, parent.
+"""A static web gallery of specs: an overview grid and one page per spec.
 
-No server, no network, no framework: one ``index.html``, one SVG and one emitted source file per
-spec, and a few lines of plain JavaScript for the family filter and the search box (``?q=`` and
-``?family=`` preset them). Every link stays inside the written folder, so it can be moved or
-published as it is.
+``index.html`` is a grid of cards (name, family, params, MACs, a thumbnail of the macro diagram
+that links to the spec's page) with a family filter and a search box (``?q=`` and ``?family=``
+preset them; a spec's own name ranks before its description). ``pages/<name>.html`` shows both
+diagrams full size, the per-stage table, the reference check, parent and children, and the
+emitted source, which is also written to ``src/<name>.py``. No server, no network: every link
+stays inside the written folder, so it can be moved or published as it is. The pages are
+rendered from ``templates/gallery/``.
 """
 
 from __future__ import annotations
 
-import html
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
+
 from . import catalog
-from .analysis import analyze
+from .analysis import Report, analyze
 from .catalog_table import _natural_key, reference_mismatches
 from .diagram import draw
 from .emit import emit
 from .emit.command import spec_label
 from .files import check_replaceable, output_folder, target_of, write_output
 from .spec import Spec, load_spec
+from .spec.load import spec_path
 from .spec.yaml_source import read_yaml_file
-
-_STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-header{position:sticky;top:0;background:#fff;padding:.5em 0;border-bottom:1px solid #ccc}
-section.spec{border:1px solid #ddd;border-radius:6px;margin:1em 0;padding:.5em 1em;display:flex;gap:1.5em}
-section.spec img{max-height:420px;max-width:260px}
-table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
-section.spec[hidden]{display:none}
-.ok{color:#17702a}.bad{color:#b00020}.none{color:#777}
-"""
-
-_SCRIPT = """
-const q=document.getElementById('q'),fam=document.getElementById('family'),count=document.getElementById('count');
-function apply(){const t=q.value.trim().toLowerCase(),f=fam.value;let n=0;
-for(const s of document.querySelectorAll('section.spec')){
-const show=(!f||s.dataset.family===f)&&(!t||s.dataset.search.includes(t));s.hidden=!show;if(show)n++;}
-count.textContent=n+' shown';}
-const params=new URLSearchParams(location.search);q.value=params.get('q')||'';fam.value=params.get('family')||'';
-q.addEventListener('input',apply);fam.addEventListener('change',apply);apply();
-// How many diagrams decoded, for a quick check in a headless browser.
-addEventListener('load',()=>{document.body.dataset.diagramsLoaded=
-[...document.images].filter(i=>i.complete&&i.naturalWidth>0).length;});
-"""
 
 
 def _status(spec: Spec, params: int, macs: int) -> tuple[str, str]:
@@ -57,73 +40,140 @@ def _status(spec: Spec, params: int, macs: int) -> tuple[str, str]:
     return "ok", "reproduced: " + ", ".join(checked)
 
 
-def _parent(name: str) -> str | None:
-    data = read_yaml_file(catalog.catalog_path(name), name).data
-    parent = data.get("extends")
-    return parent if isinstance(parent, str) else None
+def _parent(source: str) -> str | None:
+    """The name the spec's file extends (as written: a catalog name or a relative path's stem)."""
+    path = spec_path(source)
+    parent = read_yaml_file(path, str(path)).data.get("extends")
+    return Path(parent).stem if isinstance(parent, str) else None
+
+
+def page_link(name: str) -> str:
+    """A spec's page, relative to ``index.html``."""
+    return f"pages/{name}.html"
 
 
 def source_link(name: str) -> str:
-    """Where a card links to the spec's emitted source, relative to ``index.html``."""
+    """Where the spec's emitted source is written, relative to ``index.html``."""
     return f"src/{name}.py"
 
 
-def _section(spec: Spec, parent: str | None, shown: set[str]) -> str:
-    report = analyze(spec)
-    esc = html.escape
+def diagram_link(name: str, view: str = "macro") -> str:
+    return f"svg/{name}{'' if view == 'macro' else f'-{view}'}.svg"
+
+
+@dataclass
+class _Entry:
+    spec: Spec
+    source: str
+    report: Report
+    parent: str | None
+    children: list[str] = field(default_factory=list)
+
+
+def _stage_rows(report: Report) -> list[dict[str, str]]:
+    return [
+        {
+            "name": row.name,
+            "output": "-" if row.output_size is None else f"{row.output_size[0]}x{row.output_size[1]}",
+            "channels": str(row.channels),
+            "blocks": str(row.blocks or ""),
+            "params": f"{row.params:,}",
+            "macs": f"{row.macs / 1e6:,.2f}M",
+            "detail": row.detail,
+        }
+        for row in report.rows
+    ]
+
+
+def _common(entry: _Entry) -> dict[str, str]:
+    spec, report = entry.spec, entry.report
     css, status = _status(spec, report.params, report.macs)
-    rows = "".join(
-        f"<tr><td>{esc(r.name)}</td><td>{'-' if r.output_size is None else f'{r.output_size[0]}x{r.output_size[1]}'}"
-        f"</td><td>{r.channels}</td><td>{r.blocks or ''}</td><td>{r.params:,}</td><td>{r.macs / 1e6:,.2f}M</td></tr>"
-        for r in report.rows
-    )
-    ref = spec.reference
-    reference = esc(ref.source + (f" ({ref.paper})" if ref.paper else "")) if ref else "none"
-    # A parent outside this page (a gallery of a few specs) is named, not linked.
-    parent_html = (
-        (f'<a href="#{esc(parent)}">{esc(parent)}</a>' if parent in shown else esc(parent)) if parent else "none"
-    )
-    search = " ".join([spec.name, spec.family, spec.description, parent or ""]).lower()
-    return f"""<section class="spec" id="{esc(spec.name)}" data-family="{esc(spec.family)}" data-search="{esc(search)}">
-<img src="svg/{esc(spec.name)}.svg" alt="{esc(spec.name)} macro diagram">
-<div><h2>{esc(spec.name)}</h2><p>{esc(spec.description)}</p>
-<p>family: {esc(spec.family)} &middot; parent: {parent_html} &middot;
-<a href="{esc(source_link(spec.name))}">emitted source</a></p>
-<p>params {report.params:,} &middot; {report.macs / 1e9:.3f} GMACs &middot; reference: {reference}
-&middot; <span class="{css}">{esc(status)}</span></p>
-<table><tr><th>stage</th><th>output</th><th>channels</th><th>blocks</th><th>params</th><th>MACs</th></tr>{rows}</table>
-</div></section>"""
+    return {
+        "name": spec.name,
+        "family": spec.family,
+        "description": spec.description,
+        "params": f"{report.params:,}",
+        "gmacs": f"{report.macs / 1e9:.3f}",
+        "status_class": css,
+        "status": status,
+    }
 
 
-def build_gallery(out: Path, names: list[str] | None = None) -> Path:
-    """Write ``out/index.html``, ``out/svg/<name>.svg`` and ``out/src/<name>.py`` (what
-    ``resnet-gen build`` writes for that spec); returns the page's path."""
-    names = sorted(names if names is not None else catalog.catalog_names(), key=_natural_key)
-    specs = [load_spec(name) for name in names]
-    specs.sort(key=lambda s: (s.family, _natural_key(s.name)))
-    # Everything is made before anything is written, so a failure leaves no page half-made.
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(catalog.templates_dir() / "gallery"),
+        autoescape=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def build_gallery(out: Path, sources: list[str] | None = None, *, title: str | None = None) -> Path:
+    """Write the gallery of ``sources`` (spec files or catalog names; the catalog when None) into
+    ``out``: ``index.html``, ``style.css``, ``pages/``, ``svg/`` and ``src/``. Returns the index."""
+    if title is None:
+        title = "resnet-gen catalog" if sources is None else "resnet-gen gallery"
+    sources = [str(path) for path in catalog.catalog_paths()] if sources is None else sources
+    entries: list[_Entry] = []
+    for source in sources:
+        spec = load_spec(source)
+        entries.append(_Entry(spec, source, analyze(spec), _parent(source)))
+    entries.sort(key=lambda e: (e.spec.family, _natural_key(e.spec.name)))
+    shown = {entry.spec.name: entry for entry in entries}
+    for entry in entries:
+        if entry.parent in shown:
+            shown[entry.parent].children.append(entry.spec.name)
+    env = _environment()
+    # Everything is made before anything is written, so a failure leaves no gallery half-made.
     files: dict[Path, bytes] = {}
-    for spec in specs:
-        files[out / "svg" / f"{spec.name}.svg"] = draw(spec)
-        files[out / source_link(spec.name)] = emit(spec, spec_label(catalog.catalog_path(spec.name))).encode("utf-8")
-    families = sorted({s.family for s in specs})
-    options = "".join(f'<option value="{html.escape(f)}">{html.escape(f)}</option>' for f in families)
-    shown = {spec.name for spec in specs}
-    body = "\n".join(_section(spec, _parent(spec.name), shown) for spec in specs)
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>resnet-gen catalog</title><style>{_STYLE}</style></head>
-<body><header><h1>resnet-gen catalog</h1>
-<input id="q" type="search" placeholder="search name, family, description">
-<select id="family"><option value="">all families</option>{options}</select> <span id="count"></span></header>
-<main>
-{body}
-</main><script>{_SCRIPT}</script></body></html>
-"""
+    for entry in entries:
+        files.update(_spec_files(out, entry, shown, env, title))
+    families = sorted({entry.spec.family for entry in entries})
+    cards = [
+        {
+            **_common(entry),
+            "page": page_link(entry.spec.name),
+            "macro": diagram_link(entry.spec.name),
+            "text": f"{entry.spec.description} {entry.spec.family}",
+        }
+        for entry in entries
+    ]
+    files[out / "style.css"] = (catalog.templates_dir() / "gallery" / "style.css").read_bytes()
     index = out / "index.html"
-    files[index] = page.encode("utf-8")
+    files[index] = env.get_template("index.html.j2").render(title=title, families=families, cards=cards).encode()
     output_folder(out)
-    for path, data in files.items():  # checked first: one hand-written file stops the whole page
+    for path, data in files.items():  # checked first: one hand-written file stops the whole gallery
         check_replaceable(target_of(path), data)
     for path, data in files.items():
         write_output(path, data)
     return index
+
+
+def _spec_files(
+    out: Path, entry: _Entry, shown: dict[str, _Entry], env: jinja2.Environment, title: str
+) -> dict[Path, bytes]:
+    """The spec's diagrams, emitted source and page, by where they go."""
+    spec, name = entry.spec, entry.spec.name
+    code = emit(spec, spec_label(entry.source))
+    ref = spec.reference
+    size = spec.input.hw
+    page = {
+        **_common(entry),
+        "input": f"{spec.input.channels}x{size[0]}x{size[1]}",
+        "reference": ref.source + (f" ({ref.paper})" if ref.paper else "") if ref else "none",
+        "parent": entry.parent,
+        # A parent outside this gallery is named, not linked.
+        "parent_page": f"{entry.parent}.html" if entry.parent in shown else None,
+        "children": entry.children,
+        "source": f"../{source_link(name)}",
+        "macro": f"../{diagram_link(name)}",
+        "blocks": f"../{diagram_link(name, 'blocks')}",
+        "rows": _stage_rows(entry.report),
+        "code": code,
+    }
+    return {
+        out / diagram_link(name): draw(spec),
+        out / diagram_link(name, "blocks"): draw(spec, "blocks"),
+        out / source_link(name): code.encode(),
+        out / page_link(name): env.get_template("spec.html.j2").render(title=title, page=page).encode(),
+    }

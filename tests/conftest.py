@@ -33,3 +33,62 @@ def pytest_configure(config: pytest.Config) -> None:
         import torch
 
         torch.set_num_threads(1)
+
+
+# --- the quick loop (make test-quick) ------------------------------------------------------------
+# `pytest --quick` runs every test once on a sample of the catalog: each family's smallest network
+# stands for the family in tests parametrized over specs, and the tests that cost minutes each
+# (benchmarks, wheel building, the README walk-through, inductor's C++ compile) are left for the
+# full run. Left-out tests are deselected and counted, never skipped; `make test` runs them all.
+QUICK_LEAVES_OUT = {
+    "test_bench_smoke.py": None,
+    "test_packaging.py": None,
+    "test_readme.py": None,
+    "test_emit_standalone.py": "inductor",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--quick", action="store_true", help="A few minutes: each family's smallest spec, no minute-long tests."
+    )
+
+
+QUICK_MAX_PARAMS = 30_000_000  # a family whose smallest net is bigger (senet154) waits for the full run
+
+
+def quick_sample() -> set[str]:
+    """Each family's smallest shipped spec (by parameters, then name), up to QUICK_MAX_PARAMS."""
+    import resnet_gen as rg
+
+    smallest: dict[str, tuple[int, str]] = {}
+    for name in ALL_SPECS:
+        spec = rg.load_spec(name)
+        key = (rg.analyze(spec).params, name)
+        smallest[spec.family] = min(smallest.get(spec.family, key), key)
+    return {name for params, name in smallest.values() if params <= QUICK_MAX_PARAMS}
+
+
+def _left_out_of_quick(item: pytest.Item, sample: set[str], catalog_names: set[str]) -> bool:
+    if item.get_closest_marker("slow") is not None:
+        return True
+    module = Path(str(item.fspath)).name
+    if module in QUICK_LEAVES_OUT:
+        word = QUICK_LEAVES_OUT[module]
+        if word is None or word in item.nodeid:
+            return True
+    callspec = getattr(item, "callspec", None)
+    specs = {v for v in (callspec.params.values() if callspec else ()) if isinstance(v, str) and v in catalog_names}
+    return bool(specs) and not specs & sample
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--quick"):
+        return
+    sample, names = quick_sample(), set(ALL_SPECS)
+    kept, left = [], []
+    for item in items:
+        (left if _left_out_of_quick(item, sample, names) else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept

@@ -256,7 +256,7 @@ def test_bad_usage_exits_2_with_one_line(argv: list[str], capsys: pytest.Capture
 
 def test_bad_usage_from_the_console_script() -> None:
     run = subprocess.run(
-        [str(VENV_BIN / "resnet-gen"), "validate", "--bogus"],
+        [str(VENV_BIN / "resnet-gen"), "validate", "--bogux"],
         env=cli_env(),
         capture_output=True,
         text=True,
@@ -264,7 +264,7 @@ def test_bad_usage_from_the_console_script() -> None:
         check=False,
     )
     assert run.returncode == 2
-    assert run.stderr == "usage error: No such option '--bogus'. (see 'resnet-gen validate --help')\n"
+    assert run.stderr == "usage error: No such option '--bogux'. (see 'resnet-gen validate --help')\n"
 
 
 SAMPLE = ["yaml_tab_indent", "key_misspelled_stride", "combo_zero_pad_shrinks", "extends_cycle_a", "set_wrong_type"]

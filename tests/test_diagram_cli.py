@@ -61,12 +61,37 @@ def test_files_are_named_by_spec_view_and_format(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["resnet18-blocks.png", "resnet34.svg"]
 
 
-def test_no_arguments_draws_the_whole_catalog_into_generated(tmp_path: Path) -> None:
-    done = run(["diagram", "--format", "dot"], tmp_path)
+def test_no_arguments_and_no_spec_folder_is_a_usage_error(tmp_path: Path) -> None:
+    done = run(["diagram"], tmp_path)
+    assert done.returncode == 2 and done.stdout == b""
+    assert "no specs given and no spec files in specs/" in done.stderr.decode() and "--catalog" in done.stderr.decode()
+    assert done.stderr.count(b"\n") == 1 and not any(tmp_path.iterdir())
+
+
+def test_catalog_draws_every_shipped_spec_into_generated_with_one_summary_line(tmp_path: Path) -> None:
+    done = run(["diagram", "--catalog", "--format", "dot"], tmp_path)
     assert done.returncode == 0, done.stderr
     written = sorted(path.name for path in (tmp_path / "generated").iterdir())
     assert written == sorted(f"{name}.dot" for name in ALL_SPECS)
-    assert done.stdout.decode().splitlines()[0] == f"wrote generated/{ALL_SPECS[0]}.dot"
+    total = len(ALL_SPECS)
+    assert done.stdout.decode() == f"{total} diagrams in generated/: {total} written, 0 up to date\n"
+    (tmp_path / "generated" / f"{ALL_SPECS[0]}.dot").write_text("digraph stale {}\n")  # an older drawing
+    again = run(["diagram", "--catalog", "--format", "dot"], tmp_path)
+    assert again.stdout.decode() == f"{total} diagrams in generated/: 1 written, {total - 1} up to date\n"
+
+
+def test_no_arguments_draws_the_users_specs_into_out(tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    for name in ("alpha", "beta"):
+        (tmp_path / "specs" / f"{name}.yaml").write_text("extends: resnet18\n")
+    done = run(["diagram", "--format", "dot", "-v"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines() == [
+        "wrote out/alpha.dot",
+        "wrote out/beta.dot",
+        "2 diagrams in out/: 2 written, 0 up to date",
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "specs"]
 
 
 def test_stdout_with_dot_format_needs_no_graphviz(tmp_path: Path) -> None:

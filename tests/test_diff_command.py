@@ -49,7 +49,18 @@ def test_same_spec_has_no_differences() -> None:
     rows = _table_rows(output)
     assert [r.name for r in analyze(load_spec("resnet50")).rows] + ["total"] == list(rows)
     assert not any(cells[0].endswith("*") for cells in rows.values())
-    assert all(cells[-1] == "+0 (+0.0%)" for cells in rows.values())
+    assert all(cells[-4] == "+0 (+0.0%)" and cells[-1] == "+0.00M (+0.0%)" for cells in rows.values())
+
+
+def test_a_variant_lists_only_the_fields_its_author_changed(tmp_path: Path) -> None:
+    """References, names and descriptions are never inherited, so they differ for every variant
+    and are no change of the user's: only the edited fields are listed."""
+    variant = tmp_path / "mine.yaml"
+    variant.write_text("extends: resnet50\ndescription: Mine.\nblock: {width_per_group: 128}\n")
+    output = _diff("resnet50", str(variant))
+    fields = output.split("fields:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert fields == ["  block.width_per_group: 64 -> 128"]
+    assert "reference" not in output.split("stage ", 1)[0]
 
 
 def test_se_variant_fields_and_stage_numbers() -> None:
@@ -69,7 +80,7 @@ def test_se_variant_fields_and_stage_numbers() -> None:
         assert cells[2] == f"{a.params:,}" and cells[3] == f"{b.params:,}"
         change = b.params - a.params
         assert cells[4] == (f"{change:+,} ({100 * change / a.params:+.1f}%)")
-        assert cells[7].startswith(f"{b.macs - a.macs:+,} (")
+        assert cells[7].startswith(f"{(b.macs - a.macs) / 1e6:+,.2f}M (")  # in millions, as the MACs columns
         # SE only touches the residual stages.
         assert rows[a.name][0].endswith("*") == a.name.startswith("layer")
     total = rows["total"]

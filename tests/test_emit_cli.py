@@ -36,10 +36,13 @@ def test_set_and_a_spec_file_of_ones_own(tmp_path: Path) -> None:
     (tmp_path / "mine.yaml").write_text("extends: resnet18\nname: my_variant\ndescription: Mine.\n")
     done = run(["build", "mine.yaml", "-o", "out", "--set", "head.num_classes=10"], tmp_path)
     assert done.returncode == 0, done.stderr
-    text = (tmp_path / "out/my_variant.py").read_text()
-    assert "# spec: my_variant, from 'mine.yaml'" in text
+    # An overridden spec is never written under its own name, nor described as its parent.
+    assert not (tmp_path / "out/my_variant.py").exists()
+    text = (tmp_path / "out/my_variant_custom.py").read_text()
+    assert "# spec: my_variant_custom, from 'mine.yaml'" in text
     assert "# overrides: 'head.num_classes=10'" in text
-    assert "def my_variant(num_classes: int = 10) -> ResNet:" in text
+    assert "def my_variant_custom(num_classes: int = 10) -> ResNet:" in text
+    assert "my_variant with head.num_classes=10" in text and "Mine." not in text
 
 
 def test_stdout(tmp_path: Path) -> None:

@@ -188,8 +188,8 @@ def test_build_target_inference_cli(tmp_path: Path) -> None:
     run = [sys.executable, "-m", "resnet_gen", "build", "--target", "inference", "resnet18"]
     done = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    written = tmp_path / "generated" / "inference" / "resnet18.py"
-    assert done.stdout.strip() == "wrote generated/inference/resnet18.py"
+    written = tmp_path / "out" / "inference" / "resnet18.py"
+    assert done.stdout.strip() == "wrote out/inference/resnet18.py"
     assert written.read_text(encoding="utf-8") == emit_source(
         rg.load_spec("resnet18"), "specs/resnet18.yaml", target="inference"
     )

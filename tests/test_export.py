@@ -131,8 +131,10 @@ def test_export_command_default_path_and_bad_output(
     monkeypatch.chdir(tmp_path)
     code, out, err = _cli(["export", "resnet18", *SETS, "--format", "pt2"], capsys)
     assert code == 0, err
-    assert out == f"wrote {Path('generated') / 'resnet18.pt2'}\n"
-    program = torch.export.load(tmp_path / "generated" / "resnet18.pt2")
+    # Ad-hoc output goes to out/, and an overridden net is not written under the catalog's name.
+    assert out == f"wrote {Path('out') / 'resnet18_custom.pt2'}\n"
+    assert not (tmp_path / "generated").exists()
+    program = torch.export.load(tmp_path / "out" / "resnet18_custom.pt2")
     assert program.module()(torch.zeros(2, 3, SIZE, SIZE)).shape == (2, 1000)
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -115,7 +115,7 @@ def test_validate_imports_no_back_end() -> None:
         "import sys\n"
         "from resnet_gen.cli import main\n"
         "try:\n"
-        "    main(['validate'])\n"
+        "    main(['validate', '--catalog', '-v'])\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
         "heavy = ('torch', 'jinja2', 'graphviz', 'resnet_gen.emit', 'resnet_gen.diagram', 'resnet_gen.live')\n"
@@ -124,7 +124,8 @@ def test_validate_imports_no_back_end() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
-    assert len(run.stdout.splitlines()) == len(ALL_SPECS)
+    lines = run.stdout.splitlines()
+    assert len(lines) == len(ALL_SPECS) + 1 and lines[-1] == f"{len(ALL_SPECS)} specs: {len(ALL_SPECS)} valid"
 
 
 def test_every_back_end_command_loads_on_demand() -> None:

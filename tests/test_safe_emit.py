@@ -80,7 +80,8 @@ def test_hostile_file_names_and_overrides_stay_in_comments_and_strings(
         argv += ["--set", item]
     main(argv)
     source = capsys.readouterr().out
-    plain = rg.emit(rg.load_spec("cifar_resnet20", overrides={"name": "evil", "head.num_classes": 10}))
+    # --set names the network <name>_custom (see cli.sources.with_identity)
+    plain = rg.emit(rg.load_spec("cifar_resnet20", overrides={"name": "evil_custom", "head.num_classes": 10}))
     assert _shape(source) == _shape(plain)
     code_lines = [line for line in source.splitlines() if line.lstrip().startswith(("import ", "os."))]
     assert "import os" not in code_lines and not any(line.startswith("os.") for line in code_lines)
@@ -147,9 +148,10 @@ def test_a_generated_file_is_replaced_and_an_unchanged_one_left_alone(
     stamp = target.stat().st_mtime_ns
     assert _build("cifar_resnet20", "-o", str(tmp_path)) == 0
     assert target.stat().st_mtime_ns == stamp  # identical output is not rewritten
-    assert _build("cifar_resnet20", "-o", str(tmp_path), "--set", "head.num_classes=7") == 0
-    assert target.read_bytes() != first
     assert "up to date" in capsys.readouterr().out
+    target.write_text(f"# {MARKER} 0.0.1. DO NOT EDIT\nold = 1\n")
+    assert _build("cifar_resnet20", "-o", str(tmp_path)) == 0
+    assert target.read_bytes() == first
 
 
 def test_a_failed_build_leaves_earlier_output_untouched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

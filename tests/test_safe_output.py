@@ -46,7 +46,7 @@ def test_hostile_names_are_refused_at_the_name_key(name: str) -> None:
     with pytest.raises(rg.SpecError) as caught:
         rg.load_spec("resnet18", overrides={"name": name})
     (line,) = caught.value.problems
-    assert line.startswith("--set: name: ")
+    assert line.startswith("overrides: name: ")  # the overrides= mapping, not the command line
     assert "\n" not in line
 
 
@@ -79,7 +79,7 @@ def test_hostile_descriptions_stay_text_in_diagrams(text: str) -> None:
 
 def test_text_with_control_or_invisible_characters_is_refused() -> None:
     for text in ["ring \x07", "nul \x00 byte", "escape \x1b[31m", "right-to-left \u202e", "zero\u200bwidth"]:
-        with pytest.raises(rg.SpecError, match=r"^--set: description: contains the invisible character U\+"):
+        with pytest.raises(rg.SpecError, match=r"^overrides: description: contains the invisible character U\+"):
             rg.load_spec("resnet18", overrides={"description": text})
 
 

@@ -14,7 +14,17 @@ from ..files import ONNX, PT2, check_output_file, check_replaceable, target_of
 from ..memory import check_fits
 from ..paths import kind, name_problem, shown
 from ..spec.load import load_spec_and_plan
+from ..torch_check import TorchMissing, require_torch
 from .app import set_option
+from .sources import default_output, with_identity
+
+
+def _require_torch(command: str) -> None:
+    try:
+        require_torch(f"resnet-gen {command}")
+    except TorchMissing as exc:
+        raise click.ClickException(str(exc)) from None
+
 
 # What an existing export file must be for export to replace it.
 EXPORT_KINDS = {"onnx": ONNX, "pt2": PT2}
@@ -51,9 +61,10 @@ def weights(
     Never downloads. Adapts the first conv to input.channels and skips a classifier of another
     num_classes (unless --no-adapt); prints loaded, adapted, skipped and missing keys.
     """
-    loaded, plan = load_spec_and_plan(spec, list(overrides))
+    loaded, plan = load_spec_and_plan(spec, with_identity(spec, overrides))
     check_checkpoint(checkpoint)  # cheap checks first: importing torch takes seconds
     check_fits(plan, "loading weights", copies=2)
+    _require_torch("weights")
     from ..live import build
     from ..weights import WeightsError
     from ..weights.load import load_weights
@@ -75,7 +86,7 @@ def weights(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Output file (default generated/<spec>.<format>).",
+    help="Output file  [default: out/<spec>.<format>]",
 )
 @click.option(
     "--weights",
@@ -89,14 +100,15 @@ def export(
     spec: str, overrides: tuple[str, ...], fmt: str, output: Path | None, checkpoint: Path | None, opset: int | None
 ) -> None:
     """Export SPEC's network (eval mode, dynamic batch) to ONNX or a torch.export program (.pt2)."""
-    loaded, plan = load_spec_and_plan(spec, list(overrides))
-    target = output if output is not None else Path("generated") / f"{loaded.name}.{fmt}"
+    loaded, plan = load_spec_and_plan(spec, with_identity(spec, overrides))
+    target = output if output is not None else default_output(False) / f"{loaded.name}.{fmt}"
     # Cheap checks first: importing torch and exporting take seconds.
     check_output_file(target)
     check_replaceable(target_of(target), b"", kind=EXPORT_KINDS[fmt])
     if checkpoint is not None:
         check_checkpoint(checkpoint)
     check_fits(plan, f"export to {fmt}", copies=3, example_batch=2)
+    _require_torch("export")
     import torch
 
     from ..export import export_onnx, export_program, save_program

@@ -9,45 +9,72 @@ import click
 
 from .. import catalog
 from ..analysis import Report, analyze
+from ..catalog_table import reference_mismatches
 from ..errors import SpecError
 from ..spec import Spec
 from ..spec.load import ParentCache, load_spec_and_plan
 from ..spec.schema import file_schema
 from .app import set_option, update_option
+from .output import echo, progress
+from .sources import catalog_option, expand_sources, verbose_option, with_identity
 
-
-def expand_sources(sources: tuple[str, ...]) -> list[str]:
-    """Spec arguments, or the whole catalog when none are given."""
-    return list(sources) if sources else [str(path) for path in sorted(catalog.specs_dir().glob("*.yaml"))]
+__all__ = ["expand_sources", "info", "list_specs", "render_report", "schema", "validate"]
 
 
 @click.command()
 @click.argument("specs", nargs=-1)
 @set_option
-def validate(specs: tuple[str, ...], overrides: tuple[str, ...]) -> None:
-    """Check specs (files or catalog names; all shipped specs when none given)."""
+@catalog_option
+@verbose_option
+def validate(specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bool, verbose: bool) -> None:
+    """Check specs (yours or --catalog).
+
+    Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
+    in a checkout of resnet-gen), or with --catalog every shipped spec. Every field, the network it makes, and the numbers of a reference block the spec gives."""
     problems: list[str] = []
-    sources = expand_sources(specs)
+    sources = expand_sources(specs, use_catalog)
     parents = ParentCache()
-    for source in sources:
+    valid = 0
+    for source in progress(sources, "validate"):
         try:
-            spec, plan = load_spec_and_plan(source, list(overrides), parents=parents)
+            spec, plan = load_spec_and_plan(source, with_identity(source, overrides), parents=parents)
             report = analyze(plan)
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
-        click.echo(f"ok  {spec.name:<28} {report.params:>13,} params  {report.macs / 1e9:8.3f} GMACs")
+        mismatches = [] if overrides else reference_mismatches(spec.reference, report.params, report.macs)
+        if mismatches:
+            problems.append(
+                f"{source}: reference: the network has {report.params:,} params and {report.macs / 1e9:.3f} GMACs,"
+                f" which differ in {', '.join(mismatches)}; fix the spec or its reference block"
+            )
+            continue
+        valid += 1
+        if verbose or len(sources) == 1:
+            echo(f"ok  {spec.name:<28} {report.params:>13,} params  {report.macs / 1e9:8.3f} GMACs")
     if problems:
-        raise SpecError(problems)
+        raise SpecError(problems)  # one line each on stderr, nothing on stdout
+    if len(sources) > 1:
+        echo(f"{len(sources)} specs: {valid} valid")
 
 
 def _fmt_size(size: tuple[int, int] | None) -> str:
     return "-" if size is None else f"{size[0]}x{size[1]}"
 
 
-def render_report(spec: Spec, report: Report) -> str:
-    """A plain-text table like the paper's Table 1, then totals."""
-    header = f"{report.name}: {report.description}" if report.description else report.name
+def _header(name: str, description: str) -> str:
+    """``name: description``, without repeating a name the description already starts with."""
+    if not description:
+        return name
+    if description.startswith(name) and description[len(name) : len(name) + 1] in (":", " ", ""):
+        return description
+    return f"{name}: {description}"
+
+
+def render_report(spec: Spec, report: Report, *, overridden: bool = False) -> str:
+    """A plain-text table like the paper's Table 1, then totals. ``overridden``: the network was
+    changed with --set, so its reference numbers are not expected to hold."""
+    header = _header(report.name, report.description)
     size = report.input_size
     lines = [header, f"input: {report.input_channels}x{size[0]}x{size[1]}", ""]
     columns = ("stage", "output", "channels", "blocks", "params", "MACs", "layers")
@@ -90,6 +117,8 @@ def render_report(spec: Spec, report: Report) -> str:
             digits = len(repr(ref.gmacs).partition(".")[2])
             same = round(report.macs / 1e9, digits) == ref.gmacs
             checks.append(f"GMACs {'match' if same else f'DIFFER (reference {ref.gmacs})'}")
+        if overridden and any("DIFFER" in check for check in checks):
+            checks = ["reference numbers do not apply to this override"]
         lines.append(f"reference: {ref.source}: {', '.join(checks) or 'no numbers'}")
     return "\n".join(lines)
 
@@ -100,7 +129,7 @@ def render_report(spec: Spec, report: Report) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Per-stage table (output size, channels, blocks, params, MACs) and totals."""
-    loaded, plan = load_spec_and_plan(spec, list(overrides))
+    loaded, plan = load_spec_and_plan(spec, with_identity(spec, overrides))
     report = analyze(plan)
     if as_json:
         data = {
@@ -134,7 +163,7 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
         }
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(render_report(loaded, report))
+    click.echo(render_report(loaded, report, overridden=bool(overrides)))
 
 
 @click.command("list")
@@ -148,14 +177,18 @@ def list_specs(family: str | None, markdown: bool, update_path: Path | None) -> 
         return
     rows = []
     parents = ParentCache()
+    families: set[str] = set()
     for name in catalog.catalog_names():
         spec, plan = load_spec_and_plan(name, parents=parents)
+        families.add(spec.family)
         if family and spec.family != family:
             continue
         report = analyze(plan)
         rows.append(
             (spec.name, spec.family, f"{report.params / 1e6:.2f}M", f"{report.macs / 1e9:.3f}G", spec.description)
         )
+    if family and not rows:
+        raise _no_such_family(family, families)
     head = ("name", "family", "params", "MACs", "description")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     for row in [head, *rows]:
@@ -169,12 +202,22 @@ def list_specs(family: str | None, markdown: bool, update_path: Path | None) -> 
         )
 
 
+def _no_such_family(family: str, families: set[str]) -> click.BadParameter:
+    known = ", ".join(sorted(families))
+    return click.BadParameter(
+        f"no shipped spec is in the family {family!r}; the families are {known}", param_hint="--family"
+    )
+
+
 def _list_markdown(family: str | None, update_path: Path | None) -> None:
     from .. import catalog_table
 
     if update_path is not None and family is not None:
         raise click.UsageError("--update writes the whole catalog; drop --family")
-    table = catalog_table.render_markdown(catalog_table.catalog_rows(family))
+    rows = catalog_table.catalog_rows(family)
+    if family is not None and not rows:
+        raise _no_such_family(family, {row.family for row in catalog_table.catalog_rows()})
+    table = catalog_table.render_markdown(rows)
     if update_path is None:
         click.echo(table, nl=False)
         return

@@ -33,6 +33,24 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     return lines
 
 
+# A spec's own identity, never inherited through extends: every variant differs here, so these are
+# not changes the user made to the network.
+_IDENTITY = ("name", "description", "reference")
+
+
+def network_changes(old: Spec, new: Spec) -> list[tuple[str, Any, Any]]:
+    """:func:`field_changes` without the identity fields (name, description, reference)."""
+    return [change for change in field_changes(old, new) if change[0].split(".")[0].split("[")[0] not in _IDENTITY]
+
+
+def _macs_delta(old: int, new: int) -> str:
+    """A MACs delta in millions, like the table's MACs columns: ``+179.52M (+4.4%)``."""
+    change = new - old
+    if old == 0:
+        return f"{change / 1e6:+,.2f}M" if change else "0"
+    return f"{change / 1e6:+,.2f}M ({100 * change / old:+.1f}%)"
+
+
 def render_diff(old_source: str, new_source: str) -> str:
     """The fields that differ, then the per-stage table with deltas, then totals."""
     return diff_text(load_spec(old_source), load_spec(new_source))
@@ -42,7 +60,7 @@ def diff_text(old: Spec, new: Spec) -> str:
     """:func:`render_diff` of two loaded specs."""
     old_report, new_report = analyze(old), analyze(new)
     lines = [f"{old.name} -> {new.name}", "", "fields:"]
-    changes = field_changes(old, new)
+    changes = network_changes(old, new)
     lines += [f"  {path}: {_show(a)} -> {_show(b)}" for path, a, b in changes] or ["  (no resolved field differs)"]
     lines.append("")
     rows: list[tuple[str, ...]] = [
@@ -59,7 +77,7 @@ def diff_text(old: Spec, new: Spec) -> str:
                 format_delta(a.params if a else 0, b.params if b else 0),
                 "-" if a is None else f"{a.macs / 1e6:,.2f}M",
                 "-" if b is None else f"{b.macs / 1e6:,.2f}M",
-                format_delta(a.macs if a else 0, b.macs if b else 0),
+                _macs_delta(a.macs if a else 0, b.macs if b else 0),
             )
         )
     rows.append(
@@ -71,11 +89,15 @@ def diff_text(old: Spec, new: Spec) -> str:
             format_delta(old_report.params, new_report.params),
             f"{old_report.macs / 1e6:,.2f}M",
             f"{new_report.macs / 1e6:,.2f}M",
-            format_delta(old_report.macs, new_report.macs),
+            _macs_delta(old_report.macs, new_report.macs),
         )
     )
     lines += _table(rows)
-    lines += ["", "* stage differs (shape, channels, blocks, params, MACs or layers)"]
+    lines += [
+        "",
+        "* stage differs (shape, channels, blocks, params, MACs or layers)",
+        "(name, description and reference belong to each spec and are not compared)",
+    ]
     return "\n".join(lines)
 
 

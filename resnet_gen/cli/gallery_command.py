@@ -1,4 +1,4 @@
-"""gallery: write the catalog as a static web page."""
+"""gallery: write specs as a static web site (an overview grid and one page per spec)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,30 @@ from pathlib import Path
 
 import click
 
+from .sources import catalog_option, default_output, expand_sources
+
 
 @click.command("gallery")
+@click.argument("specs", nargs=-1)
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
-    default=Path("generated/gallery"),
-    show_default=True,
-    help="Folder for index.html, the diagrams (svg/) and each spec's emitted source (src/), all linked relatively.",
+    default=None,
+    help="Folder for index.html, pages/, the diagrams (svg/) and the emitted source (src/), all linked"
+    " relatively  [default: out/gallery, or generated/gallery with --catalog]",
 )
-def gallery(output: Path) -> None:
-    """Static page of every shipped spec: diagram, stages, reference check, parent; filter and search."""
+@catalog_option
+def gallery(specs: tuple[str, ...], output: Path | None, use_catalog: bool) -> None:
+    """Write a web gallery (your specs or --catalog).
+
+    Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
+    in a checkout of resnet-gen), or with --catalog every shipped spec. A grid with search and a family filter, and a page per spec with both diagrams, stages,
+    reference check, parent, children and emitted source."""
     from ..gallery import build_gallery
 
-    index = build_gallery(output)
-    click.echo(f"wrote {index}")
+    sources = expand_sources(specs, use_catalog)
+    if output is None:
+        output = default_output(use_catalog, "gallery")
+    index = build_gallery(output, None if use_catalog else sources)
+    click.echo(f"wrote {index.as_posix()} ({len(sources)} specs)")

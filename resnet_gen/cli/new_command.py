@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .. import catalog
 from ..errors import SpecError
 from ..files import write_text_atomic
 from ..spec import load_spec
@@ -45,7 +46,7 @@ def scaffold_text(name: str, parent: str, path: str) -> str:
         [
             SCHEMA_COMMENT,
             f"extends: {parent}",
-            f'description: "{name}: a variant of {parent}."',
+            f'description: "A variant of {parent}."',
             _EXAMPLES.format(parent=parent, path=path),
         ]
     )
@@ -57,13 +58,23 @@ def scaffold_text(name: str, parent: str, path: str) -> str:
 @click.option(
     "--dir",
     "folder",
-    default="specs",
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write NAME.yaml into.",
+    help="Folder to write NAME.yaml into  [default: specs/, or my_specs/ in a checkout of resnet-gen,"
+    " whose specs/ is the catalog]",
 )
-def new(name: str, parent: str, folder: Path) -> None:
-    """Write FOLDER/NAME.yaml extending PARENT; refuses to overwrite."""
+def new(name: str, parent: str, folder: Path | None) -> None:
+    """Write FOLDER/NAME.yaml extending PARENT; refuses to overwrite.
+
+    Your specs live in your folder, never in the catalog: validate, build, diagram and gallery
+    with no spec arguments act on that folder.
+    """
+    if folder is None:
+        folder = catalog.user_specs_dir()
+    elif folder.resolve() == catalog.specs_dir().resolve():
+        raise click.BadParameter(
+            f"{folder} is the shipped catalog; keep your specs in your own folder (the default)", param_hint="--dir"
+        )
     _check_name(name, "NAME")
     if len(parent) > 80 or not (parent.isascii() and parent.isidentifier()):
         raise click.BadParameter(
@@ -81,4 +92,5 @@ def new(name: str, parent: str, folder: Path) -> None:
     except SpecError:
         target.unlink()
         raise
-    click.echo(f"wrote {target} (extends {parent}); edit it, then: resnet-gen info {target}")
+    shown = target.as_posix()
+    click.echo(f"wrote {shown} (extends {parent}); edit it, then: resnet-gen info {shown}")

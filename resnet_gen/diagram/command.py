@@ -20,6 +20,7 @@ def command() -> click.Command:
     """The ``diagram`` command. Built on demand: the shared ``--set`` option lives in the CLI
     package, which calls this while it is still loading."""
     from ..cli.app import set_option
+    from ..cli.sources import catalog_option, verbose_option
 
     decorators = [
         click.command("diagram"),
@@ -46,12 +47,14 @@ def command() -> click.Command:
             "--output",
             "out_dir",
             type=click.Path(path_type=Path),
-            default=Path("generated"),
-            show_default=True,
-            help="Folder for the files (named <spec>.<format>, <spec>-blocks.<format> for --view blocks).",
+            default=None,
+            help="Folder for the files (named <spec>.<format>, <spec>-blocks.<format> for --view blocks)"
+            "  [default: out/, or generated/ with --catalog]",
         ),
         click.option("--stdout", "to_stdout", is_flag=True, help="Write the one spec's diagram to stdout instead."),
         set_option,
+        catalog_option,
+        verbose_option,
     ]
     func: Any = diagram
     for decorate in reversed(decorators):
@@ -65,22 +68,30 @@ def diagram(
     view: str,
     fmt: str,
     direction: str,
-    out_dir: Path,
+    out_dir: Path | None,
     to_stdout: bool,
     overrides: tuple[str, ...],
+    use_catalog: bool,
+    verbose: bool,
 ) -> None:
-    """Draw specs (files or catalog names; every shipped spec when none given).
+    """Draw diagrams (your specs or --catalog).
+
+    Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
+    in a checkout of resnet-gen), or with --catalog every shipped spec.
 
     `--format dot` needs nothing else; svg, png and pdf need Graphviz's `dot` program.
     """
-    from ..cli.commands import expand_sources
+    from ..cli.output import FileTally, progress
+    from ..cli.sources import default_output, expand_sources, with_identity
     from ..errors import SpecError
     from ..files import output_folder, same_name_problem, write_output
     from ..spec import load_spec
     from . import diagram as make_diagram
     from . import render
 
-    sources = expand_sources(specs)
+    sources = expand_sources(specs, use_catalog)
+    if out_dir is None:
+        out_dir = default_output(use_catalog)
     if to_stdout and len(sources) != 1:
         raise click.UsageError(f"--stdout draws exactly one spec (got {len(sources)})")
     if not to_stdout:
@@ -88,9 +99,9 @@ def diagram(
     problems: list[str] = []
     collisions: list[str] = []
     drawn: dict[Path, tuple[str, bytes]] = {}  # path -> (the spec as given, its drawing)
-    for source in sources:
+    for source in progress(sources, "diagram"):
         try:
-            spec = load_spec(source, list(overrides))
+            spec = load_spec(source, with_identity(source, overrides))
             data = render(make_diagram(spec, view, direction=direction), fmt)
         except SpecError as exc:
             problems.extend(exc.problems)
@@ -109,12 +120,14 @@ def diagram(
         drawn[path] = (str(source), data)
     if collisions:  # nothing is written: which of the two was meant is the user's call
         raise SpecError(problems + collisions)
+    tally = FileTally("diagram", "diagrams", verbose=verbose)
     for path, (_, data) in drawn.items():
         try:
             changed = write_output(path, data)
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
-        click.echo(f"{'wrote' if changed else 'up to date'} {path}")
+        tally.add(path, changed)
+    tally.finish()
     if problems:
         raise SpecError(problems)

@@ -10,13 +10,15 @@ import click
 from ..errors import SpecError
 from ..plan.inference import TARGETS
 
-DEFAULT_OUTPUT = {"training": Path("generated"), "inference": Path("generated/inference")}
+# Below out/ (or generated/ with --catalog): the inference forms go one folder deeper.
+OUTPUT_SUBFOLDER = {"training": "", "inference": "inference"}
 
 
 def command() -> click.Command:
     """The ``build`` command. Built on demand: the shared ``--set`` option lives in the CLI
     package, which calls this while it is still loading."""
     from ..cli.app import set_option
+    from ..cli.sources import catalog_option, verbose_option
 
     decorators = [
         click.command("build"),
@@ -27,7 +29,8 @@ def command() -> click.Command:
             "out_dir",
             type=click.Path(path_type=Path),
             default=None,
-            help="Folder for the files (named <spec name>.py)  [default: generated, or generated/inference]",
+            help="Folder for the files (named <spec name>.py)  [default: out/, or generated/ with --catalog;"
+            " inference/ below it for --target inference]",
         ),
         click.option(
             "--target",
@@ -40,6 +43,8 @@ def command() -> click.Command:
         click.option("--stdout", "to_stdout", is_flag=True, help="Write the one spec's source to stdout instead."),
         click.option("--force", is_flag=True, help="Overwrite files that resnet-gen did not write."),
         set_option,
+        catalog_option,
+        verbose_option,
     ]
     func: Any = build
     for decorate in reversed(decorators):
@@ -49,23 +54,34 @@ def command() -> click.Command:
 
 
 def build(
-    specs: tuple[str, ...], out_dir: Path | None, target: str, to_stdout: bool, force: bool, overrides: tuple[str, ...]
+    specs: tuple[str, ...],
+    out_dir: Path | None,
+    target: str,
+    to_stdout: bool,
+    force: bool,
+    overrides: tuple[str, ...],
+    use_catalog: bool,
+    verbose: bool,
 ) -> None:
-    """Write standalone PyTorch source (files or catalog names; every shipped spec when none given).
+    """Write PyTorch source (your specs or --catalog).
+
+    Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
+    in a checkout of resnet-gen), or with --catalog every shipped spec.
 
     Each spec becomes <output>/<name>.py, which needs only torch. A file without resnet-gen's
     do-not-edit marker is never overwritten unless --force is given. With --target inference the
     file is for deployment (see --target); its factory takes the training form's state_dict.
     """
-    from ..cli.commands import expand_sources
+    from ..cli.output import FileTally, progress
+    from ..cli.sources import default_output, expand_sources, with_identity
     from ..files import output_folder, same_name_problem
     from ..spec import load_spec
     from .source import emit_source
     from .values import EmitError
 
     if out_dir is None:
-        out_dir = DEFAULT_OUTPUT[target]
-    sources = expand_sources(specs)
+        out_dir = default_output(use_catalog, OUTPUT_SUBFOLDER[target])
+    sources = expand_sources(specs, use_catalog)
     if to_stdout and len(sources) != 1:
         raise click.UsageError(f"--stdout writes exactly one spec (got {len(sources)})")
     if not to_stdout:
@@ -73,9 +89,10 @@ def build(
     problems: list[str] = []
     collisions: list[str] = []
     outputs: dict[Path, tuple[str, str]] = {}  # path -> (the spec as given, its source)
-    for source in sources:
+    for source in progress(sources, "build"):
+        label = source
         try:
-            spec = load_spec(source, list(overrides))
+            spec = load_spec(source, with_identity(source, overrides))
             label = spec_label(source)
             text = emit_source(spec, label, overrides=overrides, target=target)
         except EmitError as exc:
@@ -94,13 +111,15 @@ def build(
         outputs[path] = (str(source), text)
     if collisions:  # nothing is written: which of the two was meant is the user's call
         raise SpecError(problems + collisions)
+    tally = FileTally("source file", "source files", verbose=verbose)
     for path, (_, text) in outputs.items():
         try:
             changed = write_generated(path, text, force=force)
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
-        click.echo(f"{'wrote' if changed else 'up to date'} {path}")
+        tally.add(path, changed)
+    tally.finish()
     if problems:
         raise SpecError(problems)
 

@@ -49,8 +49,11 @@ def load_spec_and_plan(
     if not overrides:
         return validate_and_lower(mapping)
     unchanged = mapping.copy()
-    apply_overrides(mapping, parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides))
-    return validate_and_lower(mapping, unchanged=unchanged)
+    where = _SET if isinstance(overrides, list) else _PYTHON_OVERRIDES
+    apply_overrides(
+        mapping, parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides), where=where
+    )
+    return validate_and_lower(mapping, unchanged=unchanged, overrides_at=where)
 
 
 def spec_path(source: str | Path) -> Path:
@@ -236,6 +239,7 @@ def _merge(parent: LocatedMapping, child: LocatedMapping) -> LocatedMapping:
 
 _PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 _SET = Location("--set")
+_PYTHON_OVERRIDES = Location("overrides")  # the overrides= mapping of load_spec
 _BAD_PATH = "bad key path; write it like stages[3].blocks or head.num_classes"
 
 
@@ -273,15 +277,15 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any]) -> None:
-    """Set each dotted path in place; the path's parents must exist (lists) or are created (mappings)."""
+def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any], *, where: Location = _SET) -> None:
+    """Set each dotted path in place; the path's parents must exist (lists) or are created (mappings).
+    Problems are located at ``where``: ``--set``, or ``overrides`` from Python."""
     for text, value in overrides.items():
         path = parse_key_path(text)
-        where = _SET
         node: Any = mapping.data
         created: list[KeyPath] = []
         for depth, part in enumerate(path):
-            _check_override_step(node, path, depth)
+            _check_override_step(node, path, depth, where)
             if depth == len(path) - 1:
                 node[part] = copy.deepcopy(value)
             elif isinstance(part, str) and node.get(part) is None:
@@ -301,7 +305,7 @@ def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any]) -> None:
             mapping.locations[made] = where
 
 
-def _check_override_step(node: Any, path: KeyPath, depth: int) -> None:
+def _check_override_step(node: Any, path: KeyPath, depth: int, where: Location) -> None:
     """Raise a located SpecError unless ``path[depth]`` can be followed (or set) inside ``node``."""
     part = path[depth]
     parent = format_path(path[:depth])
@@ -309,12 +313,12 @@ def _check_override_step(node: Any, path: KeyPath, depth: int) -> None:
         if not isinstance(node, list):
             shown = f"{parent} is {messages.got(node)}" if node != {} else f"{parent} is not set"
             raise SpecError(
-                located(_SET, format_path(path), f"{shown}, not a list; set it whole: --set {parent}=[...]")
+                located(where, format_path(path), f"{shown}, not a list; set it whole: --set {parent}=[...]")
             )
         if part >= len(node):
             raise SpecError(
                 located(
-                    _SET,
+                    where,
                     format_path(path),
                     f"no such list item; {parent} has {len(node)} item{'s' if len(node) != 1 else ''}"
                     + (f" (indices 0 to {len(node) - 1})" if node else "")
@@ -325,12 +329,12 @@ def _check_override_step(node: Any, path: KeyPath, depth: int) -> None:
     if not isinstance(node, dict):
         raise SpecError(
             located(
-                _SET, format_path(path), f"{parent} is {messages.got(node)}, not a mapping, so it has no key {part!r}"
+                where, format_path(path), f"{parent} is {messages.got(node)}, not a mapping, so it has no key {part!r}"
             )
         )
     known = messages.fields_at(tuple(p for p in path[:depth]))
     if known and part not in known:
-        raise SpecError(located(_SET, format_path(path[: depth + 1]), messages.unknown_key_message(path[: depth + 1])))
+        raise SpecError(located(where, format_path(path[: depth + 1]), messages.unknown_key_message(path[: depth + 1])))
 
 
 def validate(mapping: LocatedMapping) -> Spec:
@@ -356,16 +360,19 @@ class _Problems(Exception):
         self.found = found
 
 
-def validate_and_lower(mapping: LocatedMapping, *, unchanged: LocatedMapping | None = None) -> tuple[Spec, Plan]:
-    """:func:`validate`, also returning the plan. ``unchanged`` is the mapping before ``--set``
-    overrides: when it is valid, the overrides broke it, and problems are placed at ``--set``
-    (with the file's line as a note) instead of at a catalog file the user cannot edit."""
+def validate_and_lower(
+    mapping: LocatedMapping, *, unchanged: LocatedMapping | None = None, overrides_at: Location | None = None
+) -> tuple[Spec, Plan]:
+    """:func:`validate`, also returning the plan. ``unchanged`` is the mapping before the
+    overrides: when it is valid, the overrides broke it, and problems are placed where they were
+    given (``overrides_at``: ``--set``, or ``overrides`` from Python), with the file's line as a
+    note, instead of at a catalog file the user cannot edit."""
     try:
         return _validated(mapping)
     except _Problems as exc:
         found = exc.found
-    blame_overrides = unchanged is not None and _is_valid(unchanged)
-    raise SpecError(_placed(found, mapping, blame_overrides)) from None
+    blame = (overrides_at or _SET) if unchanged is not None and _is_valid(unchanged) else None
+    raise SpecError(_placed(found, mapping, blame)) from None
 
 
 def _is_valid(mapping: LocatedMapping) -> bool:
@@ -410,7 +417,7 @@ def _plan_problem(problem: str) -> _Found:
     return _Found(None, problem, True)
 
 
-def _placed(found: list[_Found], mapping: LocatedMapping, blame_overrides: bool) -> list[str]:
+def _placed(found: list[_Found], mapping: LocatedMapping, blame: Location | None) -> list[str]:
     """One located line per problem (at most ``messages.MAX_PROBLEMS``, then a count). A rule
     across keys that fails at a key the user did not write (a parent's, when the child or an
     override changed another key) is placed where the change was, noting the key's own line."""
@@ -426,9 +433,9 @@ def _placed(found: list[_Found], mapping: LocatedMapping, blame_overrides: bool)
             continue
         key = format_path(item.path)
         where, note = mapping.where(item.path), ""
-        if item.across_keys and where.source != _SET.source:
-            if blame_overrides:
-                where, note = _SET, f" ({key} is set at {where})"
+        if item.across_keys and where.source not in (_SET.source, _PYTHON_OVERRIDES.source):
+            if blame is not None:
+                where, note = blame, f" ({key} is set at {where})"
             elif where.source != mapping.source:
                 note = f" ({key} is inherited from {where})"
                 where = mapping.locations.get(("extends",), Location(mapping.source))

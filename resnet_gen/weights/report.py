@@ -22,6 +22,10 @@ class WeightsReport:
     skipped: tuple[tuple[str, str], ...]
     missing: tuple[str, ...]
 
+    def __str__(self) -> str:
+        """``print(report)`` shows the summary ``resnet-gen weights`` prints, not every key's repr."""
+        return self.render()
+
     def render(self, *, verbose: bool = False) -> str:
         """The report as text: counts, then every adapted, skipped and missing key."""
         lines = [
