@@ -17,6 +17,7 @@ COMMANDS = {
     "new": "resnet_gen.cli.new_command:new",
     "diff": "resnet_gen.cli.diff_command:diff",
     "gallery": "resnet_gen.cli.gallery_command:gallery",
+    "analyze": "resnet_gen.cli.analyze_commands:analyze",
 }
 
 
