@@ -8,6 +8,8 @@ network. Importing this package does not import torch.
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,7 +117,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate a checkpoint (or a live model with its ``spec``) on ``data``: ``loss``, ``acc1``,
     ``acc5``, ``count``, ``per_class``, ``confusion`` and ``class_names``, as plain data."""
-    from .evaluate import evaluate as run
+    from .evaluation import evaluate as run
 
     return run(checkpoint, data, split=split, spec=spec, recipe=recipe, batch_size=batch_size, device=device, ema=ema)
 
@@ -144,3 +146,14 @@ __all__ = [
     "preset",
     "train",
 ]
+
+
+class _CallablePackage(types.ModuleType):
+    """``resnet_gen.train`` is this package and, called, :func:`train`: ``rg.train(spec, ...)``
+    works although importing the package puts it, not the function, at ``resnet_gen.train``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
