@@ -10,9 +10,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..plotting import new_figure
+from .experiments import Experiment
 from .gradients import GradientFlow
+from .lesion import Lesion
 from .path_gradients import PathGradients
 from .paths import PathLengths
+from .responses import Responses
 from .shattered import ShatteredGradients
 
 if TYPE_CHECKING:
@@ -80,4 +83,90 @@ def paths_figure(lengths: PathLengths, gradients: PathGradients | None = None) -
         low, high = gradients.effective
         grid[2].axvspan(low - 0.5, high + 0.5, color="grey", alpha=0.15, label=f"90% of gradient: {low}-{high}")
         _finish(grid[2], "path length (branches)", "total gradient (paths x norm)", "where the gradient comes from")
+    return figure
+
+
+def responses_figure(results: Sequence[Responses]) -> Figure:
+    """He et al. 2015 Fig. 7: std of each 3x3 layer's response, in layer order (top) and sorted (bottom)."""
+    figure = new_figure(6.4, 6.0)
+    ordered, ranked = figure.subplots(2, 1)
+    for result in results:
+        x = [layer.index + 1 for layer in result.layers]
+        ordered.plot(x, [layer.std for layer in result.layers], marker=".", label=result.name)
+        ranked.plot(range(1, len(x) + 1), result.sorted_std, marker=".", label=result.name)
+    _finish(ordered, "layer index (original)", "std", "Responses of the 3x3 layers")
+    _finish(ranked, "layer index (sorted by magnitude)", "std", "")
+    return figure
+
+
+def lesion_figure(results: Sequence[Lesion]) -> Figure:
+    """Veit et al. 2016 Fig. 3 and 4: error after deleting each block, after deleting k random
+    blocks (mean and spread) and after swapping k random pairs."""
+    figure = new_figure(12.0, 3.8)
+    single, random_k, swapped = figure.subplots(1, 3)
+    for result in results:
+        (line,) = single.plot(
+            [row.index + 1 for row in result.single],
+            [100 * row.error for row in result.single],
+            marker="o",
+            label=result.name,
+        )
+        single.axhline(100 * result.baseline, color=line.get_color(), linestyle=":", linewidth=1)
+        for axes, rows in ((random_k, result.deletions), (swapped, result.swaps)):
+            if rows:
+                axes.errorbar(
+                    [row.k for row in rows],
+                    [100 * row.mean for row in rows],
+                    yerr=[100 * row.spread for row in rows],
+                    marker="o",
+                    capsize=3,
+                    color=line.get_color(),
+                    label=result.name,
+                )
+    _finish(single, "deleted block", "test error (%)", "Deleting one block (dotted: none)")
+    _finish(random_k, "blocks deleted", "test error (%)", "Deleting k random blocks")
+    _finish(swapped, "pairs swapped", "test error (%)", "Swapping k random pairs")
+    return figure
+
+
+def degradation_figure(experiment: Experiment) -> Figure:
+    """He et al. 2015 Fig. 1 and 6: training error (dashed) and test error (bold) per epoch,
+    plain nets left, residual nets right."""
+    groups = [("plain", [run for run in experiment.runs if not run.residual])]
+    groups.append(("residual", [run for run in experiment.runs if run.residual]))
+    groups = [(title, runs) for title, runs in groups if runs]
+    figure = new_figure(5.2 * len(groups), 4.0)
+    panels = figure.subplots(1, len(groups), squeeze=False)[0]
+    for axes, (title, runs) in zip(panels, groups, strict=True):
+        for run in runs:
+            (line,) = axes.plot(run.epochs, [100 * e for e in run.test_error], linewidth=2.2, label=f"{run.label} test")
+            axes.plot(
+                run.epochs,
+                [100 * e for e in run.train_error],
+                linewidth=1.0,
+                linestyle="--",
+                color=line.get_color(),
+                label=f"{run.label} train",
+            )
+        _finish(axes, "epoch", "error (%)", f"{title} nets on {experiment.data}")
+    return figure
+
+
+def ablation_figure(experiment: Experiment) -> Figure:
+    """Test error per epoch of each variant (left) and its final training and test error (right)."""
+    figure = new_figure(11.0, 4.0)
+    curves, bars = figure.subplots(1, 2)
+    for run in experiment.runs:
+        curves.plot(run.epochs, [100 * e for e in run.test_error], marker=".", label=run.label)
+    _finish(curves, "epoch", "test error (%)", f"Ablation on {experiment.data}")
+    positions = range(len(experiment.runs))
+    width = 0.4
+    bars.bar(
+        [p - width / 2 for p in positions], [100 * r.final_train_error for r in experiment.runs], width, label="train"
+    )
+    bars.bar(
+        [p + width / 2 for p in positions], [100 * r.final_test_error for r in experiment.runs], width, label="test"
+    )
+    bars.set_xticks(list(positions), [run.label for run in experiment.runs], rotation=20, ha="right")
+    _finish(bars, "variant", "final error (%)", "After the last epoch")
     return figure

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..spec import load_spec
+from ..spec import Spec, load_spec
 from .app import set_option
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,6 +42,40 @@ def batch_option(default: int) -> Callable[[F], F]:
     )
 
 
+def data_option(func: F) -> F:
+    return click.option(
+        "--data",
+        default=None,
+        metavar="SOURCE",
+        help="Local data: digits, cifar10:PATH, mnist:PATH, imagefolder:PATH, ... (never downloaded).",
+    )(func)
+
+
+def checkpoint_option(func: F) -> F:
+    return click.option(
+        "--checkpoint",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="A training checkpoint of SPEC (resnet-gen train's last.ckpt or best.ckpt) to probe instead.",
+    )(func)
+
+
+def probe_inputs(
+    spec: Spec, checkpoint: Path | None, data: str | None, batch: int, device: str
+) -> tuple[dict[str, Any] | None, Any]:
+    """The trained weights (checked against ``spec``) and a batch of training images, where asked for."""
+    from ..analyses.trained import load_trained, read_split
+
+    state, normalize = None, "dataset"
+    if checkpoint is not None:
+        trained = load_trained(checkpoint, spec, device)
+        state, normalize = trained.model.state_dict(), trained.normalize
+    if data is None:
+        return state, None
+    split = read_split(data, spec, split="train", batch=batch, limit=batch, device=device, normalize=normalize)
+    return state, split.batches[0]
+
+
 def written(paths: list[Path]) -> None:
     for path in paths:
         click.echo(f"wrote {path}")
@@ -66,6 +100,8 @@ def analyze() -> None:
     show_default=True,
     help="Inputs on the line for the shattered-gradients measure (0 skips it).",
 )
+@data_option
+@checkpoint_option
 @output_option
 def gradients(
     specs: tuple[str, ...],
@@ -75,11 +111,18 @@ def gradients(
     seed: int,
     repeats: int,
     points: int,
+    data: str | None,
+    checkpoint: Path | None,
     output: Path,
 ) -> None:
     """Gradient norm at each block's input at initialisation, for SPECS side by side (log axis), and
-    the shattered-gradients similarity per depth (Balduzzi et al. 2017)."""
+    the shattered-gradients similarity per depth (Balduzzi et al. 2017).
+
+    With --checkpoint (one SPEC) the trained weights are probed instead; with --data a batch of
+    its training images instead of random ones."""
     loaded = [load_spec(source, list(overrides)) for source in specs]
+    if checkpoint is not None and len(loaded) != 1:
+        raise click.UsageError("--checkpoint goes with exactly one SPEC")
     from ..analyses.common import check_device, classifier_plan
     from ..analyses.figures import gradient_figure, shattered_figure
     from ..analyses.gradients import gradient_flow
@@ -90,7 +133,21 @@ def gradients(
     check_device(device)
     plans = [classifier_plan(spec) for spec in loaded]
     seeds = tuple(range(seed, seed + repeats))
-    flows = [gradient_flow(plan, seeds=seeds, batch=batch, device=device, show_progress=True) for plan in plans]
+    flows = []
+    for spec, plan in zip(loaded, plans, strict=True):
+        state, probe = probe_inputs(spec, checkpoint, data, batch, device)
+        flows.append(
+            gradient_flow(
+                plan,
+                seeds=seeds,
+                batch=batch,
+                data=probe,
+                data_name=data or "random",
+                state=state,
+                device=device,
+                show_progress=True,
+            )
+        )
     stem = output / ("gradients-" + "-".join(plan.name for plan in plans))
     rows = [
         {"spec": flow.name, "block": row.path, "index": row.index, "mean": row.mean, "low": row.low, "high": row.high}
@@ -132,11 +189,22 @@ def gradients(
     show_default=True,
     help="Paths sampled per length for their gradient (0: only count them, without torch).",
 )
+@data_option
+@checkpoint_option
 @output_option
 def paths(
-    spec: str, overrides: tuple[str, ...], device: str, batch: int, seed: int, samples: int, output: Path
+    spec: str,
+    overrides: tuple[str, ...],
+    device: str,
+    batch: int,
+    seed: int,
+    samples: int,
+    data: str | None,
+    checkpoint: Path | None,
+    output: Path,
 ) -> None:
-    """Path lengths through SPEC's blocks (binomial, Veit et al. 2016) and the gradient each length carries."""
+    """Path lengths through SPEC's blocks (binomial, Veit et al. 2016) and the gradient each length
+    carries, at initialisation or (as Veit et al. measured it) with a trained --checkpoint."""
     loaded = load_spec(spec, list(overrides))
     from ..analyses.figures import paths_figure
     from ..analyses.output import write_numbers
@@ -152,7 +220,10 @@ def paths(
         from ..analyses.path_gradients import path_gradients
 
         check_device(device)
-        gradients = path_gradients(plan, samples=samples, batch=batch, seed=seed, device=device, show_progress=True)
+        state, probe = probe_inputs(loaded, checkpoint, data, batch, device)
+        gradients = path_gradients(
+            plan, samples=samples, batch=batch, seed=seed, device=device, state=state, data=probe, show_progress=True
+        )
     stem = output / f"paths-{plan.name}"
     rows: list[dict[str, object]] = [
         {"length": length, "paths": count} for length, count in zip(lengths.lengths, lengths.counts, strict=True)
@@ -170,3 +241,128 @@ def paths(
         low, high = gradients.effective
         click.echo(f"90% of the gradient comes from paths of length {low}-{high}")
     written(written_paths)
+
+
+@analyze.command("responses")
+@click.argument("pairs", nargs=-1, required=True, metavar="SPEC CHECKPOINT [SPEC CHECKPOINT ...]")
+@set_option
+@device_option
+@batch_option(256)
+@seed_option
+@click.option("--images", type=click.IntRange(1), default=None, help="Use only the first N test images.")
+@data_option
+@output_option
+def responses(
+    pairs: tuple[str, ...],
+    overrides: tuple[str, ...],
+    device: str,
+    batch: int,
+    seed: int,
+    images: int | None,
+    data: str | None,
+    output: Path,
+) -> None:
+    """He et al. 2015 Fig. 7: the std of each 3x3 layer's response (after its norm, before the
+    activation) on the test split, for each SPEC and its trained CHECKPOINT (plain and residual
+    side by side). --data defaults to the data the checkpoint trained on."""
+    if len(pairs) % 2:
+        raise click.UsageError("give SPEC CHECKPOINT pairs (an even number of arguments)")
+    specs = [load_spec(source, list(overrides)) for source in pairs[::2]]
+    from ..analyses.common import check_device
+    from ..analyses.figures import responses_figure
+    from ..analyses.output import write_numbers
+    from ..analyses.responses import layer_responses
+    from ..analyses.trained import load_trained, read_split
+    from ..plotting import save_figure
+
+    check_device(device)
+    results = []
+    for spec, checkpoint in zip(specs, pairs[1::2], strict=True):
+        trained = load_trained(checkpoint, spec, device)
+        split = read_split(
+            data or trained.data, spec, batch=batch, limit=images, device=device, normalize=trained.normalize
+        )
+        results.append(layer_responses(trained.model, trained.plan, split))
+    stem = output / ("responses-" + "-".join(result.name for result in results))
+    rows = [
+        {"spec": result.name, "layer": layer.path, "index": layer.index, "std": layer.std}
+        for result in results
+        for layer in result.layers
+    ]
+    paths = write_numbers(stem, results, rows) + save_figure(responses_figure(results), stem)
+    click.echo(f"{'spec':<24} {'3x3 layers':>10} {'mean std':>9} {'largest':>8} {'smallest':>9}")
+    for result in results:
+        values = result.sorted_std
+        mean = sum(values) / len(values)
+        click.echo(f"{result.name:<24} {len(values):>10} {mean:>9.3f} {values[0]:>8.3f} {values[-1]:>9.3f}")
+    written(paths)
+
+
+@analyze.command("lesion")
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@device_option
+@batch_option(256)
+@seed_option
+@click.option("--draws", type=click.IntRange(1), default=3, show_default=True, help="Random draws per k.")
+@click.option("--images", type=click.IntRange(1), default=None, help="Use only the first N test images.")
+@data_option
+@output_option
+def lesion(
+    checkpoints: tuple[Path, ...],
+    device: str,
+    batch: int,
+    seed: int,
+    draws: int,
+    images: int | None,
+    data: str | None,
+    output: Path,
+) -> None:
+    """Veit et al. 2016: test error of each trained CHECKPOINT after deleting each block (branch
+    removed, shortcut kept), k random blocks, and after swapping k random pairs of blocks. Give
+    a residual net and its plain twin to compare. --data defaults to the data each trained on."""
+    from ..analyses.common import check_device
+    from ..analyses.figures import lesion_figure
+    from ..analyses.lesion import lesion as run_lesion
+    from ..analyses.output import write_numbers
+    from ..analyses.trained import load_trained, read_split
+    from ..plotting import save_figure
+
+    check_device(device)
+    results = []
+    for checkpoint in checkpoints:
+        trained = load_trained(checkpoint, device=device)
+        split = read_split(
+            data or trained.data, trained.spec, batch=batch, limit=images, device=device, normalize=trained.normalize
+        )
+        results.append(run_lesion(trained.model, trained.plan, split, draws=draws, seed=seed, show_progress=True))
+    stem = output / ("lesion-" + "-".join(result.name for result in results))
+    rows: list[dict[str, object]] = []
+    for result in results:
+        rows.append({"spec": result.name, "kind": "none", "block": "", "k": 0, "mean": result.baseline, "spread": 0.0})
+        for row in result.single:
+            rows.append(
+                {"spec": result.name, "kind": "single", "block": row.path, "k": 1, "mean": row.error, "spread": 0.0}
+            )
+        for kind, groups in (("delete", result.deletions), ("swap", result.swaps)):
+            for group in groups:
+                rows.append(
+                    {
+                        "spec": result.name,
+                        "kind": kind,
+                        "block": "",
+                        "k": group.k,
+                        "mean": group.mean,
+                        "spread": group.spread,
+                    }
+                )
+    paths = write_numbers(stem, results, rows) + save_figure(lesion_figure(results), stem)
+    click.echo(f"{'spec':<24} {'error':>7} {'one block deleted (mean, worst)':>32} {'half deleted':>13}")
+    for result in results:
+        singles = [row.error for row in result.single]
+        half = result.deletions[len(result.deletions) // 2 - 1].mean if len(result.deletions) >= 2 else float("nan")
+        mean = sum(singles) / len(singles) if singles else float("nan")
+        worst = max(singles) if singles else float("nan")
+        click.echo(
+            f"{result.name:<24} {100 * result.baseline:>6.1f}% {100 * mean:>23.1f}%, {100 * worst:>5.1f}% {100 * half:>12.1f}%"
+        )
+    written(paths)

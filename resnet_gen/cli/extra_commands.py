@@ -21,6 +21,7 @@ COMMANDS = {
     "evaluate": "resnet_gen.cli.train_commands:evaluate",
     "plot": "resnet_gen.cli.train_commands:plot",
     "analyze": "resnet_gen.cli.analyze_commands:analyze",
+    "experiment": "resnet_gen.cli.experiment_commands:experiment",
 }
 
 
