@@ -122,7 +122,7 @@ def test_deleting_a_block_hurts_a_residual_net_less_than_its_plain_twin(trained_
         rows = result.single  # type: ignore[attr-defined]
         return sum(row.error - result.baseline for row in rows) / len(rows)  # type: ignore[attr-defined]
 
-    # Observed (3 epochs): the residual net loses ~10 points on average, the plain one ~45.
+    # Observed (3 epochs): the residual net loses ~20 points on average, the plain one ~75.
     assert mean_increase(residual) < 0.5 * mean_increase(plain)
     assert [group.k for group in residual.deletions] == list(range(1, 7))
     assert residual.deletions[-1].mean > residual.deletions[0].mean  # more deletions, more error
