@@ -9,6 +9,7 @@ published as it is.
 from __future__ import annotations
 
 import html
+import os
 from pathlib import Path
 
 from . import catalog
@@ -68,7 +69,20 @@ def source_link(name: str) -> str:
     return f"src/{name}.py"
 
 
-def _section(spec: Spec, parent: str | None, shown: set[str]) -> str:
+def plot_links(name: str, plots: Path | None, out: Path) -> list[tuple[str, str]]:
+    """(label, href relative to the page) of each figure in ``plots`` that names the spec: the
+    analyses write ``<analysis>-<spec>[-<spec>...].png``."""
+    if plots is None or not plots.is_dir():
+        return []
+    found = []
+    for figure in sorted(plots.glob("*.png")):
+        analysis, *specs = figure.stem.split("-")
+        if name in specs:
+            found.append((analysis, Path(os.path.relpath(figure, out)).as_posix()))
+    return found
+
+
+def _section(spec: Spec, parent: str | None, shown: set[str], plots: list[tuple[str, str]]) -> str:
     report = analyze(spec)
     esc = html.escape
     css, status = _status(spec, report.params, report.macs)
@@ -83,21 +97,23 @@ def _section(spec: Spec, parent: str | None, shown: set[str]) -> str:
     parent_html = (
         (f'<a href="#{esc(parent)}">{esc(parent)}</a>' if parent in shown else esc(parent)) if parent else "none"
     )
+    figures = "".join(f' &middot; <a class="plot" href="{esc(href)}">{esc(label)}</a>' for label, href in plots)
     search = " ".join([spec.name, spec.family, spec.description, parent or ""]).lower()
     return f"""<section class="spec" id="{esc(spec.name)}" data-family="{esc(spec.family)}" data-search="{esc(search)}">
 <img src="svg/{esc(spec.name)}.svg" alt="{esc(spec.name)} macro diagram">
 <div><h2>{esc(spec.name)}</h2><p>{esc(spec.description)}</p>
 <p>family: {esc(spec.family)} &middot; parent: {parent_html} &middot;
-<a href="{esc(source_link(spec.name))}">emitted source</a></p>
+<a href="{esc(source_link(spec.name))}">emitted source</a>{figures}</p>
 <p>params {report.params:,} &middot; {report.macs / 1e9:.3f} GMACs &middot; reference: {reference}
 &middot; <span class="{css}">{esc(status)}</span></p>
 <table><tr><th>stage</th><th>output</th><th>channels</th><th>blocks</th><th>params</th><th>MACs</th></tr>{rows}</table>
 </div></section>"""
 
 
-def build_gallery(out: Path, names: list[str] | None = None) -> Path:
+def build_gallery(out: Path, names: list[str] | None = None, plots: Path | None = None) -> Path:
     """Write ``out/index.html``, ``out/svg/<name>.svg`` and ``out/src/<name>.py`` (what
-    ``resnet-gen build`` writes for that spec); returns the page's path."""
+    ``resnet-gen build`` writes for that spec); returns the page's path. A card links the
+    analysis figures in ``plots`` that name its spec (``resnet-gen analyze ...``), if any."""
     names = sorted(names if names is not None else catalog.catalog_names(), key=_natural_key)
     specs = [load_spec(name) for name in names]
     specs.sort(key=lambda s: (s.family, _natural_key(s.name)))
@@ -107,7 +123,7 @@ def build_gallery(out: Path, names: list[str] | None = None) -> Path:
     families = sorted({s.family for s in specs})
     options = "".join(f'<option value="{html.escape(f)}">{html.escape(f)}</option>' for f in families)
     shown = {spec.name for spec in specs}
-    body = "\n".join(_section(spec, _parent(spec.name), shown) for spec in specs)
+    body = "\n".join(_section(spec, _parent(spec.name), shown, plot_links(spec.name, plots, out)) for spec in specs)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>resnet-gen catalog</title><style>{_STYLE}</style></head>
 <body><header><h1>resnet-gen catalog</h1>

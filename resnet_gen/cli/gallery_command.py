@@ -16,9 +16,16 @@ import click
     show_default=True,
     help="Folder for index.html, the diagrams (svg/) and each spec's emitted source (src/), all linked relatively.",
 )
-def gallery(output: Path) -> None:
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs/experiments"),
+    show_default=True,
+    help="Folder of analysis figures (resnet-gen analyze -o DIR); each card links those naming its spec.",
+)
+def gallery(output: Path, plots: Path) -> None:
     """Static page of every shipped spec: diagram, stages, reference check, parent; filter and search."""
     from ..gallery import build_gallery
 
-    index = build_gallery(output)
+    index = build_gallery(output, plots=plots)
     click.echo(f"wrote {index}")
