@@ -114,9 +114,9 @@ def test_path_gradients_sample_each_length() -> None:
     assert 0 <= low <= high <= 6
 
 
-def test_counting_paths_needs_no_torch(tmp_path: object) -> None:
+def test_the_analyses_package_and_counting_paths_need_no_torch(tmp_path: object) -> None:
     code = (
-        "import sys\nfrom resnet_gen.cli import main\n"
+        "import sys\nimport resnet_gen.analyses\nfrom resnet_gen.cli import main\n"
         f"try:\n    main(['analyze', 'paths', 'cifar_resnet56', '--samples', '0', '-o', {str(tmp_path)!r}])\n"
         "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
         "assert 'torch' not in sys.modules\n"
