@@ -106,7 +106,6 @@ def train(
         recipe_items.append(f"optimizer.lr={lr!r}")
     if epochs is not None:
         options["epochs"] = epochs
-        recipe_items.append("steps=null")
     if steps is not None:
         options["steps"] = steps
     run_folder = out if out is not None else (Path("runs") / loaded.name if loaded is not None else None)

@@ -167,7 +167,7 @@ def _read_idx(path: Path, dims: int, argument: str) -> npt.NDArray[np.uint8]:
     shape = struct.unpack(f">{dims}I", raw[4:header])
     if len(raw) - header != int(np.prod(shape)):
         raise DataError(f"{argument}: {path.name} is truncated: its header says {shape}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()  # writable, for torch
 
 
 def read_mnist(argument: str, split: str) -> RawImages:

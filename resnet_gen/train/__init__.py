@@ -99,6 +99,8 @@ def _resolve_recipe(
     if overrides:
         values.update(parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides))
     values.update({key: value for key, value in options.items() if value is not None})
+    if values.get("epochs") is not None and "steps" not in values:
+        values["steps"] = None  # asking for epochs replaces a preset's step count (cifar's 64k)
     if values:
         apply_recipe_overrides(base, values)
     return validate_recipe(base)

@@ -277,6 +277,9 @@ class _Run:
             num_workers=recipe.workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
+            # Its own generator: a loader draws a seed whenever it starts, and from torch's global
+            # one that would shift the dropout masks of a resumed run.
+            generator=torch.Generator().manual_seed(recipe.seed + state.epoch),
         )
         epoch_steps = min(self.steps_per_epoch, self.total_steps - (state.global_step - state.step_in_epoch))
         self.progress.start_epoch(state.epoch + 1, self.epochs, epoch_steps, state.step_in_epoch)
@@ -389,7 +392,12 @@ class _Run:
         result: dict[str, Any] = {}
         if self.val_set is not None and self.processes.is_main:
             model = self.ema.module if self.ema is not None else self.net
-            loader = DataLoader(self.val_set, batch_size=self.per_process_batch, num_workers=self.recipe.workers)
+            loader = DataLoader(
+                self.val_set,
+                batch_size=self.per_process_batch,
+                num_workers=self.recipe.workers,
+                generator=torch.Generator().manual_seed(self.recipe.seed),
+            )
             metrics = evaluate_model(
                 model,
                 loader,
