@@ -4,6 +4,7 @@ as one line with exit status 1 (bad input) or 2 (bad usage), nothing written."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,19 @@ def test_an_output_folder_that_is_a_file_is_a_usage_error(tmp_path: Path, capsys
     status, _, err = run(["analyze", "paths", "cifar_resnet20", "--samples", "0", "-o", str(blocker)], capsys)
     assert status == 2 and "is a file" in err and str(blocker) in err and err.strip().count("\n") == 0
     assert blocker.read_text() == ""
+
+
+def test_the_readme_shows_committed_figures_that_make_experiments_writes() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    section = readme.split("\n## Experiments\n", 1)[1].split("\n## ", 1)[0]
+    figures = re.findall(r"!\[[^\]]+\]\((docs/experiments/[^)]+\.png)\)", section)
+    assert len(figures) == 7
+    makefile = (root / "Makefile").read_text()
+    for figure in figures:
+        assert (root / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
+        # Written by an analyze command into $(FIGURES), or copied there from an experiment's folder.
+        # (analyze gradients writes the shattered-gradients figure too.)
+        stem = Path(figure).stem
+        command = {"shattered": "gradients"}.get(stem.split("-")[0], stem.split("-")[0])
+        assert f"resnet-gen analyze {command}" in makefile or f"{stem}.png $(FIGURES)/" in makefile
