@@ -198,3 +198,28 @@ def test_bad_checkpoint_and_missing_data_are_one_line_errors(
         main(["analyze", "responses", "cifar_resnet20"])
     assert exit.value.code == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_gradients_and_paths_probe_a_trained_checkpoint_on_real_images(
+    trained_pair: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = str(trained_pair["cifar_resnet20"])
+    fitted = [item for i in range(3) for item in ("--set", f"stages[{i}].blocks=2")]
+    fitted += ["--set", "input.size=8", "--set", "input.channels=1"]
+    probe = ["--checkpoint", checkpoint, "--data", "digits", "--batch", "8", "-o", str(tmp_path)]
+    main(["analyze", "gradients", "cifar_resnet20", *fitted, *probe, "--seeds", "1", "--points", "0"])
+    main(["analyze", "paths", "cifar_resnet20", *fitted, *probe, "--samples", "1"])
+    assert "6 residual blocks, 64 paths" in capsys.readouterr().out
+    import json
+
+    trained = json.loads((tmp_path / "gradients-cifar_resnet20.json").read_text())[0]
+    assert trained["data"] == "digits" and trained["batch"] == 8
+    # The same measurement by hand: the trained weights, the first 8 training digits.
+    loaded = load_trained(checkpoint)
+    batch = read_split("digits", loaded.spec, split="train", batch=8, limit=8, normalize=loaded.normalize).batches[0]
+    from resnet_gen.analyses.gradients import block_input_gradients
+
+    loaded.model.train()
+    expected = block_input_gradients(loaded.model, loaded.plan, batch)
+    measured = {row["path"]: row["norms"][0] for row in trained["blocks"]}
+    assert measured == pytest.approx(expected, rel=1e-5)
