@@ -83,6 +83,14 @@ def test_an_output_folder_that_is_a_file_is_a_usage_error(tmp_path: Path, capsys
     blocker.write_text("")
     status, _, err = run(["analyze", "paths", "cifar_resnet20", "--samples", "0", "-o", str(blocker)], capsys)
     assert status == 2 and "is a file" in err and str(blocker) in err and err.strip().count("\n") == 0
+    # Below a file: found before any work starts, exit 1.
+    for args in (["analyze", "gradients", "cifar_resnet20"], ["experiment", "degradation", "--data", "digits"]):
+        status, _, err = run([*args, "-o", str(blocker / "sub")], capsys)
+        assert (
+            status == 1
+            and err.strip()
+            == f"error: {blocker / 'sub'}: cannot write output here: {blocker} is a file; choose another folder with -o"
+        )
     assert blocker.read_text() == ""
 
 

@@ -76,6 +76,18 @@ def probe_inputs(
     return state, split.batches[0]
 
 
+def check_output(folder: Path) -> None:
+    """Fail before the work, not after it, when the output folder cannot be made: the nearest
+    existing ancestor must be a folder."""
+    from ..errors import SpecError
+
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SpecError(f"{folder}: cannot write output here: {existing} is a file; choose another folder with -o")
+
+
 def written(paths: list[Path]) -> None:
     for path in paths:
         click.echo(f"wrote {path}")
@@ -120,6 +132,7 @@ def gradients(
 
     With --checkpoint (one SPEC) the trained weights are probed instead; with --data a batch of
     its training images instead of random ones."""
+    check_output(output)
     loaded = [load_spec(source, list(overrides)) for source in specs]
     if checkpoint is not None and len(loaded) != 1:
         raise click.UsageError("--checkpoint goes with exactly one SPEC")
@@ -205,6 +218,7 @@ def paths(
 ) -> None:
     """Path lengths through SPEC's blocks (binomial, Veit et al. 2016) and the gradient each length
     carries, at initialisation or (as Veit et al. measured it) with a trained --checkpoint."""
+    check_output(output)
     loaded = load_spec(spec, list(overrides))
     from ..analyses.figures import paths_figure
     from ..analyses.output import write_numbers
@@ -267,6 +281,7 @@ def responses(
     side by side). --data defaults to the data the checkpoint trained on."""
     if len(pairs) % 2:
         raise click.UsageError("give SPEC CHECKPOINT pairs (an even number of arguments)")
+    check_output(output)
     specs = [load_spec(source, list(overrides)) for source in pairs[::2]]
     from ..analyses.common import check_device
     from ..analyses.figures import responses_figure
@@ -327,6 +342,7 @@ def lesion(
     from ..analyses.trained import load_trained, read_split
     from ..plotting import save_figure
 
+    check_output(output)
     check_device(device)
     results = []
     for checkpoint in checkpoints:

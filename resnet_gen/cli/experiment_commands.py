@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .analyze_commands import device_option, written
+from .analyze_commands import check_output, device_option, written
 from .app import set_option
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -113,6 +113,7 @@ def degradation(
     from ..plotting import save_figure
 
     folder = output if output is not None else Path("experiments") / "degradation"
+    check_output(folder)
     options, recipe_overrides = recipe_settings(epochs, batch, seed, recipe_items)
     result = run_degradation(
         data,
@@ -159,6 +160,7 @@ def ablation(
     from ..plotting import save_figure
 
     folder = output if output is not None else Path("experiments") / "ablation"
+    check_output(folder)
     options, recipe_overrides = recipe_settings(epochs, batch, seed, recipe_items)
     result = run_ablation(
         base,
