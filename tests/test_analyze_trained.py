@@ -223,3 +223,16 @@ def test_gradients_and_paths_probe_a_trained_checkpoint_on_real_images(
     expected = block_input_gradients(loaded.model, loaded.plan, batch)
     measured = {row["path"]: row["norms"][0] for row in trained["blocks"]}
     assert measured == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_limited_split_is_the_first_images_or_a_seeded_subset() -> None:
+    spec = blocks_per_stage("cifar_resnet20", 1, *DIGITS)
+    whole = read_split("digits", spec, batch=500)
+    first = read_split("digits", spec, batch=7, limit=20)
+    drawn = read_split("digits", spec, batch=7, limit=20, seed=3)
+    assert (whole.count, first.count, drawn.count) == (360, 20, 20)
+    all_labels = torch.cat([b.labels for b in whole.batches])
+    assert torch.equal(torch.cat([b.labels for b in first.batches]), all_labels[:20])
+    again = read_split("digits", spec, batch=20, limit=20, seed=3)
+    assert torch.equal(torch.cat([b.images for b in drawn.batches]), again.batches[0].images)
+    assert not torch.equal(again.batches[0].images, torch.cat([b.images for b in first.batches]))

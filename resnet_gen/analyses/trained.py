@@ -76,8 +76,12 @@ def read_split(
     limit: int | None = None,
     device: str = "cpu",
     normalize: str = "dataset",
+    seed: int | None = None,
 ) -> EvalData:
-    """``split`` of ``source`` at the spec's input, without augmentation; ``limit`` keeps the first images."""
+    """``split`` of ``source`` at the spec's input, without augmentation. ``limit`` keeps that many
+    images: the first ones, or with ``seed`` a random subset drawn from it (in data set order)."""
+    import random
+
     import torch
 
     from ..data import open_dataset
@@ -95,9 +99,13 @@ def read_split(
     )
     check_fit(spec, dataset.info, resizes=False)
     count = len(dataset) if limit is None else min(limit, len(dataset))
+    if seed is not None and count < len(dataset):
+        chosen = sorted(random.Random(seed).sample(range(len(dataset)), count))
+    else:
+        chosen = list(range(count))
     batches = []
     for start in range(0, count, batch):
-        items = [dataset[i] for i in range(start, min(start + batch, count))]
+        items = [dataset[i] for i in chosen[start : start + batch]]
         images = torch.stack([image for image, _ in items]).to(device)
         labels = torch.tensor([int(label) for _, label in items]).to(device)
         batches.append(Batch(images, labels))

@@ -263,7 +263,9 @@ def paths(
 @device_option
 @batch_option(256)
 @seed_option
-@click.option("--images", type=click.IntRange(1), default=None, help="Use only the first N test images.")
+@click.option(
+    "--images", type=click.IntRange(1), default=None, help="Use N test images drawn with --seed (default: all)."
+)
 @data_option
 @output_option
 def responses(
@@ -295,7 +297,13 @@ def responses(
     for spec, checkpoint in zip(specs, pairs[1::2], strict=True):
         trained = load_trained(checkpoint, spec, device)
         split = read_split(
-            data or trained.data, spec, batch=batch, limit=images, device=device, normalize=trained.normalize
+            data or trained.data,
+            spec,
+            batch=batch,
+            limit=images,
+            device=device,
+            normalize=trained.normalize,
+            seed=seed,
         )
         results.append(layer_responses(trained.model, trained.plan, split))
     stem = output / ("responses-" + "-".join(result.name for result in results))
@@ -319,7 +327,9 @@ def responses(
 @batch_option(256)
 @seed_option
 @click.option("--draws", type=click.IntRange(1), default=3, show_default=True, help="Random draws per k.")
-@click.option("--images", type=click.IntRange(1), default=None, help="Use only the first N test images.")
+@click.option(
+    "--images", type=click.IntRange(1), default=None, help="Use N test images drawn with --seed (default: all)."
+)
 @data_option
 @output_option
 def lesion(
@@ -348,7 +358,13 @@ def lesion(
     for checkpoint in checkpoints:
         trained = load_trained(checkpoint, device=device)
         split = read_split(
-            data or trained.data, trained.spec, batch=batch, limit=images, device=device, normalize=trained.normalize
+            data or trained.data,
+            trained.spec,
+            batch=batch,
+            limit=images,
+            device=device,
+            normalize=trained.normalize,
+            seed=seed,
         )
         results.append(run_lesion(trained.model, trained.plan, split, draws=draws, seed=seed, show_progress=True))
     stem = output / ("lesion-" + "-".join(result.name for result in results))
