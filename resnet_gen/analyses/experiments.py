@@ -19,6 +19,7 @@ from typing import Any
 
 from ..analysis import analyze
 from ..errors import SpecError
+from ..plan import lower
 from ..spec import Spec, load_spec
 
 DEGRADATION_SPECS = ("cifar_plain20", "cifar_plain56", "cifar_resnet20", "cifar_resnet56")
@@ -100,8 +101,6 @@ def train_run(
     history = result["history"]
     if any(row.get("val_acc1") is None for row in history):
         raise SpecError(f"{label}: the run has no test error per epoch; do not turn validation off")
-    from ..plan import lower
-
     plan = lower(spec)
     return Run(
         label=label,
