@@ -9,7 +9,7 @@ TORCH  := $(VENV)/.torch-installed
 DEV    := $(VENV)/.dev-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-quick lint torch bench bench-quick setup clean readme
+.PHONY: demo test test-quick lint torch bench bench-quick setup clean readme experiments
 
 setup: $(CORE)
 
@@ -64,6 +64,26 @@ test: lint
 # (tests/conftest.py, --quick); see README.md, "Contributing".
 test-quick: $(DEV)
 	$(BIN)/pytest -n 2 -v --quick --durations=10
+
+# The README's Experiments figures (docs/experiments/*.png): the CIFAR nets on the bundled 8x8
+# digits, on one CPU thread (about half an hour); training runs go to experiments/.
+FIGURES := docs/experiments
+DIGITS  := --set input.size=8 --set input.channels=1
+experiments: $(DEV)
+	mkdir -p $(FIGURES)
+	OMP_NUM_THREADS=1 $(BIN)/resnet-gen analyze gradients cifar_plain56 cifar_resnet56 -o $(FIGURES)
+	OMP_NUM_THREADS=1 $(BIN)/resnet-gen experiment degradation --data digits -o experiments/degradation
+	cp experiments/degradation/degradation.png $(FIGURES)/
+	OMP_NUM_THREADS=1 $(BIN)/resnet-gen analyze lesion experiments/degradation/cifar_resnet56/last.ckpt \
+		experiments/degradation/cifar_plain56/last.ckpt -o $(FIGURES)
+	OMP_NUM_THREADS=1 $(BIN)/resnet-gen analyze responses $(DIGITS) -o $(FIGURES) \
+		cifar_plain56 experiments/degradation/cifar_plain56/last.ckpt \
+		cifar_resnet56 experiments/degradation/cifar_resnet56/last.ckpt
+	OMP_NUM_THREADS=1 $(BIN)/resnet-gen analyze paths cifar_resnet56 $(DIGITS) --data digits \
+		--checkpoint experiments/degradation/cifar_resnet56/last.ckpt -o $(FIGURES)
+	OMP_NUM_THREADS=1 $(BIN)/resnet-gen experiment ablation cifar_resnet20 --vary shortcut.type=A,B,C \
+		--data digits -o experiments/ablation
+	cp experiments/ablation/ablation.png $(FIGURES)/
 
 # Side-by-side timings (ratios against torch / torchvision / timm); see benchmarks/RESULTS.md.
 bench: $(DEV)

@@ -34,7 +34,7 @@ SCALE_SPECS = ("cifar_resnet1202", "cifar_preact_resnet1001")
 GROWTH_DEPTHS = (20, 32, 44, 56, 110, 1202)
 # The issue's budgets for one scale step on the 2-core machine, in seconds.
 SCALE_BUDGETS = {"validate+analyse": 0.5, "emit": 0.5, "diagram": 2.0, "live build": 5.0}
-SECTIONS = ("tool", "scale", "network", "inference")
+SECTIONS = ("tool", "scale", "network", "inference", "trainer")
 # glibc malloc returns big freed blocks to the system, so a fresh process page-faults on every
 # activation; raising these thresholds keeps them in a warm heap, as a long-running process has.
 WARM_HEAP = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
@@ -365,6 +365,63 @@ def inference_speed(nets: Sequence[str], batch: int, size: int, reps: int, warmu
     )
 
 
+# Trainer -----------------------------------------------------------------------------------------
+
+TRAINER_TARGET = 0.97
+TRAINER_SPEC = ("cifar_resnet20", ["input.size=32"])
+TRAINER_BATCH = 64
+
+
+def trainer_speed(images: int, reps: int, warmup: int) -> None:
+    """Images/s of ``rg.train`` (one epoch, no validation, no progress bar) against a bare loop
+    written out here over the same network, data set, batch and optimizer; each rep builds its
+    model and opens its data, as a run does."""
+    import torch
+
+    import resnet_gen as rg
+    from resnet_gen.data import open_dataset
+
+    name, overrides = TRAINER_SPEC
+    spec = rg.load_spec(name, overrides)
+    source = f"synthetic:{images}"
+    recipe = {"batch_size": TRAINER_BATCH, "epochs": 1, "augment.type": "none", "schedule.type": "constant"}
+
+    def trainer() -> object:
+        return rg.train(spec, data=source, recipe="cifar", overrides=recipe, validate=False)
+
+    def bare_loop() -> object:
+        torch.manual_seed(0)
+        model = rg.build(spec)
+        dataset = open_dataset(source, "train", size=32, num_classes=10)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=TRAINER_BATCH, shuffle=True)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+        criterion = torch.nn.CrossEntropyLoss()
+        model.train()
+        for data, target in loader:
+            optimizer.zero_grad()
+            loss = criterion(model(data), target)
+            loss.backward()
+            optimizer.step()
+        return model
+
+    times = interleaved({"resnet-gen train": trainer, "bare loop": bare_loop}, reps, warmup)
+    # Throughput ratio = bare time / trainer time (images are the same), so >= 1 means no overhead.
+    ratio = Stats.of([b / t for t, b in zip(times["resnet-gen train"], times["bare loop"], strict=True)])
+    rows = []
+    for contender, values in times.items():
+        median = Stats.of(values).median
+        cell = ratio_cell(ratio) if contender == "resnet-gen train" else "1.000 (1.000-1.000)"
+        verdict = ("ok" if ratio.median >= TRAINER_TARGET else f"under {TRAINER_TARGET}") if contender != "bare loop" else ""
+        rows.append([contender, fmt_s(median), f"{images / median:,.0f}", cell, verdict])
+    table(
+        f"Trainer throughput, CPU float32, {name} at 32x32, {images} synthetic images, batch {TRAINER_BATCH},"
+        f" {torch.get_num_threads()} threads ({reps} interleaved reps; ratio = trainer images/s over the bare"
+        f" loop's, target >= {TRAINER_TARGET})",
+        ["contender", "median per epoch", "images/s", "ratio (min-max)", "target"],
+        rows,
+    )
+
+
 # Main --------------------------------------------------------------------------------------------
 
 
@@ -373,8 +430,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: few reps, one net, small growth table")
     parser.add_argument(
         "--only",
-        default="tool,scale,network,inference",
-        help="comma-separated sections: tool, scale, network, inference",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections: {', '.join(SECTIONS)}",
     )
     parser.add_argument("--reps", type=int, help="repetitions per contender (default 9, quick 2)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls of each contender first")
@@ -383,6 +440,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--scale-specs", help=f"comma-separated catalog specs (default {','.join(SCALE_SPECS)})")
     parser.add_argument("--depths", help="comma-separated CIFAR ResNet depths for the growth table ('' for none)")
+    parser.add_argument("--train-images", type=int, help="synthetic images per trainer run (default 1024, quick 128)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # one section, in its own process
     args = parser.parse_args(argv)
     unknown = {s.strip() for s in args.only.split(",")} - set(SECTIONS)
@@ -394,6 +452,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.depths is None:
         args.depths = "20,56,1202" if args.quick else ",".join(map(str, GROWTH_DEPTHS))
     args.depths = [int(d) for d in args.depths.split(",") if d]
+    args.train_images = args.train_images or (128 if args.quick else 1024)
     args.only = {s.strip() for s in args.only.split(",")}
     return args
 
@@ -436,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         network_speed(args.nets, args.batch, args.image_size, args.reps, args.warmup)
     if "inference" in args.only:
         inference_speed(args.nets, args.batch, args.image_size, args.reps, args.warmup)
+    if "trainer" in args.only:
+        trainer_speed(args.train_images, args.reps, args.warmup)
     return 0
 
 

@@ -11,6 +11,7 @@ rendered from ``templates/gallery/``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,19 @@ def diagram_link(name: str, view: str = "macro") -> str:
     return f"svg/{name}{'' if view == 'macro' else f'-{view}'}.svg"
 
 
+def plot_links(name: str, plots: Path | None, page_folder: Path) -> list[tuple[str, str]]:
+    """(label, href relative to ``page_folder``) of each figure in ``plots`` that names the spec:
+    the analyses write ``<analysis>-<spec>[-<spec>...].png``."""
+    if plots is None or not plots.is_dir():
+        return []
+    found = []
+    for figure in sorted(plots.glob("*.png")):
+        analysis, *specs = figure.stem.split("-")
+        if name in specs:
+            found.append((analysis, Path(os.path.relpath(figure.resolve(), page_folder.resolve())).as_posix()))
+    return found
+
+
 @dataclass
 class _Entry:
     spec: Spec
@@ -108,9 +122,12 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def build_gallery(out: Path, sources: list[str] | None = None, *, title: str | None = None) -> Path:
+def build_gallery(
+    out: Path, sources: list[str] | None = None, *, title: str | None = None, plots: Path | None = None
+) -> Path:
     """Write the gallery of ``sources`` (spec files or catalog names; the catalog when None) into
-    ``out``: ``index.html``, ``style.css``, ``pages/``, ``svg/`` and ``src/``. Returns the index."""
+    ``out``: ``index.html``, ``style.css``, ``pages/``, ``svg/`` and ``src/``. Returns the index.
+    A spec's page links the analysis figures in ``plots`` that name it (``resnet-gen analyze``)."""
     if title is None:
         title = "resnet-gen catalog" if sources is None else "resnet-gen gallery"
     sources = [str(path) for path in catalog.catalog_paths()] if sources is None else sources
@@ -127,7 +144,7 @@ def build_gallery(out: Path, sources: list[str] | None = None, *, title: str | N
     # Everything is made before anything is written, so a failure leaves no gallery half-made.
     files: dict[Path, bytes] = {}
     for entry in entries:
-        files.update(_spec_files(out, entry, shown, env, title))
+        files.update(_spec_files(out, entry, shown, env, title, plots))
     families = sorted({entry.spec.family for entry in entries})
     cards = [
         {
@@ -150,7 +167,7 @@ def build_gallery(out: Path, sources: list[str] | None = None, *, title: str | N
 
 
 def _spec_files(
-    out: Path, entry: _Entry, shown: dict[str, _Entry], env: jinja2.Environment, title: str
+    out: Path, entry: _Entry, shown: dict[str, _Entry], env: jinja2.Environment, title: str, plots: Path | None
 ) -> dict[Path, bytes]:
     """The spec's diagrams, emitted source and page, by where they go."""
     spec, name = entry.spec, entry.spec.name
@@ -170,6 +187,7 @@ def _spec_files(
         "blocks": f"../{diagram_link(name, 'blocks')}",
         "rows": _stage_rows(entry.report),
         "code": code,
+        "plots": plot_links(name, plots, (out / page_link(name)).parent),
     }
     return {
         out / diagram_link(name): draw(spec),

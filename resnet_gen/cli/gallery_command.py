@@ -19,8 +19,15 @@ from .sources import catalog_option, default_output, expand_sources
     help="Folder for index.html, pages/, the diagrams (svg/) and the emitted source (src/), all linked"
     " relatively  [default: out/gallery, or generated/gallery with --catalog]",
 )
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs/experiments"),
+    show_default=True,
+    help="Folder of analysis figures (resnet-gen analyze -o DIR); each spec's page links those naming it.",
+)
 @catalog_option
-def gallery(specs: tuple[str, ...], output: Path | None, use_catalog: bool) -> None:
+def gallery(specs: tuple[str, ...], output: Path | None, plots: Path, use_catalog: bool) -> None:
     """Write a web gallery (your specs or --catalog).
 
     Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
@@ -31,5 +38,5 @@ def gallery(specs: tuple[str, ...], output: Path | None, use_catalog: bool) -> N
     sources = expand_sources(specs, use_catalog)
     if output is None:
         output = default_output(use_catalog, "gallery")
-    index = build_gallery(output, None if use_catalog else sources)
+    index = build_gallery(output, None if use_catalog else sources, plots=plots)
     click.echo(f"wrote {index.as_posix()} ({len(sources)} specs)")
