@@ -131,9 +131,8 @@ class _Run:
             num_classes=self.spec.head.num_classes if self.spec.head else 10,
             seed=self.recipe.seed,
         )
-        check_fit(
-            self.spec, dataset.info, resizes=self.recipe.augment.type == "random_resized_crop" and split == "train"
-        )
+        # When training crops and resizes, validation images are resized to the spec's size too.
+        check_fit(self.spec, dataset.info, resizes=self.recipe.augment.type == "random_resized_crop")
         return dataset
 
     # -- setting up --------------------------------------------------------------------------------
