@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 import torchvision
 from emit_support import import_source
@@ -59,13 +60,14 @@ def test_checkpoint_carries_spec_recipe_and_loads_elsewhere(tmp_path: Path) -> N
         torch.testing.assert_close(standalone(images), expected)
 
 
-def test_bf16_autocast_on_cpu_runs_and_the_loss_falls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])  # fp16 through the gradient scaler
+def test_autocast_on_cpu_runs_and_the_loss_falls(tmp_path: Path, amp: str) -> None:
     spec = digits_spec()
     result = rg.train(
         spec,
         data="digits",
         recipe="digits",
-        overrides={"amp": "bf16", "log_every": 1, "batch_size": 64},
+        overrides={"amp": amp, "log_every": 1, "batch_size": 64},
         max_steps=30,
         validate=False,
     )

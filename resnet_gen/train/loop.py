@@ -78,9 +78,11 @@ def train(
 ) -> dict[str, Any]:
     """See :func:`resnet_gen.train.train`."""
     processes = distributed.start(device)
+    deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         return _Run(spec, data, recipe, out, resume, processes, max_steps, validate, progress).run()
     finally:
+        torch.use_deterministic_algorithms(deterministic)  # a run's setting does not outlive it
         distributed.stop()
 
 
