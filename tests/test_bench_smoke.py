@@ -46,7 +46,7 @@ def test_quick_benchmark_prints_every_table() -> None:
             assert match is not None
             median, low, high = map(float, match.groups())
             assert 0 < low <= median <= high
-    assert RATIO.search(row("resnet-gen train")) and "1.000 (1.000-1.000)" in row("bare loop")
+    assert RATIO.search(row("resnet-gen train")) and "1.000 (1.000-1.000)" in row("bare loop ")
     # The inference section twice, each in its own process: glibc's default heap, then a warm one.
     starts = [i for i, line in enumerate(lines) if line.startswith("## Inference")]
     heaps = ["default heap", "warm heap"] if sys.platform == "linux" else ["default heap"]

@@ -50,6 +50,15 @@ def test_cifar10_pixels_and_labels(tmp_path: Path) -> None:
     assert len(open_dataset(f"cifar10:{tmp_path}", "test")) == 4
 
 
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar_pickles_of_any_protocol(tmp_path: Path, protocol: int) -> None:
+    images, labels = write_cifar10(tmp_path)
+    with (tmp_path / "test_batch").open("wb") as handle:
+        pickle.dump({b"data": images[:3], b"labels": labels[:3].tolist()}, handle, protocol=protocol)
+    dataset = open_dataset(f"cifar10:{tmp_path}", "test", normalize="none")
+    assert torch.equal(dataset[2][0], torch.from_numpy(images[2].reshape(3, 32, 32).astype(np.float32) / 255))
+
+
 def test_cifar100_fine_labels(tmp_path: Path) -> None:
     data = RNG.integers(0, 256, size=(6, 3072), dtype=np.uint8)
     for name in ("train", "test"):

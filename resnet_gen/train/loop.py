@@ -78,9 +78,11 @@ def train(
 ) -> dict[str, Any]:
     """See :func:`resnet_gen.train.train`."""
     processes = distributed.start(device)
+    deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         return _Run(spec, data, recipe, out, resume, processes, max_steps, validate, progress).run()
     finally:
+        torch.use_deterministic_algorithms(deterministic)  # a run's setting does not outlive it
         distributed.stop()
 
 
@@ -131,9 +133,8 @@ class _Run:
             num_classes=self.spec.head.num_classes if self.spec.head else 10,
             seed=self.recipe.seed,
         )
-        check_fit(
-            self.spec, dataset.info, resizes=self.recipe.augment.type == "random_resized_crop" and split == "train"
-        )
+        # When training crops and resizes, validation images are resized to the spec's size too.
+        check_fit(self.spec, dataset.info, resizes=self.recipe.augment.type == "random_resized_crop")
         return dataset
 
     # -- setting up --------------------------------------------------------------------------------
