@@ -57,10 +57,10 @@ def output_folder(folder: Path, option: str = "-o", *, instead: str = "") -> Pat
     instead = instead or f"choose another folder with {option}"
     problem = name_problem(str(folder))
     if problem is not None:
-        raise SpecError(f"{shown(str(folder))}: {problem.replace('name a .yaml file', instead)}")
+        raise SpecError(f"{shown(str(folder))}: {problem}; {instead}")
     found = resolve(folder)
     if isinstance(found, str):
-        raise SpecError(f"{folder}: {found.replace('point it at a .yaml file', instead)}")
+        raise SpecError(f"{folder}: {found}; {instead}")
     try:
         mode = found.stat().st_mode
     except FileNotFoundError:
@@ -101,12 +101,12 @@ def target_of(path: Path) -> Path:
     """Where writing ``path`` lands: the file a symbolic link points at (the link stays), else ``path``."""
     problem = name_problem(str(path))
     if problem is not None:
-        raise SpecError(f"{shown(str(path))}: {problem.replace('name a .yaml file', 'choose another name')}")
+        raise SpecError(f"{shown(str(path))}: {problem}; choose another name")
     if not path.is_symlink():
         return path
     found = resolve(path)
     if isinstance(found, str):
-        raise SpecError(f"{path}: {found.replace('point it at a .yaml file', 'replace the link')}")
+        raise SpecError(f"{path}: {found}; replace the link")
     return found
 
 

@@ -22,30 +22,34 @@ def shown(text: str) -> str:
     return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}... ({len(text):,} characters)"
 
 
+LOOP = "is a symlink loop (a link that leads back to itself)"
+
+
 def name_problem(text: str) -> str | None:
-    """Why ``text`` cannot name a file on this system, or None when it can."""
+    """Why ``text`` cannot name a file on this system, or None when it can (without what to do
+    instead, which each caller says)."""
     if "\x00" in text:
-        return "contains a NUL byte, which no file name can hold; name a .yaml file"
+        return "contains a NUL byte, which no file name can hold"
     try:
         encoded = os.fsencode(text)
     except UnicodeError:
-        return "is not a valid file name (it holds characters the system cannot encode); name a .yaml file"
+        return "is not a valid file name (it holds characters the system cannot encode)"
     if len(encoded) > PATH_MAX:
-        return f"is longer than the system's limit of {PATH_MAX:,} bytes for a path; name a .yaml file"
+        return f"is longer than the system's limit of {PATH_MAX:,} bytes for a path"
     if any(len(part) > NAME_MAX for part in encoded.split(b"/")):
-        return f"has a name longer than the system's limit of {NAME_MAX} bytes; name a .yaml file"
+        return f"has a name longer than the system's limit of {NAME_MAX} bytes"
     return None
 
 
 def resolve(path: Path) -> Path | str:
-    """``path`` made absolute with its links followed, or why that failed (a symlink loop)."""
+    """``path`` made absolute with its links followed, or why that failed (LOOP, for a symlink loop)."""
     try:
         return path.resolve()
     except RuntimeError:  # Python < 3.13 reports a loop this way
-        return "is a symlink loop (a link that leads back to itself); point it at a .yaml file"
+        return LOOP
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            return "is a symlink loop (a link that leads back to itself); point it at a .yaml file"
+            return LOOP
         return f"cannot be resolved: {exc.strerror}"
 
 

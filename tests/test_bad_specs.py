@@ -286,3 +286,35 @@ def test_other_commands_give_the_same_lines(
     out, err = capsys.readouterr()
     assert (exited.value.code, out) == (1, "")
     assert err.splitlines() == [f"error: {line}" for line in _expected(name)]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("res\x00net", "res\\x00net: contains a NUL byte, which no file name can hold; name a .yaml file"),
+        (
+            "a" * 300,
+            f"{'a' * 60}... (300 characters): has a name longer than the system's limit of 255 bytes; name a .yaml file",
+        ),
+        (
+            "d/" * 2100 + "x.yaml",
+            f"{'d/' * 30}... (4,206 characters): is longer than the system's limit of 4,096 bytes for a path; name a .yaml file",
+        ),
+        (
+            "\udcff\ud800.yaml",
+            "\\udcff\\ud800.yaml: is not a valid file name (it holds characters the system cannot encode); name a .yaml file",
+        ),
+    ],
+    ids=["NUL", "long name", "long path", "surrogates"],
+)
+def test_names_the_system_cannot_take_are_one_line(
+    name: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file name on the command line that no file can have (a corpus file cannot hold one)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["validate", name])
+    out, err = capsys.readouterr()
+    assert (exited.value.code, out) == (1, "")
+    (line,) = err.splitlines()
+    assert line == f"error: {message}"

@@ -305,3 +305,44 @@ def test_sigterm_removes_the_staging_folder(tmp_path: Path) -> None:
     _, err = process.communicate(timeout=60)
     assert (process.returncode, err) == (143, "terminated\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_name_a_generated_file_defines_is_refused_as_a_spec_name() -> None:
+    """What build would refuse (tests/bad_specs: combo_name_*), validation refuses at name:: every
+    top-level class, function and constant the emitter writes for the catalog, in both targets,
+    besides the factory itself."""
+    import ast
+
+    from resnet_gen.spec.names import name_problem
+
+    defined: set[str] = set()
+    for path in sorted((ROOT / "generated").glob("*.py")) + sorted((ROOT / "generated" / "inference").glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name != path.stem:
+                defined.add(node.name)
+            elif isinstance(node, ast.Assign):
+                defined.update(target.id for target in node.targets if isinstance(target, ast.Name))
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                defined.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    assert {"ResNet", "Bottleneck", "fold_batch_norms", "torch", "F"} <= defined
+    assert [name for name in sorted(defined) if name_problem(name) is None] == []
+
+
+@pytest.mark.parametrize("command", [["export", "resnet18", "-o", "sub/net.onnx"], ["build", "resnet18", "-o", "sub"]])
+def test_an_unwritable_folder_is_refused_before_any_work(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Simulated (the tests may run as root, whom chmod does not stop): export used to fail only
+    after building and tracing the network; now before the network is built."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(files.os, "access", lambda *args: False)
+
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the network was built")
+
+    monkeypatch.setattr("resnet_gen.live.build", no_build, raising=False)
+    code, out, err = _main(command, capsys)
+    assert (code, out) == (1, "")
+    where = "choose another path with -o" if command[0] == "export" else "choose another folder with -o"
+    assert err == f"error: sub: cannot write output here: Permission denied; {where}\n"
+    assert list(tmp_path.iterdir()) == []

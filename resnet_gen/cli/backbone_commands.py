@@ -12,7 +12,7 @@ import click
 from ..errors import SpecError
 from ..files import ONNX, PT2, check_output_file, check_replaceable, target_of
 from ..memory import check_fits
-from ..paths import kind, name_problem, shown
+from ..paths import LOOP, kind, name_problem, shown
 from ..spec.load import load_spec_and_plan
 from ..torch_check import TorchMissing, require_torch
 from .app import set_option
@@ -34,14 +34,12 @@ def check_checkpoint(path: Path) -> None:
     """A checkpoint that is not there is one line, before torch is imported."""
     problem = name_problem(str(path))
     if problem is not None:
-        raise SpecError(
-            f"{shown(str(path))}: {problem.replace('name a .yaml file', 'name a .pth, .pt or .safetensors file')}"
-        )
+        raise SpecError(f"{shown(str(path))}: {problem}; name a .pth, .pt or .safetensors file")
     found = kind(path)
     if found == "missing":
         raise SpecError(f"{path}: no such checkpoint file; check the path")
     if found == "loop":
-        raise SpecError(f"{path}: is a symlink loop (a link that leads back to itself); point it at a checkpoint file")
+        raise SpecError(f"{path}: {LOOP}; point it at a checkpoint file")
     if found != "file":
         raise SpecError(f"{path}: is not a regular file; name a .pth, .pt or .safetensors file")
 

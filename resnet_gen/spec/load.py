@@ -61,7 +61,7 @@ def spec_path(source: str | Path) -> Path:
     text = str(source)
     problem = paths.name_problem(text)
     if problem is not None:
-        raise SpecError(located(Location(paths.shown(text)), "", problem))
+        raise SpecError(located(Location(paths.shown(text)), "", f"{problem}; name a .yaml file"))
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or paths.kind(path) != "missing" or "/" in text or "\\" in text:
         return path
@@ -79,7 +79,7 @@ def resolve(source: str | Path, *, parents: ParentCache | None = None) -> Locate
     root = spec_path(source)
     resolved = paths.resolve(root)
     if isinstance(resolved, str):
-        raise SpecError(located(Location(str(root)), "", resolved))
+        raise SpecError(located(Location(str(root)), "", f"{resolved}; point it at a .yaml file"))
     folders = _Folders(resolved.parent, Path.cwd().resolve(), catalog.specs_dir().resolve())
     return _resolve_file(root, resolved, folders, (), parents)[0]
 
@@ -179,7 +179,7 @@ def _parent_path(ref: str, child_dir: Path, folders: _Folders, where: Location) 
     lies in the spec's folder or the catalog (a sibling link to /etc/passwd is refused unread)."""
     problem = paths.name_problem(ref)
     if problem is not None:
-        raise SpecError(located(where, "extends", f"{paths.shown(ref)!r} {problem}"))
+        raise SpecError(located(where, "extends", f"{paths.shown(ref)!r} {problem}; name a .yaml file"))
     is_path = ref.endswith((".yaml", ".yml")) or "/" in ref
     if is_path:
         candidate = child_dir / ref
@@ -189,7 +189,7 @@ def _parent_path(ref: str, child_dir: Path, folders: _Folders, where: Location) 
         candidate = sibling if paths.kind(sibling) != "missing" else folders.specs / f"{ref}.yaml"
     resolved = paths.resolve(candidate)
     if isinstance(resolved, str):
-        raise SpecError(located(where, "extends", f"{paths.shown(ref)!r} {resolved}"))
+        raise SpecError(located(where, "extends", f"{paths.shown(ref)!r} {resolved}; point it at a .yaml file"))
     allowed = (folders.root, folders.specs, child_dir)
     if not any(resolved.is_relative_to(folder) for folder in allowed):
         raise SpecError(

@@ -7,12 +7,28 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import re
 import sys
 
 # Module-level names every generated file may define or import (see emit/source.py).
 GENERATED_FILE_NAMES = frozenset(
     {"torch", "nn", "F", "math", "OrderedDict", "Mapping", "FROZEN_MODULES", "fold_batch_norms"}
 )
+# Classes a generated file may define: fixed ones, and block classes named after their kind
+# (SEBottleneck, PreActBasicBlock, PlainBasicBlock2, ...; see emit/blocks.py).
+GENERATED_CLASSES = frozenset(
+    {
+        "ResNet",
+        "SqueezeExcite",
+        "EfficientChannelAttention",
+        "StdConv2d",
+        "BlurPool2d",
+        "ZeroPadShortcut",
+        "EvoNormS0",
+        "FilterResponseNormTLU",
+    }
+)
+_BLOCK_CLASS = re.compile(r"(?:[A-Z][A-Za-z]*)?(?:Block|Bottleneck)\d*")
 # Packages the generated file imports, besides the standard library.
 IMPORTED_PACKAGES = frozenset({"torch", "torchvision", "timm", "numpy", "onnx", "onnxruntime"})
 
@@ -34,6 +50,6 @@ def name_problem(name: str) -> str | None:
         return f"{name!r} is a Python builtin, which the generated function would shadow; choose another name"
     if name in sys.stdlib_module_names or name in IMPORTED_PACKAGES:
         return f"{name!r} is the name of a Python module: the generated {name}.py would be imported in its place; choose another name"
-    if name in GENERATED_FILE_NAMES:
+    if name in GENERATED_FILE_NAMES or name in GENERATED_CLASSES or _BLOCK_CLASS.fullmatch(name):
         return f"{name!r} is a name the generated file itself uses; choose another name"
     return None
