@@ -140,7 +140,20 @@ class _Run:
     # -- setting up --------------------------------------------------------------------------------
 
     def _prepare_folder(self) -> None:
-        if self.out is None or not self.processes.is_main:
+        """The main process writes spec.yaml and recipe.yaml; when it cannot, every process stops
+        with its message (instead of the others waiting for it at the first collective)."""
+        problem = None
+        if self.processes.is_main:
+            try:
+                self._write_resolved()
+            except SpecError as exc:
+                problem = list(exc.problems)
+        problem = distributed.broadcast(problem, self.processes)
+        if problem:
+            raise SpecError(problem)
+
+    def _write_resolved(self) -> None:
+        if self.out is None:
             return
         hint = "choose another run folder with --out"
         spec_text = yaml.safe_dump(self.spec.model_dump(mode="json"), sort_keys=False)
