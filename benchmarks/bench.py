@@ -7,7 +7,7 @@ ratios. Absolute medians are printed too, but the ratios are the results. Each s
 fresh process of its own.
 
     python benchmarks/bench.py            # the full run (minutes)
-    python benchmarks/bench.py --quick    # a smoke run for CI (about a minute)
+    python benchmarks/bench.py --quick    # a smoke run: each table once, few reps (a few minutes on 2 cores)
 """
 
 from __future__ import annotations
@@ -492,14 +492,15 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_sections_apart(argv: Sequence[str], sections: Sequence[str]) -> int:
+def run_sections_apart(argv: Sequence[str], sections: Sequence[str], *, warm_rerun: bool = True) -> int:
     """Each section in a fresh process, so one section's allocator and thread-pool state (a training
     step leaves the heap warm) cannot change the next one's numbers; the inference section runs
-    twice, with glibc's default heap and with a warm one, because the two give different speed-ups."""
+    twice, with glibc's default heap and with a warm one, because the two give different speed-ups
+    (once in a quick run, which prints each table once)."""
     passed = [a for i, a in enumerate(argv) if a != "--only" and (i == 0 or argv[i - 1] != "--only")]
     passed = [a for a in passed if not a.startswith("--only=")]
     runs: list[tuple[str, dict[str, str]]] = [(section, {}) for section in sections]
-    if "inference" in sections and sys.platform == "linux":
+    if "inference" in sections and sys.platform == "linux" and warm_rerun:
         runs.append(("inference", WARM_HEAP))
     for section, extra_env in runs:
         child = [sys.executable, __file__, *passed, "--only", section, "--child"]
@@ -521,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"# python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
-        return run_sections_apart(argv, [s for s in SECTIONS if s in args.only])
+        return run_sections_apart(argv, [s for s in SECTIONS if s in args.only], warm_rerun=not args.quick)
     if "tool" in args.only:
         tool_latency(args.reps, args.warmup)
     if "scale" in args.only:

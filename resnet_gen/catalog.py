@@ -1,5 +1,5 @@
-"""Where the shipped specs and templates live: inside the package when installed from a wheel,
-at the top of the source tree otherwise."""
+"""Where the shipped specs and templates live (inside the package when installed from a wheel,
+at the top of the source tree otherwise), and where a user's own specs live: never the catalog."""
 
 from __future__ import annotations
 

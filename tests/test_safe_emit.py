@@ -80,7 +80,7 @@ def test_hostile_file_names_and_overrides_stay_in_comments_and_strings(
         argv += ["--set", item]
     main(argv)
     source = capsys.readouterr().out
-    # --set names the network <name>_custom (see cli.sources.with_identity)
+    # Built with --set, the network is named evil_custom (never its file's own name).
     plain = rg.emit(rg.load_spec("cifar_resnet20", overrides={"name": "evil_custom", "head.num_classes": 10}))
     assert _shape(source) == _shape(plain)
     code_lines = [line for line in source.splitlines() if line.lstrip().startswith(("import ", "os."))]
