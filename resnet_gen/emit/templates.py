@@ -158,11 +158,6 @@ def roles_of(layer: Layer) -> dict[str, str]:
     return {name: roles[name] for name in names}
 
 
-def literal_fields(layer: Layer) -> dict[str, Expr]:
-    """Every field ``layer``'s snippet reads, as a literal (code for a single instance)."""
-    return {name: literal(getattr(layer, name)) for name, role in roles_of(layer).items() if role != "ignored"}
-
-
 def render_layer_kind(kind: str, exprs: dict[str, Expr]) -> str:
     code = str(snippet(kind).build(SimpleNamespace(**exprs))).strip()
     if not code:

@@ -73,11 +73,6 @@ class BlockPlan:
     def macs(self) -> int:
         return _sum_macs(self.layers)
 
-    @property
-    def signature(self) -> tuple[object, ...]:
-        """What makes two blocks the same code (used to collapse repeats and pick classes)."""
-        return (self.type, self.order, self.shortcut_type, self.attention)
-
 
 @dataclass(frozen=True)
 class StagePlan:
@@ -191,14 +186,6 @@ class Plan:
     @property
     def macs(self) -> int:
         return _sum_macs(self.layers)
-
-    def block_kinds(self) -> list[BlockPlan]:
-        """The first block of each distinct kind, in network order."""
-        seen: dict[tuple[object, ...], BlockPlan] = {}
-        for block in self.blocks:
-            key = (block.type, block.order, block.attention, block.shortcut_type != "identity")
-            seen.setdefault(key, block)
-        return list(seen.values())
 
 
 def _prefixed(prefix: str, layer: Layer) -> Layer:

@@ -653,20 +653,6 @@ class Spec(_Strict):
         from .backbone import raise_problems
 
         for index, stage in enumerate(self.stages):
-            block = self.block_for(index)
-            if block.type == "bottleneck" and block.groups > 1 and stage.inner_channels is None:
-                mid = int(stage.width * block.width_per_group / 64) * block.groups
-                if mid < block.groups:
-                    least = -(-64 // block.width_per_group)
-                    raise_problems(
-                        [
-                            (
-                                ("stages", index, "width"),
-                                f"width {stage.width} with width_per_group {block.width_per_group} leaves no channels per group; use width >= {least}",
-                                stage.width,
-                            )
-                        ]
-                    )
             out = self.stage_out_channels(index) * self.width_factor
             if out > MAX_CHANNELS:
                 raise_problems(
