@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .choices import ORDER_PREFIXES
 from .plan import Plan, lower
 from .plan.layers import Conv, Pool, Size
 from .plan.types import BlockPlan, FeatureTap
@@ -124,7 +125,7 @@ def _block_detail(block: BlockPlan) -> str:
             if layer.groups > 1:
                 parts.append(f"{layer.groups} groups")
     text = f"[{', '.join(parts)}]"
-    extras = [block.order + "-act"] if block.order != "post" else []
+    extras = [ORDER_PREFIXES[block.order]] if block.order != "post" else []
     if block.attention:
         extras.append(block.attention)
     if block.dilation > 1:

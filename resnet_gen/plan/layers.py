@@ -67,8 +67,12 @@ class Norm:
 
 @dataclass(frozen=True)
 class Act:
+    """An activation; ``inplace`` False where its input is still read after it (the shortcut of a
+    block that starts with an activation)."""
+
     path: str
     type: str
+    inplace: bool = True
     params = 0
     macs = 0
 

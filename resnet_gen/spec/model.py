@@ -17,6 +17,8 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..choices import ActivationType, AttentionType, BlockOrder, BlockType, NormType
+
 # Bounds keep absurd specs (a billion blocks, width 2**40) from ever reaching the planner.
 Count = Annotated[int, Field(ge=1, le=10_000)]
 Channels = Annotated[int, Field(ge=1, le=65_536)]
@@ -102,10 +104,6 @@ class InputSpec(_Strict):
     @property
     def hw(self) -> tuple[int, int]:
         return (self.size, self.size) if isinstance(self.size, int) else self.size
-
-
-NormType = Literal["batch", "frozen_batch", "group", "evonorm_s0", "frn", "none"]
-ActivationType = Literal["relu", "leaky_relu", "silu", "gelu", "mish", "hardswish", "elu", "tanh", "identity"]
 
 
 class NormSpec(_Strict):
@@ -220,9 +218,7 @@ class AttentionSpec(_Strict):
     Unset, they are reduction 16 and divisor 8 (timm's defaults).
     """
 
-    type: Literal["se", "eca"] = Field(
-        description="`se` (squeeze-and-excitation) or `eca` (efficient channel attention)."
-    )
+    type: AttentionType = Field(description="`se` (squeeze-and-excitation) or `eca` (efficient channel attention).")
     reduction: Annotated[float, Field(ge=1.0, le=1024.0)] | None = Field(
         default=None, description="`se` only: the reduced width is `channels / reduction`; unset means 16."
     )
@@ -296,9 +292,6 @@ class AntiAliasSpec(_Strict):
         return self
 
 
-BlockType = Literal["basic", "bottleneck"]
-
-
 class BlockSpec(_Strict):
     """The residual block. ``width`` of a stage is torchvision's ``planes``: the block's output is
     ``width * expansion`` channels and a bottleneck's middle width is
@@ -325,9 +318,9 @@ class BlockSpec(_Strict):
     reduce_first: Annotated[int, Field(ge=1, le=64)] = Field(
         default=1, description="The first conv has `1 / reduce_first` of the middle width (2 in SENet-154)."
     )
-    order: Literal["post", "pre"] = Field(
+    order: BlockOrder = Field(
         default="post",
-        description="`post`: norm and activation after each conv (v1); `pre`: before each conv (pre-activation, v2).",
+        description="Where norms and activations sit (He et al. 2016, Fig. 4): `post` after each conv, the last activation after the addition (v1, (a)); `bn_after_add` the last norm after the addition too (b); `relu_before_add` the last activation before it (c); `relu_preact` each activation before its conv, norms after (d); `pre` norm and activation before each conv (pre-activation, v2, (e)).",
     )
     attention: AttentionSpec | None = Field(
         default=None,
@@ -709,7 +702,7 @@ class Spec(_Strict):
         if stem.type != "conv":
             deep = stem.deep_width * factor
             widths += [3 * (deep // 4) if stem.type == "deep_tiered" else deep, deep]
-        if self.block.order == "post" or stem.pool == "conv":
+        if self.block.order != "pre" or stem.pool == "conv":
             widths.append(stem.width * factor)
         for channels in widths:
             if channels % self.norm.groups:
