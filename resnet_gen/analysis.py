@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .choices import ORDER_PREFIXES
 from .plan import Plan, lower
-from .plan.layers import Conv, Pool, Size
+from .plan.layers import Conv, Pool, Size, SplitAttention
 from .plan.types import BlockPlan, FeatureTap
 from .spec import Spec
 
@@ -120,8 +120,10 @@ def _block_detail(block: BlockPlan) -> str:
     from a width rule: reduce_first and pruned nets give each conv its own width)."""
     parts = []
     for layer in block.branch:
-        if isinstance(layer, Conv):
+        if isinstance(layer, (Conv, SplitAttention)):
             parts.append(f"{layer.kernel}x{layer.kernel} {layer.out_channels}")
+            if isinstance(layer, SplitAttention):
+                parts.append(f"split attention radix {layer.radix}")
             if layer.groups > 1:
                 parts.append(f"{layer.groups} groups")
     text = f"[{', '.join(parts)}]"

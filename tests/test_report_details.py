@@ -18,7 +18,7 @@ from torch import nn
 import resnet_gen as rg
 from tests.conftest import ALL_SPECS
 
-CONV_TEXT = re.compile(r"(\d+)x(\d+) (\d+)(?:, (\d+) groups)?")
+CONV_TEXT = re.compile(r"(\d+)x(\d+) (\d+)(?:, split attention radix \d+)?(?:, (\d+) groups)?")
 
 
 def _convs_in_text(detail: str) -> list[tuple[int, int, int]]:
@@ -27,12 +27,16 @@ def _convs_in_text(detail: str) -> list[tuple[int, int, int]]:
 
 
 def _branch_convs(block: nn.Module) -> list[tuple[int, int, int]]:
-    """The block's own convs (its direct Conv2d children: shortcut and attention convs sit deeper)."""
-    return [
-        (int(child.kernel_size[0]), child.out_channels, child.groups)
-        for child in block.children()
-        if isinstance(child, nn.Conv2d)
-    ]
+    """The block's own convs (its direct Conv2d children: shortcut and attention convs sit deeper),
+    a split-attention conv counted by its inner conv, whose ``radix`` splits each have the width."""
+    out = []
+    for child in block.children():
+        if isinstance(child, nn.Conv2d):
+            out.append((int(child.kernel_size[0]), child.out_channels, child.groups))
+        elif hasattr(child, "radix") and isinstance(getattr(child, "conv", None), nn.Conv2d):
+            conv, radix = child.conv, int(child.radix)
+            out.append((int(conv.kernel_size[0]), conv.out_channels // radix, conv.groups // radix))
+    return out
 
 
 @pytest.mark.parametrize("name", ALL_SPECS)

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from ..choices import BlockOrder
+from ..choices import BlockOrder, BlockType
 from ..plan import BlockPlan, Plan
-from ..plan.layers import Conv, Layer
+from ..plan.layers import Conv, Layer, SplitAttention
 from ..plan.types import Fold
 from .code import BRANCH_CONDITIONS, SHORTCUT_CONDITIONS, Arg, Items, Member, SharedCode, Value
 from .templates import activation_code, use
@@ -31,6 +31,7 @@ SYMBOLS: dict[str, tuple[str, ...]] = {
 ARG_ORDER = ("in_channels", "mid_channels", "out_channels", "stride", "first_dilation", "dilation", "groups")
 # The attributes the block template writes itself; a plan layer may not take these names.
 OWN_ATTRS = ("drop_path", "act_out", "forward", "training")
+CLASS_NAMES: dict[BlockType, str] = {"basic": "BasicBlock", "bottleneck": "Bottleneck", "resnest": "ResNeStBottleneck"}
 # Class names by activation order (He et al. 2016, Fig. 4): BNAfterAddBasicBlock, PreActBottleneck, ...
 CLASS_PREFIXES: dict[BlockOrder, str] = {
     "post": "",
@@ -286,7 +287,7 @@ def _class_names(plan: Plan, keys: list[tuple[object, ...]]) -> list[str]:
     names = []
     for key in keys:
         kind, order, residual = key[0], key[1], key[3]
-        base = {"basic": "BasicBlock", "bottleneck": "Bottleneck"}.get(str(kind), f"{str(kind).title()}Block")
+        base = CLASS_NAMES[cast(BlockType, kind)]
         if not residual:
             base = "Plain" + base.removesuffix("Block") + ("Block" if base.endswith("Block") else "")
         base = CLASS_PREFIXES[cast(BlockOrder, order)] + base
@@ -316,9 +317,15 @@ def _snake(name: str) -> str:
 
 def _doc(first: BlockPlan, blocks: list[BlockPlan]) -> str:
     """One sentence on what the block computes."""
-    kernels = [f"{layer.kernel}x{layer.kernel}" for layer in first.branch if isinstance(layer, Conv)]
-    grouped = any(isinstance(layer, Conv) and layer.groups > 1 for block in blocks for layer in block.branch)
-    kind = {"basic": "Basic", "bottleneck": "Bottleneck"}.get(first.type, first.type.title())
+    kernels = [
+        f"{layer.kernel}x{layer.kernel}" + (" split-attention" if isinstance(layer, SplitAttention) else "")
+        for layer in first.branch
+        if isinstance(layer, (Conv, SplitAttention))
+    ]
+    grouped = any(
+        isinstance(layer, (Conv, SplitAttention)) and layer.groups > 1 for block in blocks for layer in block.branch
+    )
+    kind = CLASS_NAMES[first.type].removesuffix("Block")
     convs = ", ".join(kernels[:-1]) + f" and {kernels[-1]}" if len(kernels) > 1 else "".join(kernels)
     text = f"{kind} block: {convs} convs" + (" (the 3x3 grouped)" if grouped else "")
     if first.order == "pre" and first.folds:

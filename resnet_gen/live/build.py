@@ -20,6 +20,7 @@ from .modules import (
     FilterResponseNormTLU,
     FrozenBatchNorm2d,
     SamePadAvgPool2d,
+    SplitAttention,
     SqueezeExcite,
     StdConv2d,
     ZeroPadShortcut,
@@ -106,6 +107,21 @@ def make_layer(layer: L.Layer) -> nn.Module:
         return SqueezeExcite(layer.channels, layer.reduced, ACTIVATIONS[layer.activation])
     if isinstance(layer, L.EfficientChannelAttention):
         return EfficientChannelAttention(layer.kernel)
+    if isinstance(layer, L.SplitAttention):
+        return SplitAttention(
+            layer.in_channels,
+            layer.out_channels,
+            layer.kernel,
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
+            radix=layer.radix,
+            attn_channels=layer.attn_channels,
+            eps=layer.eps,
+            momentum=layer.momentum,
+            act_layer=ACTIVATIONS[layer.activation],
+        )
     if isinstance(layer, L.ZeroPadShortcut):
         return ZeroPadShortcut(layer.in_channels, layer.out_channels, layer.stride)
     if isinstance(layer, L.Linear):

@@ -24,6 +24,7 @@ from .layers import (
     Norm,
     Pool,
     Size,
+    SplitAttention,
     SqueezeExcite,
     StdConv,
     ZeroPadShortcut,
@@ -33,9 +34,11 @@ from .layers import (
 from .types import BlockPlan, HeadPlan, Plan, StagePlan
 
 
-def make_divisible(value: float, divisor: int) -> int:
-    """Round to the nearest multiple of ``divisor`` (at least ``divisor``), as timm rounds SE widths."""
-    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+def make_divisible(value: float, divisor: int, min_value: int | None = None, round_limit: float = 0.0) -> int:
+    """Round to the nearest multiple of ``divisor`` (at least ``min_value``, else ``divisor``), one
+    more step where that loses more than ``1 - round_limit`` of ``value``: timm's make_divisible."""
+    rounded = max(min_value or divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * value else rounded
 
 
 def eca_kernel(channels: int, gamma: int = 2, beta: int = 1) -> int:
@@ -308,34 +311,10 @@ def _block(
     pre = order in PRE_ACTIVATION_ORDERS
     first, mid = _inner_widths(spec, stage, index, block, width)
     widths = (first, mid)
-    if block.type == "bottleneck":
-        branch, out_size = _bottleneck_branch(
-            block,
-            make,
-            in_channels,
-            widths,
-            out_channels,
-            stride,
-            dilation,
-            first_dilation,
-            size,
-            order,
-            spec.anti_alias,
-        )
-    else:
-        branch, out_size = _basic_branch(
-            block,
-            make,
-            in_channels,
-            widths,
-            out_channels,
-            stride,
-            dilation,
-            first_dilation,
-            size,
-            order,
-            spec.anti_alias,
-        )
+    lower_branch = {"basic": _basic_branch, "bottleneck": _bottleneck_branch, "resnest": _resnest_branch}[block.type]
+    branch, out_size = lower_branch(
+        block, make, in_channels, widths, out_channels, stride, dilation, first_dilation, size, order, spec.anti_alias
+    )
     _check_size(out_size, path)
     # Fig. 4(b): the branch's last norm moves after the addition.
     after_add: list[Layer] = []
@@ -374,7 +353,7 @@ def _block(
         stride=stride,
         dilation=dilation,
         first_dilation=first_dilation,
-        groups=block.groups if block.type == "bottleneck" else 1,
+        groups=block.groups if block.type != "basic" else 1,
         in_size=size,
         out_size=out_size,
         shortcut_type=shortcut_type,
@@ -525,6 +504,79 @@ def _bottleneck_branch(
         layers.extend(make.norm("bn3", cout))
     if order == "relu_before_add":
         layers.append(make.act("act3"))
+    return layers, conv3.out_size
+
+
+def _resnest_branch(
+    block: BlockSpec,
+    make: _Builder,
+    cin: int,
+    widths: tuple[int, int],
+    cout: int,
+    stride: int,
+    dilation: int,
+    first_dilation: int,
+    size: Size,
+    order: BlockOrder,
+    aa: AntiAliasSpec | None = None,
+) -> tuple[list[Layer], Size]:
+    """timm's ResNestBottleneck: 1x1-BN-act, the split-attention 3x3 (its own norms and
+    activations), 1x1-BN. With ``avd`` a strided block downsamples with a 3x3 average pool before
+    (``avd_first``) or after the split attention, which then runs at stride 1."""
+    first, mid = widths
+    norm = make.norm_spec
+    if norm.type != "batch":
+        raise SpecError(
+            f"norm.type: a resnest block's split attention uses batch norms, not {norm.type}; use norm: batch"
+        )
+    split_groups = block.groups * block.radix
+    if first % split_groups or mid % block.groups:
+        raise SpecError(
+            f"block.radix: the split-attention conv has {first} input channels, not divisible by groups x radix = {split_groups}; use a width the product divides"
+        )
+    avd = block.avd and stride > 1
+
+    def avd_pool(at: Size) -> Pool:
+        out = (pool_out(at[0], 3, stride, 1, False), pool_out(at[1], 3, stride, 1, False))
+        return Pool("avd_first" if block.avd_first else "avd_last", "avg", 3, stride, 1, False, True, out)
+
+    conv1 = make.conv("conv1", cin, first, 1, 1, size)
+    layers: list[Layer] = [conv1, *make.norm("bn1", first), make.act("act1")]
+    current = conv1.out_size
+    if avd and block.avd_first:
+        pool = avd_pool(current)
+        layers.append(pool)
+        current = pool.out_size
+    split_stride = 1 if avd else stride
+    current = (
+        conv_out(current[0], 3, split_stride, first_dilation, first_dilation),
+        conv_out(current[1], 3, split_stride, first_dilation, first_dilation),
+    )
+    attn_channels = make_divisible(first * block.radix * 0.25, 8, min_value=32, round_limit=0.9)
+    layers.append(
+        SplitAttention(
+            "conv2",
+            first,
+            mid,
+            3,
+            split_stride,
+            first_dilation,
+            first_dilation,
+            block.groups,
+            block.radix,
+            attn_channels,
+            norm.eps,
+            norm.momentum,
+            make.activation,
+            current,
+        )
+    )
+    if avd and not block.avd_first:
+        pool = avd_pool(current)
+        layers.append(pool)
+        current = pool.out_size
+    conv3 = make.conv("conv3", mid, cout, 1, 1, current)
+    layers += [conv3, *make.norm("bn3", cout)]
     return layers, conv3.out_size
 
 

@@ -14,7 +14,16 @@ import typing
 import unicodedata
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ..choices import ActivationType, AttentionType, BlockOrder, BlockType, NormType
@@ -292,13 +301,17 @@ class AntiAliasSpec(_Strict):
         return self
 
 
+RESNEST_OPTIONS = ("radix", "avd", "avd_first")
+
+
 class BlockSpec(_Strict):
     """The residual block. ``width`` of a stage is torchvision's ``planes``: the block's output is
     ``width * expansion`` channels and a bottleneck's middle width is
     ``int(width * width_per_group / 64) * groups``."""
 
     type: BlockType = Field(
-        default="basic", description="`basic` (two 3x3 convs) or `bottleneck` (1x1, 3x3, 1x1 convs)."
+        default="basic",
+        description="`basic` (two 3x3 convs), `bottleneck` (1x1, 3x3, 1x1 convs) or `resnest` (a bottleneck whose 3x3 is ResNeSt's split attention, Zhang et al. 2020).",
     )
     expansion: Annotated[int, Field(ge=1, le=64)] | None = Field(
         default=None,
@@ -329,12 +342,32 @@ class BlockSpec(_Strict):
     dropout: Rate = Field(
         default=0.0, description="`basic` only: dropout rate between the block's two convs (wide ResNets)."
     )
+    radix: Annotated[int, Field(ge=1, le=8)] = Field(
+        default=2, description="`resnest` only: splits per group of the split-attention conv (1: a sigmoid gate)."
+    )
+    avd: bool = Field(
+        default=True,
+        description="`resnest` only: a strided block downsamples with a 3x3 average pool (the convs run at stride 1).",
+    )
+    avd_first: bool = Field(
+        default=False, description="`resnest` only: that pool comes before the split-attention conv instead of after."
+    )
+
+    @model_serializer(mode="wrap")
+    def _only_options_of_its_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Split-attention options are resnest's alone: other blocks leave them out of dumps, so
+        # their resolved form (and the source hash the emitted files carry) is what it was.
+        data = handler(self)
+        if self.type != "resnest" and isinstance(data, dict):
+            for key in RESNEST_OPTIONS:
+                data.pop(key, None)
+        return data
 
     @property
     def resolved_expansion(self) -> int:
         if self.expansion is not None:
             return self.expansion
-        return 4 if self.type == "bottleneck" else 1
+        return 1 if self.type == "basic" else 4
 
     @model_validator(mode="after")
     def _basic_has_no_groups(self) -> BlockSpec:
@@ -361,14 +394,38 @@ class BlockSpec(_Strict):
                     )
                 ]
             )
-        if self.type == "bottleneck" and self.dropout:
+        if self.type != "basic" and self.dropout:
             # Only the basic block has a place for it (between its two 3x3 convs, as wide ResNets).
             raise_problems(
                 [
                     (
                         ("dropout",),
-                        "dropout applies to basic blocks only; a bottleneck has no dropout between its convs (use drop_path or head.dropout)",
+                        f"dropout applies to basic blocks only; a {self.type} has no dropout between its convs (use drop_path or head.dropout)",
                         self.dropout,
+                    )
+                ]
+            )
+        if self.type != "resnest":
+            for key in RESNEST_OPTIONS:
+                if key in self.model_fields_set:
+                    raise_problems([((key,), f"{key} applies to resnest blocks only", getattr(self, key))])
+        elif self.stride_on != "3x3" or self.reduce_first != 1 or self.order != "post" or self.attention:
+            key = next(
+                key
+                for key, fits in (
+                    ("stride_on", self.stride_on == "3x3"),
+                    ("reduce_first", self.reduce_first == 1),
+                    ("order", self.order == "post"),
+                    ("attention", self.attention is None),
+                )
+                if not fits
+            )
+            raise_problems(
+                [
+                    (
+                        (key,),
+                        "a resnest block is timm's ResNestBottleneck: post-activation, striding in its split-attention 3x3, no reduce_first or attention; leave this key unset",
+                        getattr(self, key),
                     )
                 ]
             )
@@ -727,7 +784,7 @@ class Spec(_Strict):
             widths = [self.stage_out_channels(index)]
             if stage.inner_channels is not None:
                 widths.extend(width for inner in stage.inner_channels for width in inner)
-            elif block.type == "bottleneck":
+            elif block.type != "basic":
                 widths.extend((first_width(block, stage.width), block_mid_width(block, stage.width)))
             out.extend((index, width) for width in widths)
         return out
