@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .choices import ORDER_PREFIXES
 from .plan import Plan, lower
-from .plan.layers import Size
-from .plan.types import FeatureTap
+from .plan.layers import Conv, Pool, Size, SplitAttention
+from .plan.types import BlockPlan, FeatureTap
 from .spec import Spec
 
 
@@ -102,8 +103,6 @@ def analyze(spec_or_plan: Spec | Plan) -> Report:
 
 
 def _stem_detail(plan: Plan) -> str:
-    from .plan.layers import Conv, Pool
-
     parts = []
     for layer in plan.stem:
         if isinstance(layer, Conv):
@@ -116,16 +115,19 @@ def _stem_detail(plan: Plan) -> str:
     return ", ".join(parts)
 
 
-def _block_detail(block: object) -> str:
-    from .plan.types import BlockPlan
-
-    assert isinstance(block, BlockPlan)
-    if block.type == "bottleneck":
-        group = f", {block.groups} groups" if block.groups > 1 else ""
-        text = f"[1x1 {block.mid_channels}, 3x3 {block.mid_channels}{group}, 1x1 {block.out_channels}]"
-    else:
-        text = f"[3x3 {block.mid_channels}, 3x3 {block.out_channels}]"
-    extras = [block.order + "-act"] if block.order == "pre" else []
+def _block_detail(block: BlockPlan) -> str:
+    """The branch's convs as the paper's tables write them, read from the plan's layers (never
+    from a width rule: reduce_first and pruned nets give each conv its own width)."""
+    parts = []
+    for layer in block.branch:
+        if isinstance(layer, (Conv, SplitAttention)):
+            parts.append(f"{layer.kernel}x{layer.kernel} {layer.out_channels}")
+            if isinstance(layer, SplitAttention):
+                parts.append(f"split attention radix {layer.radix}")
+            if layer.groups > 1:
+                parts.append(f"{layer.groups} groups")
+    text = f"[{', '.join(parts)}]"
+    extras = [ORDER_PREFIXES[block.order]] if block.order != "post" else []
     if block.attention:
         extras.append(block.attention)
     if block.dilation > 1:

@@ -92,7 +92,8 @@ class _Walk:
         if "default" not in node:
             return NO_DEFAULT
         value = node["default"]
-        if ref is not None and isinstance(value, dict) and value == _defaults_of(self.defs[ref]):
+        # A section's default dump may leave out options of other kinds (BlockSpec's resnest keys).
+        if ref is not None and isinstance(value, dict) and value.items() <= _defaults_of(self.defs[ref]).items():
             return SECTION_DEFAULTS
         return f"`{format_value(value)}`"
 

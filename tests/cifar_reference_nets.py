@@ -191,3 +191,107 @@ def kuangliu_resnet(blocks: tuple[int, int, int, int], bottleneck: bool) -> Cifa
             units.append(unit)
             cin = cout
     return CifarNet(64, units, cin, preact=False)
+
+
+class He2016Unit(nn.Module):
+    """The five residual units of He et al. 2016, Fig. 4, written from the figure: (a) ``post``,
+    (b) ``bn_after_add``, (c) ``relu_before_add``, (d) ``relu_preact``, (e) ``pre``.
+
+    Basic (two 3x3 convs) or bottleneck (1x1 striding, 3x3, 1x1 of 4x). Shortcut 'A' subsamples
+    and zero-pads the channels, 'B' projects with a 1x1 conv (and a BN in units a to c) where the
+    shape changes; in the pre-activation units (d, e) a changing shortcut reads the activated input.
+    Tensors are registered in execution order (the norm after the addition last).
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int, unit: str, *, bottleneck: bool, shortcut: str) -> None:
+        super().__init__()
+        self.unit, self.stride, self.kind = unit, stride, shortcut
+        self.changes = stride != 1 or cin != cout
+        self.bn_in = nn.BatchNorm2d(cin) if unit == "pre" else None
+        mid = cout // 4 if bottleneck else cout
+        if bottleneck:
+            convs = [_conv(cin, mid, 1, stride), _conv(mid, mid, 3), _conv(mid, cout, 1)]
+        else:
+            convs = [_conv(cin, mid, 3, stride), _conv(mid, cout, 3)]
+        # Each conv and the BN after it; unit (b) moves the last BN after the addition and unit (e)
+        # has its BNs before the convs (the first one is bn_in, the later ones follow conv k).
+        self.body = nn.ModuleList()
+        for position, conv in enumerate(convs):
+            self.body.append(conv)
+            last = position == len(convs) - 1
+            if not last or unit not in ("bn_after_add", "pre"):
+                self.body.append(nn.BatchNorm2d(conv.out_channels))
+        self.proj: nn.Module | None = None
+        if shortcut == "B" and self.changes:
+            parts: list[nn.Module] = [_conv(cin, cout, 1, stride)]
+            if unit in ("post", "bn_after_add", "relu_before_add"):
+                parts.append(nn.BatchNorm2d(cout))
+            self.proj = nn.Sequential(*parts)
+        self.bn_out = nn.BatchNorm2d(cout) if unit == "bn_after_add" else None
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:
+        """The convs and BNs in order, a ReLU after each BN except a last one in units (a) and (d)."""
+        for module in self.body:
+            x = module(x)
+            ends = module is self.body[-1]
+            if isinstance(module, nn.BatchNorm2d) and not (ends and self.unit in ("post", "relu_preact")):
+                x = F.relu(x)
+        return x
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.changes:
+            return x
+        if self.proj is not None:
+            return self.proj(x)
+        sub = x[:, :, :: self.stride, :: self.stride]
+        return torch.cat([sub, torch.zeros_like(sub)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.unit == "pre":
+            assert self.bn_in is not None
+            activated = F.relu(self.bn_in(x))
+        elif self.unit == "relu_preact":
+            activated = F.relu(x)
+        else:
+            activated = x
+        out = self._branch(activated)
+        out = out + self._shortcut(activated if self.changes else x)
+        if self.bn_out is not None:
+            out = self.bn_out(out)
+        return F.relu(out) if self.unit in ("post", "bn_after_add") else out
+
+
+class He2016Net(nn.Module):
+    """CIFAR stem (conv, then BN-ReLU except with unit e), the units, the pre-activation units'
+    final activation (BN-ReLU for e, ReLU for d), pool, fc."""
+
+    def __init__(self, unit: str, n: int, *, bottleneck: bool) -> None:
+        super().__init__()
+        self.unit = unit
+        self.conv1 = _conv(3, 16, 3)
+        self.bn1 = None if unit == "pre" else nn.BatchNorm2d(16)
+        expansion = 4 if bottleneck else 1
+        units: list[nn.Module] = []
+        cin = 16
+        for width, stride in ((16, 1), (32, 2), (64, 2)):
+            for index in range(n):
+                cout = width * expansion
+                step = stride if index == 0 else 1
+                units.append(
+                    He2016Unit(cin, cout, step, unit, bottleneck=bottleneck, shortcut="B" if bottleneck else "A")
+                )
+                cin = cout
+        self.units = nn.Sequential(*units)
+        self.bn_final = nn.BatchNorm2d(cin) if unit == "pre" else None
+        self.fc = nn.Linear(cin, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x)
+        if self.bn1 is not None:
+            x = F.relu(self.bn1(x))
+        x = self.units(x)
+        if self.bn_final is not None:
+            x = F.relu(self.bn_final(x))
+        elif self.unit == "relu_preact":
+            x = F.relu(x)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))

@@ -173,6 +173,26 @@ def test_block_view_tells_post_from_pre_activation(tmp_path: Path, preact: rg.Sp
     assert "pre-activation basic" in pre.cluster_text("cluster_kind1")
 
 
+# He et al. 2016, Fig. 4, read top to bottom: the main line of each residual unit (basic blocks).
+FIGURE_4 = {
+    "post": ["conv", "norm", "act", "conv", "norm", "add", "act"],
+    "bn_after_add": ["conv", "norm", "act", "conv", "add", "norm", "act"],
+    "relu_before_add": ["conv", "norm", "act", "conv", "norm", "act", "add"],
+    "relu_preact": ["act", "conv", "norm", "act", "conv", "norm", "add"],
+    "pre": ["norm", "act", "conv", "norm", "act", "conv", "add"],
+}
+
+
+@pytest.mark.parametrize("unit", sorted(FIGURE_4))
+def test_block_view_draws_each_residual_unit_of_figure_4(unit: str) -> None:
+    graph = parse(rg.diagram(rg.load_spec(f"cifar_resnet110_{unit}"), "blocks"))
+    # Kind 1 is the identity block of layer1; the bottleneck twin adds a third conv and norm.
+    assert spine_categories(graph, 1) == FIGURE_4[unit]
+    bottleneck = parse(rg.diagram(rg.load_spec(f"cifar_resnet164_{unit}"), "blocks"))
+    line = spine_categories(bottleneck, 1)
+    assert line.count("conv") == 3 and line[-3:] == FIGURE_4[unit][-3:]
+
+
 def test_block_view_of_basic_and_bottleneck() -> None:
     basic = parse(rg.diagram(rg.load_spec("resnet18"), "blocks"))
     bottleneck = parse(rg.diagram(rg.load_spec("resnet50"), "blocks"))

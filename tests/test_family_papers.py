@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import torch
 from cifar_reference_nets import (
+    He2016Net,
     he2015_cifar,
     kuangliu_resnet,
     preact_bottleneck_cifar,
@@ -32,6 +33,37 @@ HE2015_A = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962, 
 HE2015_B = {20: 272_474, 32: 466_906, 44: 661_338, 56: 855_770, 110: 1_730_714, 1202: 19_424_026}
 PLAIN_DEPTHS = (20, 32, 44, 56, 110)
 
+# He et al. 2016, Fig. 4 / Table 3: the five residual units, (a) to (e).
+UNITS = ("post", "bn_after_add", "relu_before_add", "relu_preact", "pre")
+
+
+def he2016_unit_params(unit: str, n: int, *, bottleneck: bool) -> int:
+    """ResNet-(6n+2) (basic) or -(9n+2) (bottleneck) with ``unit``, counted from the paper's
+    description: a 3x3 stem of 16 (BN except in unit e), stages of 16/32/64 (x4 out for bottlenecks),
+    option A (basic) or 1x1 projections (bottleneck; with a BN in units a to c), a final BN in unit e."""
+
+    def bn(channels: int) -> int:
+        return 2 * channels
+
+    total = 3 * 16 * 9 + (0 if unit == "pre" else bn(16))
+    cin = 16
+    for width in (16, 32, 64):
+        cout = 4 * width if bottleneck else width
+        for index in range(n):
+            if bottleneck:
+                convs = cin * width + width * width * 9 + width * cout
+                # Unit e normalises each conv's input; the others each conv's output.
+                norms = bn(cin) + 2 * bn(width) if unit == "pre" else 2 * bn(width) + bn(cout)
+                if index == 0:  # every stage's first bottleneck changes the shape: a projection
+                    convs += cin * cout + (bn(cout) if unit in ("post", "bn_after_add", "relu_before_add") else 0)
+            else:
+                convs = cin * width * 9 + width * width * 9
+                norms = bn(cin) + bn(width) if unit == "pre" else 2 * bn(width)
+            total += convs + norms
+            cin = cout
+    return total + (bn(cin) if unit == "pre" else 0) + cin * 10 + 10
+
+
 PAPER_PARAMS: dict[str, int] = {
     **{f"cifar_resnet{depth}": params for depth, params in HE2015_A.items()},
     **{f"cifar_resnet{depth}_b": params for depth, params in HE2015_B.items()},
@@ -39,6 +71,10 @@ PAPER_PARAMS: dict[str, int] = {
     # He et al. 2016, Table 4: 1.7M, 10.2M.
     "cifar_preact_resnet164": 1_703_258,
     "cifar_preact_resnet1001": 10_327_706,
+    # Table 3's units: the 110-layer nets all have 1.7M (the norms move but keep their widths); the
+    # 164-layer ones 1.70M, the pre-activation units without the projections' BNs.
+    **{f"cifar_resnet110_{unit}": he2016_unit_params(unit, 18, bottleneck=False) for unit in UNITS},
+    **{f"cifar_resnet164_{unit}": he2016_unit_params(unit, 18, bottleneck=True) for unit in UNITS},
     # Zagoruyko & Komodakis 2016, Table 5: 36.5M, 8.9M, 11.0M (dropout adds nothing).
     "wrn28_10": 36_479_194,
     "wrn28_10_dropout": 36_479_194,
@@ -91,6 +127,21 @@ def test_plan_and_reference_give_the_papers_parameter_count(name: str) -> None:
     spec = load_spec(name)
     assert lower(spec).params == PAPER_PARAMS[name]
     assert spec.reference is not None and spec.reference.params == PAPER_PARAMS[name]
+
+
+def test_unit_counts_differ_only_where_norms_change_width() -> None:
+    """The count above against the paper's rounded figures (1.7M for both depths, Tables 3 and 4),
+    and the two pre-activation units of ResNet-164 share the shipped pre-activation net's count."""
+    for unit in UNITS:
+        assert round(he2016_unit_params(unit, 18, bottleneck=False) / 1e6, 1) == 1.7
+        assert round(he2016_unit_params(unit, 18, bottleneck=True) / 1e6, 1) == 1.7
+    assert he2016_unit_params("pre", 18, bottleneck=False) == HE2015_A[110]
+    assert he2016_unit_params("pre", 18, bottleneck=True) == PAPER_PARAMS["cifar_preact_resnet164"]
+    assert he2016_unit_params("relu_preact", 18, bottleneck=True) == PAPER_PARAMS["cifar_preact_resnet164"]
+    # Units a to c keep a BN on each of the three projections (64 + 128 + 256 channels).
+    assert he2016_unit_params("post", 18, bottleneck=True) - PAPER_PARAMS["cifar_preact_resnet164"] == 2 * (
+        64 + 128 + 256
+    )
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED_MACS))
@@ -205,6 +256,22 @@ REFERENCE_CASES: dict[str, tuple[str, dict[str, Any], Callable[[], nn.Module]]] 
         lambda: resnext29(8, 8, blocks=1),
     ),
     "cifar_resnet18": ("cifar_resnet18", {}, lambda: kuangliu_resnet((2, 2, 2, 2), bottleneck=False)),
+    **{
+        f"cifar_resnet110_{unit}_2blocks": (
+            f"cifar_resnet110_{unit}",
+            {f"stages[{i}].blocks": 2 for i in range(3)},
+            lambda unit=unit: He2016Net(unit, 2, bottleneck=False),
+        )
+        for unit in UNITS
+    },
+    **{
+        f"cifar_resnet164_{unit}_2blocks": (
+            f"cifar_resnet164_{unit}",
+            {f"stages[{i}].blocks": 2 for i in range(3)},
+            lambda unit=unit: He2016Net(unit, 2, bottleneck=True),
+        )
+        for unit in UNITS
+    },
     "cifar_resnet50_1block": (
         "cifar_resnet50",
         {f"stages[{i}].blocks": 1 for i in range(4)},

@@ -48,7 +48,7 @@ ACTIVATIONS = ["relu", "leaky_relu", "silu", "gelu", "mish", "hardswish", "elu",
 def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
     """Small specs over the language's main choices, built to satisfy its cross-field rules."""
     block_type = draw(st.sampled_from(["basic", "bottleneck"]))
-    order = draw(st.sampled_from(["post", "pre"]))
+    order = draw(st.sampled_from(["post", "bn_after_add", "relu_before_add", "relu_preact", "pre"]))
     block: dict[str, Any] = {"type": block_type, "order": order}
     groups = 1
     if block_type == "bottleneck":

@@ -51,13 +51,8 @@ def _macs_delta(old: int, new: int) -> str:
     return f"{change / 1e6:+,.2f}M ({100 * change / old:+.1f}%)"
 
 
-def render_diff(old_source: str, new_source: str) -> str:
-    """The fields that differ, then the per-stage table with deltas, then totals."""
-    return diff_text(load_spec(old_source), load_spec(new_source))
-
-
 def diff_text(old: Spec, new: Spec) -> str:
-    """:func:`render_diff` of two loaded specs."""
+    """The fields that differ between two loaded specs, then the per-stage table with deltas, then totals."""
     old_report, new_report = analyze(old), analyze(new)
     lines = [f"{old.name} -> {new.name}", "", "fields:"]
     changes = network_changes(old, new)

@@ -1,6 +1,6 @@
 """Block view: every distinct kind of block in the network, drawn out layer by layer.
 
-Built only from ``BlockPlan.preact``, ``branch`` and ``shortcut``, so the layer order on the page
+Built only from ``BlockPlan.preact``, ``branch``, ``shortcut`` and ``after_add``, so the layer order on the page
 is the order the back ends run, and a layer kind added to the plan later still draws (with the
 generic label from :mod:`.text`).
 """
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import graphviz
 
+from ..choices import ORDER_NAMES
 from ..plan import BlockPlan, Plan
 from ..plan import layers as L
 from . import style
@@ -53,6 +54,7 @@ def _kind_key(block: BlockPlan) -> tuple[object, ...]:
         layers(block.preact),
         layers(block.branch),
         layers(block.shortcut),
+        layers(block.after_add),
     )
 
 
@@ -92,8 +94,7 @@ def _shortcuts(kinds: list[BlockKind]) -> list[str]:
 
 def _kind_label(number: int, kind: BlockKind) -> str:
     block = kind.drawn
-    order = "pre-activation" if block.order == "pre" else "post-activation"
-    words = f"{order} {block.type}"
+    words = f"{ORDER_NAMES[block.order]} {block.type}"
     if block.attention:
         words += f" + {block.attention.upper()}"
     shortcut = {"none": "no shortcut"}.get(block.shortcut_type, f"{block.shortcut_type.replace('_', '-')} shortcut")
@@ -159,6 +160,8 @@ def _draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: B
         edges.append((tail, add, {"weight": "20"}))
         _draw_shortcut(graph, edges, prefix, block, split, add)
         tail = add
+    for layer in block.after_add:
+        tail = _layer(graph, edges, f"{prefix}/after_add/{layer.path}", layer, tail, spine)
     if block.post_activation:
         node = f"{prefix}/post_act"
         _node(graph, node, "act", activation_name(block.post_activation), "", spine)

@@ -7,10 +7,12 @@ same few nodes however deep it is: a 1202-layer CIFAR net draws like a 20-layer 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import graphviz
 
+from ..choices import ORDER_NAMES, ORDER_PREFIXES
 from ..plan import BlockPlan, Plan, StagePlan
 from ..plan import layers as L
 from . import style
@@ -357,8 +359,8 @@ def _frozen() -> str:
 
 def _block_notes(first: BlockPlan, run: list[BlockPlan]) -> list[str]:
     notes = branch_extras(first.branch)
-    if first.preact:
-        notes.append("pre-activation")
+    if first.order != "post":
+        notes.append(ORDER_NAMES[first.order])
     if first.dilation > 1 or first.first_dilation > 1:
         notes.append(f"dilation {first.dilation}")
     rates = [block.drop_path for block in run if block.drop_path]
@@ -384,7 +386,7 @@ def _grouped(layers: tuple[L.Layer, ...]) -> list[str]:
 
 
 def _block_kind(block: BlockPlan) -> str:
-    words = ("pre-act " if block.order == "pre" else "") + block.type
+    words = " ".join(filter(None, (ORDER_PREFIXES[block.order], block.type)))
     if block.attention:
         words += f" + {block.attention.upper()}"
     return words
@@ -409,7 +411,7 @@ def _shortcut_order(kind: str) -> tuple[int, str]:
     return (order.index(kind) if kind in order else len(order), kind)
 
 
-def _legend(kinds: list[str]) -> list[str]:
+def _legend(kinds: Sequence[str]) -> list[str]:
     entries = []
     for kind in kinds:
         if kind == "none":

@@ -132,6 +132,17 @@ def describe(layer: L.Layer | object) -> LayerText:
             parts.append(f"+{extra} zero channels")
         detail = ", ".join(parts)
         return LayerText("shortcut", "zero-pad", detail, f"zero-pad {detail}".strip())
+    if kind is L.SplitAttention:
+        assert isinstance(layer, L.SplitAttention)
+        stride = f"/{layer.stride}" if layer.stride > 1 else ""
+        groups = f", {layer.groups} groups" if layer.groups > 1 else ""
+        title = f"{kernel(layer.kernel)} split attention"
+        detail = f"{layer.in_channels} {ARROW} {layer.out_channels}, radix {layer.radix}{groups}" + (
+            f", stride {layer.stride}" if stride else ""
+        )
+        return LayerText(
+            "conv", title, detail, f"{kernel(layer.kernel)}{stride} split-attn r{layer.radix}, {layer.out_channels}"
+        )
     if kind is L.Linear:
         assert isinstance(layer, L.Linear)
         detail = f"{layer.in_features} {ARROW} {layer.out_features}"

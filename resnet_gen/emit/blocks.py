@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
+from ..choices import BlockOrder, BlockType
 from ..plan import BlockPlan, Plan
-from ..plan.layers import Conv, Layer
+from ..plan.layers import Conv, Layer, SplitAttention
 from ..plan.types import Fold
 from .code import BRANCH_CONDITIONS, SHORTCUT_CONDITIONS, Arg, Items, Member, SharedCode, Value
-from .templates import render_layer_kind, use
-from .values import EmitError, check_identifier, literal, paragraphs, py_literal
+from .templates import activation_code, use
+from .values import EmitError, check_identifier, paragraphs, py_literal
 
 SYMBOLS: dict[str, tuple[str, ...]] = {
     "channels": ("in_channels", "out_channels", "mid_channels"),
@@ -29,6 +31,15 @@ SYMBOLS: dict[str, tuple[str, ...]] = {
 ARG_ORDER = ("in_channels", "mid_channels", "out_channels", "stride", "first_dilation", "dilation", "groups")
 # The attributes the block template writes itself; a plan layer may not take these names.
 OWN_ATTRS = ("drop_path", "act_out", "forward", "training")
+CLASS_NAMES: dict[BlockType, str] = {"basic": "BasicBlock", "bottleneck": "Bottleneck", "resnest": "ResNeStBottleneck"}
+# Class names by activation order (He et al. 2016, Fig. 4): BNAfterAddBasicBlock, PreActBottleneck, ...
+CLASS_PREFIXES: dict[BlockOrder, str] = {
+    "post": "",
+    "bn_after_add": "BNAfterAdd",
+    "relu_before_add": "ReLUBeforeAdd",
+    "relu_preact": "ReLUPreAct",
+    "pre": "PreAct",
+}
 # For the first block of a stage only: what the other blocks of the stage take instead.
 FOLLOWS = {"in_channels": "out_channels", "first_dilation": "dilation"}
 
@@ -75,6 +86,7 @@ class BlockClass:
     preact: tuple[Member, ...]
     branch: tuple[Member, ...]
     shortcut: Member | None
+    after_add: tuple[Member, ...]
     residual: bool
     drop_path: bool
     act_out: str | None
@@ -122,7 +134,12 @@ def _block_class(
     for block in blocks:
         own: dict[str, list[tuple[str | None, Layer]]] = {}
         order = []
-        for role, layers in (("preact", block.preact), ("branch", block.branch), ("shortcut", block.shortcut)):
+        for role, layers in (
+            ("preact", block.preact),
+            ("branch", block.branch),
+            ("shortcut", block.shortcut),
+            ("after_add", block.after_add),
+        ):
             for layer in layers:
                 attr, _, rest = layer.path.partition(".")
                 if attr in OWN_ATTRS:
@@ -144,14 +161,17 @@ def _block_class(
         conditions = SHORTCUT_CONDITIONS if roles[attr] == "shortcut" else BRANCH_CONDITIONS
         items: list[Items | None] = [tuple(own[attr]) if attr in own else None for own in per_block]
         members.append(shared.member(attr, items, conditions))
-    by_role = {role: tuple(m for m in members if roles[m.attr] == role) for role in ("preact", "branch", "shortcut")}
+    by_role = {
+        role: tuple(m for m in members if roles[m.attr] == role)
+        for role in ("preact", "branch", "shortcut", "after_add")
+    }
     if len(by_role["shortcut"]) > 1:
         raise EmitError(f"{first.path}: a shortcut of several top-level modules cannot be written yet")
 
     drop_path = any(block.drop_path > 0 for block in blocks)
     if drop_path:
         use("DropPath")
-    act_out = render_layer_kind("Act", {"type": literal(first.post_activation)}) if first.post_activation else None
+    act_out = activation_code(first.post_activation) if first.post_activation else None
     zero_init = first.zero_init if plan.zero_init_residual else None
     if zero_init is not None:
         member = next((m for m in members if m.attr == zero_init), None)
@@ -170,6 +190,7 @@ def _block_class(
         preact=by_role["preact"],
         branch=by_role["branch"],
         shortcut=by_role["shortcut"][0] if by_role["shortcut"] else None,
+        after_add=by_role["after_add"],
         residual=first.shortcut_type != "none",
         drop_path=drop_path,
         act_out=act_out,
@@ -266,11 +287,10 @@ def _class_names(plan: Plan, keys: list[tuple[object, ...]]) -> list[str]:
     names = []
     for key in keys:
         kind, order, residual = key[0], key[1], key[3]
-        base = {"basic": "BasicBlock", "bottleneck": "Bottleneck"}.get(str(kind), f"{str(kind).title()}Block")
+        base = CLASS_NAMES[cast(BlockType, kind)]
         if not residual:
             base = "Plain" + base.removesuffix("Block") + ("Block" if base.endswith("Block") else "")
-        if order == "pre":
-            base = "PreAct" + base
+        base = CLASS_PREFIXES[cast(BlockOrder, order)] + base
         names.append(base)
     out = []
     for key, name in zip(keys, names, strict=True):
@@ -297,15 +317,27 @@ def _snake(name: str) -> str:
 
 def _doc(first: BlockPlan, blocks: list[BlockPlan]) -> str:
     """One sentence on what the block computes."""
-    kernels = [f"{layer.kernel}x{layer.kernel}" for layer in first.branch if isinstance(layer, Conv)]
-    grouped = any(isinstance(layer, Conv) and layer.groups > 1 for block in blocks for layer in block.branch)
-    kind = {"basic": "Basic", "bottleneck": "Bottleneck"}.get(first.type, first.type.title())
+    kernels = [
+        f"{layer.kernel}x{layer.kernel}" + (" split-attention" if isinstance(layer, SplitAttention) else "")
+        for layer in first.branch
+        if isinstance(layer, (Conv, SplitAttention))
+    ]
+    grouped = any(
+        isinstance(layer, (Conv, SplitAttention)) and layer.groups > 1 for block in blocks for layer in block.branch
+    )
+    kind = CLASS_NAMES[first.type].removesuffix("Block")
     convs = ", ".join(kernels[:-1]) + f" and {kernels[-1]}" if len(kernels) > 1 else "".join(kernels)
     text = f"{kind} block: {convs} convs" + (" (the 3x3 grouped)" if grouped else "")
     if first.order == "pre" and first.folds:
         text += " after the block's first norm and activation (pre-activation), the later norms folded into the convs"
     elif first.order == "pre":
         text += ", each after its norm and activation (pre-activation)"
+    elif first.order == "relu_preact":
+        text += ", each after an activation and followed by its norm (ReLU-only pre-activation)"
+    elif first.order == "bn_after_add":
+        text += ", each but the last followed by its norm (the last norm comes after the addition)"
+    elif first.order == "relu_before_add":
+        text += ", each followed by its norm and activation (the last activation before the addition)"
     elif first.folds:
         text += ", each with its batch norm folded in"
     else:
@@ -318,6 +350,8 @@ def _doc(first: BlockPlan, blocks: list[BlockPlan]) -> str:
         text += f", {first.attention} attention on the branch"
     if first.shortcut_type == "none":
         text += "; no shortcut (a plain network)."
+    elif first.after_add:
+        text += "; the shortcut is added before the last norm and activation."
     elif first.post_activation:
         text += "; the shortcut is added before the final activation."
     else:

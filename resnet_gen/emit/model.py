@@ -120,6 +120,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "preact",
             "branch",
             "shortcut",
+            "after_add",
             "attention",
             "drop_path",
             "post_activation",

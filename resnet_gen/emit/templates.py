@@ -94,9 +94,9 @@ def _unsupported(message: str) -> str:
     raise EmitError(message)
 
 
-def _activation(kind: str) -> str:
+def activation_code(kind: str) -> str:
     """The constructor of activation ``kind``, as the Act snippet writes it."""
-    return render_layer_kind("Act", {"type": literal(kind)})
+    return render_layer_kind("Act", {"type": literal(kind), "inplace": literal(True)})
 
 
 @cache
@@ -109,7 +109,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.globals.update(kw=_kw, use=use, need=need, unsupported=_unsupported, activation=_activation, literal=py_literal)
+    env.globals.update(
+        kw=_kw, use=use, need=need, unsupported=_unsupported, activation=activation_code, literal=py_literal
+    )
     env.filters["py"] = py_literal
     return env
 
@@ -156,11 +158,6 @@ def roles_of(layer: Layer) -> dict[str, str]:
             f"{layer.path}: templates/layers/{kind}.py.j2 does not say how to write field(s) {', '.join(missing)}"
         )
     return {name: roles[name] for name in names}
-
-
-def literal_fields(layer: Layer) -> dict[str, Expr]:
-    """Every field ``layer``'s snippet reads, as a literal (code for a single instance)."""
-    return {name: literal(getattr(layer, name)) for name, role in roles_of(layer).items() if role != "ignored"}
 
 
 def render_layer_kind(kind: str, exprs: dict[str, Expr]) -> str:

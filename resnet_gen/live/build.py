@@ -20,6 +20,7 @@ from .modules import (
     FilterResponseNormTLU,
     FrozenBatchNorm2d,
     SamePadAvgPool2d,
+    SplitAttention,
     SqueezeExcite,
     StdConv2d,
     ZeroPadShortcut,
@@ -39,9 +40,9 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 _INPLACE = {"relu", "leaky_relu", "silu", "mish", "hardswish", "elu"}
 
 
-def make_activation(kind: str) -> nn.Module:
+def make_activation(kind: str, inplace: bool = True) -> nn.Module:
     cls = ACTIVATIONS[kind]
-    return cls(inplace=True) if kind in _INPLACE else cls()
+    return cls(inplace=True) if inplace and kind in _INPLACE else cls()
 
 
 def make_layer(layer: L.Layer) -> nn.Module:
@@ -83,7 +84,7 @@ def make_layer(layer: L.Layer) -> nn.Module:
         if layer.type == "frozen_batch":
             return FrozenBatchNorm2d(layer.channels, eps=layer.eps)
     if isinstance(layer, L.Act):
-        return make_activation(layer.type)
+        return make_activation(layer.type, layer.inplace)
     if isinstance(layer, L.Pool):
         if layer.type == "max":
             return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
@@ -106,6 +107,21 @@ def make_layer(layer: L.Layer) -> nn.Module:
         return SqueezeExcite(layer.channels, layer.reduced, ACTIVATIONS[layer.activation])
     if isinstance(layer, L.EfficientChannelAttention):
         return EfficientChannelAttention(layer.kernel)
+    if isinstance(layer, L.SplitAttention):
+        return SplitAttention(
+            layer.in_channels,
+            layer.out_channels,
+            layer.kernel,
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
+            radix=layer.radix,
+            attn_channels=layer.attn_channels,
+            eps=layer.eps,
+            momentum=layer.momentum,
+            act_layer=ACTIVATIONS[layer.activation],
+        )
     if isinstance(layer, L.ZeroPadShortcut):
         return ZeroPadShortcut(layer.in_channels, layer.out_channels, layer.stride)
     if isinstance(layer, L.Linear):
@@ -136,7 +152,7 @@ def attach(owner: nn.Module, layers: Iterable[L.Layer]) -> list[str]:
 
 
 class ResidualBlock(nn.Module):
-    """Any block of the plan: basic or bottleneck, post- or pre-activation, with its shortcut."""
+    """Any block of the plan: basic or bottleneck, any of the activation orders, with its shortcut."""
 
     def __init__(self, plan: BlockPlan) -> None:
         super().__init__()
@@ -144,6 +160,7 @@ class ResidualBlock(nn.Module):
         self.branch = attach(self, plan.branch)
         self.has_shortcut = plan.shortcut_type != "none"
         self.shortcut = attach(self, plan.shortcut)
+        self.after_add = attach(self, plan.after_add)
         self.drop_path = DropPath(plan.drop_path) if plan.drop_path else nn.Identity()
         self.act_out = make_activation(plan.post_activation) if plan.post_activation else None
 
@@ -162,6 +179,7 @@ class ResidualBlock(nn.Module):
         out: torch.Tensor = self.drop_path(self._run(self.branch, x))
         if self.has_shortcut:
             out = out + self._run(self.shortcut, shortcut)
+        out = self._run(self.after_add, out)
         if self.act_out is not None:
             out = self.act_out(out)
         return out

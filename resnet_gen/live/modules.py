@@ -197,3 +197,52 @@ class FilterResponseNormTLU(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.weight.numel()}, eps={self.eps}, apply_act={self.tau is not None}"
+
+
+class SplitAttention(nn.Module):
+    """ResNeSt's split-attention conv with timm's module names (``conv``, ``bn0``, ``fc1``, ``bn1``,
+    ``fc2``), so its weights load: ``radix`` splits of the grouped conv, weighted by a softmax over
+    the splits (a sigmoid for radix 1) computed from their pooled sum."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        *,
+        stride: int,
+        padding: int,
+        dilation: int,
+        groups: int,
+        radix: int,
+        attn_channels: int,
+        eps: float,
+        momentum: float,
+        act_layer: type[nn.Module],
+    ) -> None:
+        super().__init__()
+        self.radix = radix
+        self.groups = groups
+        mid = out_channels * radix
+        self.conv = nn.Conv2d(in_channels, mid, kernel, stride, padding, dilation, groups=groups * radix, bias=False)
+        self.bn0 = nn.BatchNorm2d(mid, eps=eps, momentum=momentum)
+        self.act0 = act_layer(inplace=True)
+        self.fc1 = nn.Conv2d(out_channels, attn_channels, 1, groups=groups)
+        self.bn1 = nn.BatchNorm2d(attn_channels, eps=eps, momentum=momentum)
+        self.act1 = act_layer(inplace=True)
+        self.fc2 = nn.Conv2d(attn_channels, mid, 1, groups=groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act0(self.bn0(self.conv(x)))
+        batch, channels, height, width = x.shape
+        splits = x.reshape(batch, self.radix, channels // self.radix, height, width)
+        pooled = splits.sum(dim=1).mean((2, 3), keepdim=True)
+        logits = self.fc2(self.act1(self.bn1(self.fc1(pooled))))
+        if self.radix > 1:
+            # Softmax across the splits of each group: logits are laid out (group, split, channel).
+            weights = logits.view(batch, self.groups, self.radix, -1).transpose(1, 2).softmax(dim=1)
+        else:
+            weights = logits.sigmoid()
+        weights = weights.reshape(batch, self.radix, channels // self.radix, 1, 1)
+        out: torch.Tensor = (splits * weights).sum(dim=1)
+        return out

@@ -50,14 +50,17 @@ def _block(block: BlockPlan) -> BlockPlan:
     preact, preact_folds, _ = _fold(block.preact)
     branch, branch_folds, _ = _fold(block.branch)
     shortcut, shortcut_folds, _ = _fold(block.shortcut)
+    # A norm after the addition follows no conv: it stays a norm (in eval mode).
+    after_add, after_add_folds, _ = _fold(block.after_add)
     return replace(
         block,
         preact=preact,
         branch=branch,
         shortcut=shortcut,
+        after_add=after_add,
         drop_path=0.0,
         zero_init=None,
-        folds=preact_folds + branch_folds + shortcut_folds,
+        folds=preact_folds + branch_folds + shortcut_folds + after_add_folds,
     )
 
 

@@ -67,8 +67,12 @@ class Norm:
 
 @dataclass(frozen=True)
 class Act:
+    """An activation; ``inplace`` False where its input is still read after it (the shortcut of a
+    block that starts with an activation)."""
+
     path: str
     type: str
+    inplace: bool = True
     params = 0
     macs = 0
 
@@ -235,6 +239,46 @@ class BlurPool:
         return self.channels * self.filter_size * self.filter_size * self.out_size[0] * self.out_size[1]
 
 
+@dataclass(frozen=True)
+class SplitAttention:
+    """ResNeSt's split-attention conv, as timm's SplitAttn: a ``kernel`` x ``kernel`` conv to
+    ``radix`` splits of ``out_channels`` (``groups * radix`` groups), norm ``bn0``, activation; the
+    splits summed, pooled, 1x1 conv ``fc1`` (bias, ``groups``) to ``attn_channels``, norm ``bn1``,
+    activation, 1x1 conv ``fc2`` (bias) back to ``radix * out_channels``, a softmax over the splits
+    (a sigmoid for radix 1), and the splits summed under those weights. Its norms are batch norms."""
+
+    path: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int
+    groups: int
+    radix: int
+    attn_channels: int
+    eps: float
+    momentum: float
+    activation: str
+    out_size: Size
+
+    @property
+    def params(self) -> int:
+        mid = self.out_channels * self.radix
+        conv = mid * (self.in_channels // (self.groups * self.radix)) * self.kernel * self.kernel
+        fc1 = self.attn_channels * (self.out_channels // self.groups) + self.attn_channels
+        fc2 = mid * (self.attn_channels // self.groups) + mid
+        return conv + 2 * mid + fc1 + 2 * self.attn_channels + fc2
+
+    @property
+    def macs(self) -> int:
+        mid = self.out_channels * self.radix
+        conv = mid * (self.in_channels // (self.groups * self.radix)) * self.kernel * self.kernel
+        fc1 = self.attn_channels * (self.out_channels // self.groups)
+        fc2 = mid * (self.attn_channels // self.groups)
+        return conv * self.out_size[0] * self.out_size[1] + fc1 + fc2
+
+
 Layer = (
     Conv
     | Norm
@@ -250,4 +294,5 @@ Layer = (
     | FilterResponseNorm
     | ConstantPad
     | BlurPool
+    | SplitAttention
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from ..choices import PRE_ACTIVATION_ORDERS, BlockOrder, ShortcutKind
 from ..errors import SpecError
 from ..spec.model import AntiAliasSpec, AttentionSpec, BlockSpec, ConvSpec, NormSpec, Spec
 from ..spec.stage_options import block_mid_width
@@ -23,6 +24,7 @@ from .layers import (
     Norm,
     Pool,
     Size,
+    SplitAttention,
     SqueezeExcite,
     StdConv,
     ZeroPadShortcut,
@@ -32,9 +34,11 @@ from .layers import (
 from .types import BlockPlan, HeadPlan, Plan, StagePlan
 
 
-def make_divisible(value: float, divisor: int) -> int:
-    """Round to the nearest multiple of ``divisor`` (at least ``divisor``), as timm rounds SE widths."""
-    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+def make_divisible(value: float, divisor: int, min_value: int | None = None, round_limit: float = 0.0) -> int:
+    """Round to the nearest multiple of ``divisor`` (at least ``min_value``, else ``divisor``), one
+    more step where that loses more than ``1 - round_limit`` of ``value``: timm's make_divisible."""
+    rounded = max(min_value or divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * value else rounded
 
 
 def eca_kernel(channels: int, gamma: int = 2, beta: int = 1) -> int:
@@ -91,8 +95,8 @@ class _Builder:
             return [FilterResponseNorm(path, channels, spec.eps, apply_act=False)]
         return [Norm(path, spec.type, channels, spec.eps, spec.momentum, spec.groups)]
 
-    def act(self, path: str) -> Act:
-        return Act(path, self.activation)
+    def act(self, path: str, *, inplace: bool = True) -> Act:
+        return Act(path, self.activation, inplace)
 
 
 def lower(spec: Spec) -> Plan:
@@ -100,8 +104,8 @@ def lower(spec: Spec) -> Plan:
     spec = _widened(spec)
     make = _Builder(spec.norm, spec.activation, spec.conv)
     size = spec.input.hw
-    pre = spec.block.order == "pre"
-    stem, size = _stem(spec, make, size, with_norm=not pre)
+    order = spec.block.order
+    stem, size = _stem(spec, make, size, with_norm=order != "pre")
     channels = spec.stem.width
 
     total_blocks = sum(stage.blocks for stage in spec.stages)
@@ -150,8 +154,11 @@ def lower(spec: Spec) -> Plan:
         )
 
     final: tuple[Layer, ...] = ()
-    if pre:
+    # Pre-activation nets end on an addition: the last block's output gets its own activation.
+    if order == "pre":
         final = (*make.norm("norm", channels), make.act("final_act"))
+    elif order == "relu_preact":
+        final = (make.act("final_act"),)
     head = None
     if spec.head is not None:
         fc = Linear("fc", channels, spec.head.num_classes) if spec.head.num_classes else None
@@ -300,18 +307,19 @@ def _block(
 ) -> BlockPlan:
     block: BlockSpec = spec.block_for(stage)
     out_channels = spec.stage_out_channels(stage)
-    pre = block.order == "pre"
+    order = block.order
+    pre = order in PRE_ACTIVATION_ORDERS
     first, mid = _inner_widths(spec, stage, index, block, width)
     widths = (first, mid)
-    if block.type == "bottleneck":
-        branch, out_size = _bottleneck_branch(
-            block, make, in_channels, widths, out_channels, stride, dilation, first_dilation, size, pre, spec.anti_alias
-        )
-    else:
-        branch, out_size = _basic_branch(
-            block, make, in_channels, widths, out_channels, stride, dilation, first_dilation, size, pre, spec.anti_alias
-        )
+    lower_branch = {"basic": _basic_branch, "bottleneck": _bottleneck_branch, "resnest": _resnest_branch}[block.type]
+    branch, out_size = lower_branch(
+        block, make, in_channels, widths, out_channels, stride, dilation, first_dilation, size, order, spec.anti_alias
+    )
     _check_size(out_size, path)
+    # Fig. 4(b): the branch's last norm moves after the addition.
+    after_add: list[Layer] = []
+    if order == "bn_after_add":
+        after_add = make.norm(f"bn{3 if block.type == 'bottleneck' else 2}", out_channels)
 
     attention = _attention(block.attention, out_channels)
     if attention is not None:
@@ -323,11 +331,16 @@ def _block(
     )
     _check_shortcut_size(path, shortcut, size, out_size)
     preact: list[Layer] = []
-    if pre:
+    if order == "pre":
         preact = [*make.norm("bn1", in_channels), make.act("act1")]
+    elif order == "relu_preact":
+        # Not in place: an identity shortcut still reads the block's input.
+        preact = [make.act("act1", inplace=False)]
     last_norm = [layer.path for layer in branch if isinstance(layer, Norm)]
     last_conv = [layer.path for layer in branch if isinstance(layer, Conv)]
-    zero_init = last_conv[-1] if pre else (last_norm[-1] if last_norm else None)
+    # Zero the layer that ends the branch: its last norm, or its last conv where no norm follows it.
+    ends_on_conv = order in ("pre", "bn_after_add")
+    zero_init = last_conv[-1] if ends_on_conv else (last_norm[-1] if last_norm else None)
     return BlockPlan(
         path=path,
         stage=stage,
@@ -340,16 +353,17 @@ def _block(
         stride=stride,
         dilation=dilation,
         first_dilation=first_dilation,
-        groups=block.groups if block.type == "bottleneck" else 1,
+        groups=block.groups if block.type != "basic" else 1,
         in_size=size,
         out_size=out_size,
         shortcut_type=shortcut_type,
         preact=tuple(preact),
         branch=tuple(branch),
         shortcut=tuple(shortcut),
+        after_add=tuple(after_add),
         attention=block.attention.type if block.attention else None,
         drop_path=drop_path,
-        post_activation=None if pre else spec.activation,
+        post_activation=spec.activation if order in ("post", "bn_after_add") else None,
         zero_init=zero_init,
     )
 
@@ -404,20 +418,20 @@ def _basic_branch(
     dilation: int,
     first_dilation: int,
     size: Size,
-    pre: bool,
+    order: BlockOrder,
     aa: AntiAliasSpec | None = None,
 ) -> tuple[list[Layer], Size]:
+    """conv1 and conv2 with the norms and activations of ``order`` that sit inside the branch.
+    Module names follow torchvision's (post) and timm's (pre); the other orders keep post's norm
+    names (the norm after conv k is bn{k}) and number activations in running order."""
     layers: list[Layer] = []
     mid = widths[0]
     use_aa = aa is not None and (stride > 1 or first_dilation != dilation)
     conv1 = make.conv("conv1", cin, mid, 3, 1 if use_aa else stride, size, dilation=first_dilation)
     layers.append(conv1)
-    if pre:
-        layers.extend(make.norm("bn2", mid))
-        layers.append(make.act("act2"))
-    else:
-        layers.extend(make.norm("bn1", mid))
-        layers.append(make.act("act1"))
+    norm1, act1 = {"pre": ("bn2", "act2"), "relu_preact": ("bn1", "act2")}.get(order, ("bn1", "act1"))
+    layers.extend(make.norm(norm1, mid))
+    layers.append(make.act(act1))
     after = conv1.out_size
     if aa is not None and use_aa:
         pool = anti_alias_layer(aa, "aa", mid, stride, after)
@@ -427,8 +441,10 @@ def _basic_branch(
         layers.append(Dropout("dropout", block.dropout))
     conv2 = make.conv("conv2", mid, cout, 3, 1, after, dilation=dilation)
     layers.append(conv2)
-    if not pre:
+    if order in ("post", "relu_before_add", "relu_preact"):
         layers.extend(make.norm("bn2", cout))
+    if order == "relu_before_add":
+        layers.append(make.act("act2"))
     return layers, conv2.out_size
 
 
@@ -442,9 +458,11 @@ def _bottleneck_branch(
     dilation: int,
     first_dilation: int,
     size: Size,
-    pre: bool,
+    order: BlockOrder,
     aa: AntiAliasSpec | None = None,
 ) -> tuple[list[Layer], Size]:
+    """conv1, conv2 and conv3 with the norms and activations of ``order`` inside the branch (names
+    as :func:`_basic_branch`)."""
     first, mid = widths
     stride_1x1, stride_3x3 = (stride, 1) if block.stride_on == "1x1" else (1, stride)
     use_aa = aa is not None and (stride_3x3 > 1 or first_dilation != dilation)
@@ -466,7 +484,7 @@ def _bottleneck_branch(
         pool = [anti_alias_layer(aa, "aa", mid, stride_3x3, after)]
         after = _stem_size(pool, after)
     conv3 = make.conv("conv3", mid, cout, 1, 1, after)
-    if pre:
+    if order == "pre":
         layers += [
             conv1,
             *make.norm("bn2", first),
@@ -477,10 +495,88 @@ def _bottleneck_branch(
             *pool,
             conv3,
         ]
-    else:
-        layers += [conv1, *make.norm("bn1", first), make.act("act1")]
-        layers += [conv2, *make.norm("bn2", mid), make.act("act2"), *pool]
-        layers += [conv3, *make.norm("bn3", cout)]
+        return layers, conv3.out_size
+    act1, act2 = ("act2", "act3") if order == "relu_preact" else ("act1", "act2")
+    layers += [conv1, *make.norm("bn1", first), make.act(act1)]
+    layers += [conv2, *make.norm("bn2", mid), make.act(act2), *pool]
+    layers.append(conv3)
+    if order != "bn_after_add":
+        layers.extend(make.norm("bn3", cout))
+    if order == "relu_before_add":
+        layers.append(make.act("act3"))
+    return layers, conv3.out_size
+
+
+def _resnest_branch(
+    block: BlockSpec,
+    make: _Builder,
+    cin: int,
+    widths: tuple[int, int],
+    cout: int,
+    stride: int,
+    dilation: int,
+    first_dilation: int,
+    size: Size,
+    order: BlockOrder,
+    aa: AntiAliasSpec | None = None,
+) -> tuple[list[Layer], Size]:
+    """timm's ResNestBottleneck: 1x1-BN-act, the split-attention 3x3 (its own norms and
+    activations), 1x1-BN. With ``avd`` a strided block downsamples with a 3x3 average pool before
+    (``avd_first``) or after the split attention, which then runs at stride 1."""
+    first, mid = widths
+    norm = make.norm_spec
+    if norm.type != "batch":
+        raise SpecError(
+            f"norm.type: a resnest block's split attention uses batch norms, not {norm.type}; use norm: batch"
+        )
+    split_groups = block.groups * block.radix
+    if first % split_groups or mid % block.groups:
+        raise SpecError(
+            f"block.radix: the split-attention conv has {first} input channels, not divisible by groups x radix = {split_groups}; use a width the product divides"
+        )
+    avd = block.avd and stride > 1
+
+    def avd_pool(at: Size) -> Pool:
+        out = (pool_out(at[0], 3, stride, 1, False), pool_out(at[1], 3, stride, 1, False))
+        return Pool("avd_first" if block.avd_first else "avd_last", "avg", 3, stride, 1, False, True, out)
+
+    conv1 = make.conv("conv1", cin, first, 1, 1, size)
+    layers: list[Layer] = [conv1, *make.norm("bn1", first), make.act("act1")]
+    current = conv1.out_size
+    if avd and block.avd_first:
+        pool = avd_pool(current)
+        layers.append(pool)
+        current = pool.out_size
+    split_stride = 1 if avd else stride
+    current = (
+        conv_out(current[0], 3, split_stride, first_dilation, first_dilation),
+        conv_out(current[1], 3, split_stride, first_dilation, first_dilation),
+    )
+    attn_channels = make_divisible(first * block.radix * 0.25, 8, min_value=32, round_limit=0.9)
+    layers.append(
+        SplitAttention(
+            "conv2",
+            first,
+            mid,
+            3,
+            split_stride,
+            first_dilation,
+            first_dilation,
+            block.groups,
+            block.radix,
+            attn_channels,
+            norm.eps,
+            norm.momentum,
+            make.activation,
+            current,
+        )
+    )
+    if avd and not block.avd_first:
+        pool = avd_pool(current)
+        layers.append(pool)
+        current = pool.out_size
+    conv3 = make.conv("conv3", mid, cout, 1, 1, current)
+    layers += [conv3, *make.norm("bn3", cout)]
     return layers, conv3.out_size
 
 
@@ -505,7 +601,7 @@ def _shortcut(
     pre: bool,
     *,
     stage_dilation: int = 1,
-) -> tuple[str, list[Layer]]:
+) -> tuple[ShortcutKind, list[Layer]]:
     kind = spec.shortcut.type
     changes = stride != 1 or cin != cout
     if kind == "none":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..choices import ActivationType, AttentionType, BlockOrder, BlockType, ShortcutKind
 from .layers import Layer, Size
 
 
@@ -33,14 +34,15 @@ class BlockPlan:
 
     ``branch`` is the residual path in execution order and ``shortcut`` the skip path (empty for
     identity). Paths in both are relative to ``path``. For pre-activation blocks the first norm and
-    activation (``preact``) run before both paths, as in He et al. 2016.
+    activation (``preact``) run before both paths, as in He et al. 2016; ``after_add`` runs on the
+    sum (the norm of Fig. 4(b)), then ``post_activation``.
     """
 
     path: str
     stage: int
     index: int
-    type: str  # basic | bottleneck
-    order: str  # post | pre
+    type: BlockType
+    order: BlockOrder
     in_channels: int
     mid_channels: int
     out_channels: int
@@ -50,20 +52,21 @@ class BlockPlan:
     groups: int
     in_size: Size
     out_size: Size
-    shortcut_type: str  # identity | projection | zero_pad | avg_down | none
+    shortcut_type: ShortcutKind
     preact: tuple[Layer, ...]
     branch: tuple[Layer, ...]
     shortcut: tuple[Layer, ...]
-    attention: str | None  # se | eca | None
+    after_add: tuple[Layer, ...]
+    attention: AttentionType | None
     drop_path: float
-    post_activation: str | None  # activation after the addition (post order), else None
+    post_activation: ActivationType | None  # activation after the addition (post orders), else None
     zero_init: str | None  # relative path of the layer zeroed by zero_init_residual
     # Inference plans only: the layers that take folded or renamed tensors from a training checkpoint.
     folds: tuple[Fold, ...] = ()
 
     @property
     def layers(self) -> tuple[Layer, ...]:
-        return self.preact + self.branch + self.shortcut
+        return self.preact + self.branch + self.shortcut + self.after_add
 
     @property
     def params(self) -> int:
@@ -72,11 +75,6 @@ class BlockPlan:
     @property
     def macs(self) -> int:
         return _sum_macs(self.layers)
-
-    @property
-    def signature(self) -> tuple[object, ...]:
-        """What makes two blocks the same code (used to collapse repeats and pick classes)."""
-        return (self.type, self.order, self.shortcut_type, self.attention)
 
 
 @dataclass(frozen=True)
@@ -191,14 +189,6 @@ class Plan:
     @property
     def macs(self) -> int:
         return _sum_macs(self.layers)
-
-    def block_kinds(self) -> list[BlockPlan]:
-        """The first block of each distinct kind, in network order."""
-        seen: dict[tuple[object, ...], BlockPlan] = {}
-        for block in self.blocks:
-            key = (block.type, block.order, block.attention, block.shortcut_type != "identity")
-            seen.setdefault(key, block)
-        return list(seen.values())
 
 
 def _prefixed(prefix: str, layer: Layer) -> Layer:

@@ -13,8 +13,19 @@ import typing
 import unicodedata
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
+
+from ..choices import ActivationType, AttentionType, BlockOrder, BlockType, NormType
 
 # Bounds keep absurd specs (a billion blocks, width 2**40) from ever reaching the planner.
 Count = Annotated[int, Field(ge=1, le=10_000)]
@@ -117,10 +128,6 @@ class InputSpec(_Strict):
     @property
     def hw(self) -> tuple[int, int]:
         return (self.size, self.size) if isinstance(self.size, int) else self.size
-
-
-NormType = Literal["batch", "frozen_batch", "group", "evonorm_s0", "frn", "none"]
-ActivationType = Literal["relu", "leaky_relu", "silu", "gelu", "mish", "hardswish", "elu", "tanh", "identity"]
 
 
 class NormSpec(_Strict):
@@ -235,9 +242,7 @@ class AttentionSpec(_Strict):
     Unset, they are reduction 16 and divisor 8 (timm's defaults).
     """
 
-    type: Literal["se", "eca"] = Field(
-        description="`se` (squeeze-and-excitation) or `eca` (efficient channel attention)."
-    )
+    type: AttentionType = Field(description="`se` (squeeze-and-excitation) or `eca` (efficient channel attention).")
     reduction: Annotated[float, Field(ge=1.0, le=1024.0)] | None = Field(
         default=None, description="`se` only: the reduced width is `channels / reduction`; unset means 16."
     )
@@ -311,7 +316,7 @@ class AntiAliasSpec(_Strict):
         return self
 
 
-BlockType = Literal["basic", "bottleneck"]
+RESNEST_OPTIONS = ("radix", "avd", "avd_first")
 
 
 class BlockSpec(_Strict):
@@ -320,7 +325,8 @@ class BlockSpec(_Strict):
     ``int(width * width_per_group / 64) * groups``."""
 
     type: BlockType = Field(
-        default="basic", description="`basic` (two 3x3 convs) or `bottleneck` (1x1, 3x3, 1x1 convs)."
+        default="basic",
+        description="`basic` (two 3x3 convs), `bottleneck` (1x1, 3x3, 1x1 convs) or `resnest` (a bottleneck whose 3x3 is ResNeSt's split attention, Zhang et al. 2020).",
     )
     expansion: Annotated[int, Field(ge=1, le=64)] | None = Field(
         default=None,
@@ -340,9 +346,9 @@ class BlockSpec(_Strict):
     reduce_first: Annotated[int, Field(ge=1, le=64)] = Field(
         default=1, description="The first conv has `1 / reduce_first` of the middle width (2 in SENet-154)."
     )
-    order: Literal["post", "pre"] = Field(
+    order: BlockOrder = Field(
         default="post",
-        description="`post`: norm and activation after each conv (v1); `pre`: before each conv (pre-activation, v2).",
+        description="Where norms and activations sit (He et al. 2016, Fig. 4): `post` after each conv, the last activation after the addition (v1, (a)); `bn_after_add` the last norm after the addition too (b); `relu_before_add` the last activation before it (c); `relu_preact` each activation before its conv, norms after (d); `pre` norm and activation before each conv (pre-activation, v2, (e)).",
     )
     attention: AttentionSpec | None = Field(
         default=None,
@@ -351,12 +357,32 @@ class BlockSpec(_Strict):
     dropout: Rate = Field(
         default=0.0, description="`basic` only: dropout rate between the block's two convs (wide ResNets)."
     )
+    radix: Annotated[int, Field(ge=1, le=8)] = Field(
+        default=2, description="`resnest` only: splits per group of the split-attention conv (1: a sigmoid gate)."
+    )
+    avd: bool = Field(
+        default=True,
+        description="`resnest` only: a strided block downsamples with a 3x3 average pool (the convs run at stride 1).",
+    )
+    avd_first: bool = Field(
+        default=False, description="`resnest` only: that pool comes before the split-attention conv instead of after."
+    )
+
+    @model_serializer(mode="wrap")
+    def _only_options_of_its_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Split-attention options are resnest's alone: other blocks leave them out of dumps, so
+        # their resolved form (and the source hash the emitted files carry) is what it was.
+        data = handler(self)
+        if self.type != "resnest" and isinstance(data, dict):
+            for key in RESNEST_OPTIONS:
+                data.pop(key, None)
+        return data
 
     @property
     def resolved_expansion(self) -> int:
         if self.expansion is not None:
             return self.expansion
-        return 4 if self.type == "bottleneck" else 1
+        return 1 if self.type == "basic" else 4
 
     @model_validator(mode="after")
     def _basic_has_no_groups(self) -> BlockSpec:
@@ -383,14 +409,38 @@ class BlockSpec(_Strict):
                     )
                 ]
             )
-        if self.type == "bottleneck" and self.dropout:
+        if self.type != "basic" and self.dropout:
             # Only the basic block has a place for it (between its two 3x3 convs, as wide ResNets).
             raise_problems(
                 [
                     (
                         ("dropout",),
-                        "dropout applies to basic blocks only; a bottleneck has no dropout between its convs (use drop_path or head.dropout)",
+                        f"dropout applies to basic blocks only; a {self.type} has no dropout between its convs (use drop_path or head.dropout)",
                         self.dropout,
+                    )
+                ]
+            )
+        if self.type != "resnest":
+            for key in RESNEST_OPTIONS:
+                if key in self.model_fields_set:
+                    raise_problems([((key,), f"{key} applies to resnest blocks only", getattr(self, key))])
+        elif self.stride_on != "3x3" or self.reduce_first != 1 or self.order != "post" or self.attention:
+            key = next(
+                key
+                for key, fits in (
+                    ("stride_on", self.stride_on == "3x3"),
+                    ("reduce_first", self.reduce_first == 1),
+                    ("order", self.order == "post"),
+                    ("attention", self.attention is None),
+                )
+                if not fits
+            )
+            raise_problems(
+                [
+                    (
+                        (key,),
+                        "a resnest block is timm's ResNestBottleneck: post-activation, striding in its split-attention 3x3, no reduce_first or attention; leave this key unset",
+                        getattr(self, key),
                     )
                 ]
             )
@@ -682,20 +732,6 @@ class Spec(_Strict):
         from .backbone import raise_problems
 
         for index, stage in enumerate(self.stages):
-            block = self.block_for(index)
-            if block.type == "bottleneck" and block.groups > 1 and stage.inner_channels is None:
-                mid = int(stage.width * block.width_per_group / 64) * block.groups
-                if mid < block.groups:
-                    least = -(-64 // block.width_per_group)
-                    raise_problems(
-                        [
-                            (
-                                ("stages", index, "width"),
-                                f"width {stage.width} with width_per_group {block.width_per_group} leaves no channels per group; use width >= {least}",
-                                stage.width,
-                            )
-                        ]
-                    )
             out = self.stage_out_channels(index) * self.width_factor
             if out > MAX_CHANNELS:
                 widened = self.stage_out_channels(index) <= MAX_CHANNELS
@@ -754,7 +790,7 @@ class Spec(_Strict):
         if stem.type != "conv":
             deep = stem.deep_width * factor
             widths += [3 * (deep // 4) if stem.type == "deep_tiered" else deep, deep]
-        if self.block.order == "post" or stem.pool == "conv":
+        if self.block.order != "pre" or stem.pool == "conv":
             widths.append(stem.width * factor)
         for channels in widths:
             if channels % self.norm.groups:
@@ -779,7 +815,7 @@ class Spec(_Strict):
             widths = [self.stage_out_channels(index)]
             if stage.inner_channels is not None:
                 widths.extend(width for inner in stage.inner_channels for width in inner)
-            elif block.type == "bottleneck":
+            elif block.type != "basic":
                 widths.extend((first_width(block, stage.width), block_mid_width(block, stage.width)))
             out.extend((index, width) for width in widths)
         return out

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 Problem = tuple[tuple[str | int, ...], str, Any]
 
-_KIND_OPTIONS = ("expansion", "stride_on", "groups", "width_per_group", "reduce_first")
+_KIND_OPTIONS = ("expansion", "stride_on", "groups", "width_per_group", "reduce_first", "radix", "avd", "avd_first")
 
 
 def _as_mapping(value: Any) -> Any:
@@ -73,7 +73,7 @@ def first_width(block: BlockSpec, width: int) -> int:
 
 def block_mid_width(block: BlockSpec, width: int) -> int:
     """A bottleneck's grouped-conv width (timm's ``int(planes * base_width / 64) * cardinality``); a basic block's ``width``."""
-    if block.type == "bottleneck":
+    if block.type != "basic":
         return int(width * block.width_per_group / 64) * block.groups
     return width
 
@@ -92,7 +92,7 @@ def stage_problems(spec: Spec) -> list[Problem]:
                     block.order,
                 )
             )
-        groups = block.groups if block.type == "bottleneck" else 1
+        groups = block.groups if block.type != "basic" else 1
         if stage.inner_channels is None:
             first = first_width(block, stage.width)
             if first < 1 and block.reduce_first == 1:
@@ -121,7 +121,7 @@ def stage_problems(spec: Spec) -> list[Problem]:
                     stage.inner_channels,
                 )
             )
-        expected = 2 if block.type == "bottleneck" else 1
+        expected = 2 if block.type != "basic" else 1
         shape = "[conv1, conv2] widths of a bottleneck" if expected == 2 else "[conv1] width of a basic block"
         for position, widths in enumerate(stage.inner_channels):
             where = (*here, "inner_channels", position)
@@ -138,6 +138,8 @@ def anti_alias_problems(spec: Spec) -> list[Problem]:
         block = spec.block_for(index)
         if block.order != "post":
             return [(("anti_alias",), "anti_alias applies to post-activation blocks (block.order: post) only", None)]
+        if block.type == "resnest":
+            return [(("anti_alias",), "anti_alias does not apply to resnest blocks (their avd pool downsamples)", None)]
         if block.type == "bottleneck" and block.stride_on != "3x3":
             return [
                 (
