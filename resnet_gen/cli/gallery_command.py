@@ -33,10 +33,12 @@ def gallery(specs: tuple[str, ...], output: Path | None, plots: Path, use_catalo
     Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
     in a checkout of resnet-gen), or with --catalog every shipped spec. A grid with search and a family filter, and a page per spec with both diagrams, stages,
     reference check, parent, children and emitted source."""
+    from ..files import output_folder
     from ..gallery import build_gallery
 
-    sources = expand_sources(specs, use_catalog)
     if output is None:
         output = default_output(use_catalog, "gallery")
+    output_folder(output)  # a bad folder is refused before any spec is read
+    sources = expand_sources(specs, use_catalog)
     index = build_gallery(output, None if use_catalog else sources, plots=plots)
     click.echo(f"wrote {index.as_posix()} ({len(sources)} specs)")

@@ -26,6 +26,7 @@ GENERATED_CLASSES = frozenset(
         "ZeroPadShortcut",
         "EvoNormS0",
         "FilterResponseNormTLU",
+        "SplitAttention",
     }
 )
 _BLOCK_CLASS = re.compile(r"(?:[A-Z][A-Za-z]*)?(?:Block|Bottleneck)\d*")
