@@ -13,6 +13,7 @@ from ..plan.inference import TARGETS, for_inference
 from ..plan.types import Fold
 from ..spec import Spec
 from .formatting import ruff_format
+from .fusion import FUSION_NAMES, fusable
 from .model import Model, model
 from .templates import IMPORTS, collecting, need, render
 from .values import EmitError, comment_text, paragraphs, py_literal
@@ -46,6 +47,7 @@ def emit_source(
     plan = lower(spec)
     if target == "inference":
         plan = for_inference(plan)
+    fused = plan.target == "inference" and fusable(plan)
     with collecting() as needs:
         described = model(spec, plan)
         context = {"model": described, "model_doc": _model_doc(spec, plan), "factory_doc": _factory_doc(spec, plan)}
@@ -55,10 +57,14 @@ def emit_source(
             need("Mapping")
             if _has_folds(plan):
                 parts.append(render("fold.py.j2", renames=_has_renames(plan), **context))
+            if fused:
+                need("F")
+                need("operator")
+                parts.append(render("fuse.py.j2", **context))
         parts.append(render("factory.py.j2", **context))
         helpers = _render_helpers(needs.helpers)
         imports = _import_lines(needs.imports)
-    _check_name_is_free(spec.name, described, set(needs.helpers))
+    _check_name_is_free(spec.name, described, set(needs.helpers) | (FUSION_NAMES if fused else set()))
     header = render(
         "header.py.j2",
         marker=MARKER,
@@ -71,7 +77,7 @@ def emit_source(
         module_doc=_module_doc(spec, plan, source, described),
         imports=imports,
     )
-    text = render("file.py.j2", header=header, parts=helpers + parts, **context)
+    text = render("file.py.j2", header=header, parts=helpers + parts, fused=fused, **context)
     return ruff_format(text) if formatted else text
 
 
@@ -92,7 +98,7 @@ def _has_renames(plan: Plan) -> bool:
 
 def _check_name_is_free(name: str, described: Model, helpers: set[str]) -> None:
     """The factory function is named after the spec: it must not replace anything the file defines."""
-    taken = {"torch", "nn", "F", "math", "OrderedDict", "Mapping", "FROZEN_MODULES", described.class_name}
+    taken = {"torch", "nn", "F", "math", "operator", "OrderedDict", "Mapping", "FROZEN_MODULES", described.class_name}
     taken |= {"fold_batch_norms"} if described.fold_eps else set()
     taken |= {cls.name for cls in described.blocks} | helpers
     if name in taken or (name.startswith("__") and name.endswith("__")):
@@ -111,7 +117,9 @@ def _render_helpers(helpers: dict[str, dict[str, object]]) -> list[str]:
 
 def _import_lines(names: set[str]) -> list[str]:
     """Standard library first, then torch, each sorted as isort sorts them."""
-    stdlib = sorted((IMPORTS[name] for name in names if name in ("math", "OrderedDict", "Mapping")), key=_isort_key)
+    stdlib = sorted(
+        (IMPORTS[name] for name in names if name in ("math", "operator", "OrderedDict", "Mapping")), key=_isort_key
+    )
     torch_lines = sorted(
         ["import torch", "from torch import nn", *(IMPORTS[n] for n in names if n == "F")], key=_isort_key
     )
@@ -151,6 +159,11 @@ def _module_doc(spec: Spec, plan: Plan, source: str | Path | None, described: Mo
             f" torch: ``from {spec.name} import {spec.name}; model = {spec.name}(checkpoint=state_dict)`` with the"
             " state_dict of the training form (``resnet-gen build`` without ``--target``)."
         )
+        if fusable(plan):
+            usage += (
+                " For serving on a CPU, ``fuse_for_cpu(model)`` runs each conv with the ReLU (and residual"
+                " addition) after it as one oneDNN call."
+            )
         return paragraphs(title, f"{_numbers(plan)}. {_output(plan)}", _inference_note(plan), usage)
     usage = (
         f"Written by resnet-gen from {origin} (family {spec.family}). It needs only torch:"

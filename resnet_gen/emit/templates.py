@@ -39,6 +39,7 @@ IMPORTS = {
     "math": "import math",
     "OrderedDict": "from collections import OrderedDict",
     "Mapping": "from collections.abc import Mapping",
+    "operator": "import operator",
     "F": "import torch.nn.functional as F",
 }
 
