@@ -71,6 +71,24 @@ def emit(spec: Spec, source: str | Path | None = None, *, target: str = "trainin
     return emit_source(spec, source, target=target)
 
 
+def evaluate(checkpoint: str | Path | nn.Module, data: str | None = None, **options: Any) -> dict[str, Any]:
+    """Top-1 / top-5 accuracy, loss, per-class accuracy and the confusion matrix of a training
+    checkpoint (or a live model with ``spec=``) on local ``data``, as plain data. See
+    :func:`resnet_gen.train.evaluate`."""
+    from .train import evaluate as run
+
+    return run(checkpoint, data, **options)
+
+
+def __getattr__(name: str) -> Any:
+    # ``rg.train(spec, data=..., recipe=...)``: the training package, callable as its train().
+    if name == "train":
+        import importlib
+
+        return importlib.import_module(".train", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Plan",
     "Report",
@@ -83,6 +101,7 @@ __all__ = [
     "build",
     "diagram",
     "emit",
+    "evaluate",
     "load_spec",
     "load_weights",
     "lower",

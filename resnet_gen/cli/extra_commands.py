@@ -17,6 +17,9 @@ COMMANDS = {
     "new": "resnet_gen.cli.new_command:new",
     "diff": "resnet_gen.cli.diff_command:diff",
     "gallery": "resnet_gen.cli.gallery_command:gallery",
+    "train": "resnet_gen.cli.train_commands:train",
+    "evaluate": "resnet_gen.cli.train_commands:evaluate",
+    "plot": "resnet_gen.cli.train_commands:plot",
 }
 
 
