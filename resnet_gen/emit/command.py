@@ -8,9 +8,13 @@ from typing import Any
 import click
 
 from ..errors import SpecError
-from ..plan.inference import TARGETS
+from .int8 import EMIT_TARGETS
 
-DEFAULT_OUTPUT = {"training": Path("generated"), "inference": Path("generated/inference")}
+DEFAULT_OUTPUT = {
+    "training": Path("generated"),
+    "inference": Path("generated/inference"),
+    "int8": Path("generated/int8"),
+}
 
 
 def command() -> click.Command:
@@ -31,11 +35,12 @@ def command() -> click.Command:
         ),
         click.option(
             "--target",
-            type=click.Choice(TARGETS),
+            type=click.Choice(EMIT_TARGETS),
             default="training",
             show_default=True,
             help="training: the network as the spec says; inference: batch norms folded into the convs,"
-            " channels-last, no gradients or training-only parts, with fold_batch_norms to load a training checkpoint.",
+            " channels-last, no gradients or training-only parts, with fold_batch_norms to load a training checkpoint;"
+            " int8: the inference form with quantize_int8 (post-training static quantisation, calibrated on your images).",
         ),
         click.option("--stdout", "to_stdout", is_flag=True, help="Write the one spec's source to stdout instead."),
         click.option("--force", is_flag=True, help="Overwrite files that resnet-gen did not write."),
