@@ -184,3 +184,41 @@ def test_source_needs_only_torch_and_the_cli_writes_it(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "wrote generated/int8/resnet18.py"
     assert (tmp_path / "generated" / "int8" / "resnet18.py").read_text(encoding="utf-8") == text
+
+
+def test_export_int8_calibrates_on_a_data_source(tmp_path: Path) -> None:
+    """resnet-gen export --format int8 --calibration digits: a TorchScript file that computes what
+    the int8 form calibrated in-process on the same images computes; bad input leaves nothing."""
+    from resnet_gen.int8_export import calibration_batches, quantised_model
+
+    sets = [arg for item in DIGITS for arg in ("--set", item)]
+    out = tmp_path / "digits_int8.pt"
+    run = [sys.executable, "-m", "resnet_gen", "export", "cifar_resnet20", *sets, "--format", "int8"]
+    done = subprocess.run(
+        [*run, "--calibration", "digits", "--calibration-images", "64", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wrote {out} (int8, calibrated on 64 images of digits)"
+    spec = rg.load_spec("cifar_resnet20", DIGITS)
+    torch.manual_seed(0)  # the export's initialisation when no --weights are given
+    live = rg.build(spec)
+    expected_model = quantised_model(spec, live.state_dict(), calibration_batches(spec, "digits", 64))
+    x = digits("test")[0][:16]
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.load(str(out))(x), expected_model(x), rtol=0, atol=0)
+
+    bad = tmp_path / "bad.pt"
+    wrong_channels = subprocess.run(
+        [*run[:5], "--format", "int8", "--calibration", "digits", "-o", str(bad)], capture_output=True, text=True
+    )
+    assert wrong_channels.returncode == 1
+    assert wrong_channels.stderr.strip().splitlines()[-1] == (
+        "error: --calibration digits: images have 1 channel(s), the network takes 3;"
+        " use --set input.channels=1 or other data"
+    )
+    no_data = subprocess.run([*run, "-o", str(bad)], capture_output=True, text=True)
+    assert no_data.returncode == 2 and "--format int8 needs --calibration SOURCE" in no_data.stderr
+    assert not bad.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["digits_int8.pt"]
