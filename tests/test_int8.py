@@ -222,3 +222,16 @@ def test_export_int8_calibrates_on_a_data_source(tmp_path: Path) -> None:
     no_data = subprocess.run([*run, "-o", str(bad)], capture_output=True, text=True)
     assert no_data.returncode == 2 and "--format int8 needs --calibration SOURCE" in no_data.stderr
     assert not bad.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["digits_int8.pt"]
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [("fuse_for_cpu", "inference"), ("operator", "inference"), ("quantize_int8", "int8"), ("copy", "int8")],
+)
+def test_names_the_deployment_files_define_are_refused(name: str, target: str) -> None:
+    """A spec named like a function or import the inference or int8 file defines cannot replace it."""
+    from resnet_gen.emit.values import EmitError
+
+    spec = rg.load_spec("resnet18").model_copy(update={"name": name})
+    with pytest.raises(EmitError, match="name"):
+        emit_source(spec, target=target)
