@@ -31,7 +31,7 @@ def command() -> click.Command:
             "out_dir",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Folder for the files (named <spec name>.py)  [default: generated, or generated/inference]",
+            help="Folder for the files (named <spec name>.py)  [default: generated, generated/inference or generated/int8]",
         ),
         click.option(
             "--target",
