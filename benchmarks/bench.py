@@ -1,5 +1,6 @@
-"""Side-by-side benchmarks: tool latency, scale, CPU network speed against torchvision / timm, and
-the inference emission's speed-up over the reference in eager mode.
+"""Side-by-side benchmarks: tool latency, scale, CPU network speed against torchvision / timm, the
+inference emission's speed-up over the reference in eager mode, and deployment (the inference form,
+fused and int8, against torch.compile with freezing and ONNX Runtime; see benchmarks/deploy.py).
 
 Every comparison runs its contenders interleaved (one repetition of each, in rotating order, then
 the next), so machine load hits them alike; a ratio's median and min-max come from the per-repetition
@@ -34,7 +35,7 @@ SCALE_SPECS = ("cifar_resnet1202", "cifar_preact_resnet1001")
 GROWTH_DEPTHS = (20, 32, 44, 56, 110, 1202)
 # The issue's budgets for one scale step on the 2-core machine, in seconds.
 SCALE_BUDGETS = {"validate+analyse": 0.5, "emit": 0.5, "diagram": 2.0, "live build": 5.0}
-SECTIONS = ("tool", "scale", "network", "inference", "trainer")
+SECTIONS = ("tool", "scale", "network", "inference", "trainer", "deploy")
 # glibc malloc returns big freed blocks to the system, so a fresh process page-faults on every
 # activation; raising these thresholds keeps them in a warm heap, as a long-running process has.
 WARM_HEAP = {"MALLOC_MMAP_THRESHOLD_": str(1 << 28), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
@@ -390,8 +391,7 @@ def inference_speed(nets: Sequence[str], batch: int, size: int, reps: int, warmu
             ]
         )
         del models
-    warm = all(os.environ.get(key) == value for key, value in WARM_HEAP.items())
-    heap = "warm heap (glibc malloc thresholds raised)" if warm else "default heap"
+    heap = "warm heap (glibc malloc thresholds raised)" if warm_heap() else "default heap"
     table(
         f"Inference emission, CPU float32 eval forward, batch {batch}, {size}x{size}, {torch.get_num_threads()} threads, {heap}"
         f" ({reps} interleaved reps; speed-up = reference / ours time, target >= {INFERENCE_TARGET})",
@@ -457,6 +457,10 @@ def trainer_speed(images: int, reps: int, warmup: int) -> None:
     )
 
 
+def warm_heap() -> bool:
+    return all(os.environ.get(key) == value for key, value in WARM_HEAP.items())
+
+
 # Main --------------------------------------------------------------------------------------------
 
 
@@ -467,6 +471,18 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--only",
         default=",".join(SECTIONS),
         help=f"comma-separated sections: {', '.join(SECTIONS)}",
+    )
+    parser.add_argument(
+        "--deploy-nets",
+        help="comma-separated nets for the deploy section (default resnet18,"
+        "resnet50,resnext50_32x4d,cifar_resnet56; quick resnet18)",
+    )
+    parser.add_argument("--deploy-batches", default="1,8", help="comma-separated batch sizes for the deploy section")
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="leave torch.compile out of the deploy section"
+        " (always out with --quick: compiling takes minutes on 2 cores)",
     )
     parser.add_argument("--reps", type=int, help="repetitions per contender (default 9, quick 2)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls of each contender first")
@@ -489,6 +505,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args.depths = [int(d) for d in args.depths.split(",") if d]
     args.train_images = args.train_images or (128 if args.quick else 1024)
     args.only = {s.strip() for s in args.only.split(",")}
+    from deploy import DEPLOY_NETS
+
+    args.deploy_nets = (
+        args.deploy_nets.split(",") if args.deploy_nets else (["resnet18"] if args.quick else list(DEPLOY_NETS))
+    )
+    args.deploy_batches = [int(b) for b in args.deploy_batches.split(",") if b]
+    args.compile = not (args.no_compile or args.quick)
     return args
 
 
@@ -500,8 +523,8 @@ def run_sections_apart(argv: Sequence[str], sections: Sequence[str], *, warm_rer
     passed = [a for i, a in enumerate(argv) if a != "--only" and (i == 0 or argv[i - 1] != "--only")]
     passed = [a for a in passed if not a.startswith("--only=")]
     runs: list[tuple[str, dict[str, str]]] = [(section, {}) for section in sections]
-    if "inference" in sections and sys.platform == "linux" and warm_rerun:
-        runs.append(("inference", WARM_HEAP))
+    if sys.platform == "linux" and warm_rerun:
+        runs.extend((section, WARM_HEAP) for section in ("inference", "deploy") if section in sections)
     for section, extra_env in runs:
         child = [sys.executable, __file__, *passed, "--only", section, "--child"]
         code = subprocess.run(child, env={**os.environ, **extra_env}).returncode
@@ -533,6 +556,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         inference_speed(args.nets, args.batch, args.image_size, args.reps, args.warmup)
     if "trainer" in args.only:
         trainer_speed(args.train_images, args.reps, args.warmup)
+    if "deploy" in args.only:
+        from deploy import deploy_speed
+
+        deploy_speed(args.deploy_nets, args.deploy_batches, args.reps, args.warmup, compile_reference=args.compile)
     return 0
 
 

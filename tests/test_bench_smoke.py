@@ -14,6 +14,7 @@ RATIO = re.compile(r"(\d+\.\d{3}) \((\d+\.\d{3})-(\d+\.\d{3})\)")
 def test_quick_benchmark_prints_every_table() -> None:
     tiny = ["--reps", "1", "--warmup", "0", "--scale-specs", "cifar_resnet20", "--depths", "20,32"]
     tiny += ["--nets", "resnet50", "--batch", "2", "--image-size", "64"]
+    tiny += ["--deploy-nets", "cifar_resnet20", "--deploy-batches", "2"]
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", *tiny],
         cwd=ROOT,
@@ -24,7 +25,7 @@ def test_quick_benchmark_prints_every_table() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     headings = ("## Tool latency", "## Scale: in-process", "## Scale growth", "## Network speed", "## Inference")
-    for heading in (*headings, "## Trainer throughput"):
+    for heading in (*headings, "## Trainer throughput", "## Deployment"):
         assert heading in out
     lines = out.splitlines()
 
@@ -60,6 +61,17 @@ def test_quick_benchmark_prints_every_table() -> None:
         match = RATIO.search(found)
         assert match is not None
         assert float(found.split()[-2 if found.endswith("ok") else -3]) < 1e-4  # outputs agree
+    # The deployment section, twice as well; every contender's outputs near the eager reference's.
+    starts = [i for i, line in enumerate(lines) if line.startswith("## Deployment")]
+    assert len(starts) == len(heaps)
+    contenders = ["torch eager (reference)", "ONNX Runtime, reference export", "inference form"]
+    contenders += ["inference form + fuse_for_cpu", "ONNX Runtime, inference-form export", "int8 form"]
+    for start in starts:
+        found = [line for line in lines[start:] if line.startswith("cifar_resnet20 ")][: len(contenders)]
+        for contender, line in zip(contenders, found, strict=True):
+            assert f" {contender} " in line
+            assert len(RATIO.findall(line)) == 2
+            assert float(line.split()[-1]) < (0.1 if contender == "int8 form" else 1e-4)
 
 
 def test_an_unknown_section_is_a_usage_error() -> None:
@@ -70,11 +82,11 @@ def test_an_unknown_section_is_a_usage_error() -> None:
     assert "unknown section netwrk" in result.stderr
 
 
-def test_gpu_script_runs_on_the_cpu() -> None:
+def test_gpu_script_runs_on_the_cpu(tmp_path: Path) -> None:
     """benchmarks/gpu.py's code path (train steps, inference, the inference form), smoke-run on the
     CPU since no GPU is required anywhere; its numbers are not looked at."""
-    tiny = ["--device", "cpu", "--no-compile", "--batch", "2", "--image-size", "32"]
-    tiny += ["--steps", "1", "--rounds", "1", "--warmup", "0"]
+    tiny = ["--device", "cpu", "--no-compile", "--batches", "2", "--image-size", "32"]
+    tiny += ["--steps", "1", "--rounds", "1", "--warmup", "0", "--output", str(tmp_path / "gpu.md")]
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "gpu.py"), *tiny],
         cwd=ROOT,
@@ -84,8 +96,11 @@ def test_gpu_script_runs_on_the_cpu() -> None:
     )
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("resnet50 ")]
-    assert [row[1:4] for row in rows] == [
-        ["train", "eager", "emitted"],
-        ["inference", "eager", "emitted"],
-        ["inference", "eager", "inference"],
+    assert [row[1:5] for row in rows] == [
+        ["2", "train", "eager", "timm"],
+        ["2", "train", "eager", "emitted"],
+        ["2", "inference", "eager", "inference"],
     ]
+    written = (tmp_path / "gpu.md").read_text(encoding="utf-8")
+    assert "# device: CPU (smoke run), torch " in written and "## GPU throughput" in written
+    assert all(" ".join(row) in " ".join(written.split()) for row in rows)

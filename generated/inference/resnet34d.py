@@ -13,15 +13,18 @@ built in eval mode without gradients and runs channels-last, and the training-on
 Written by resnet-gen from the spec file specs/resnet34d.yaml (family resnet), for
 inference. It needs only torch: ``from resnet34d import resnet34d; model =
 resnet34d(checkpoint=state_dict)`` with the state_dict of the training form (``resnet-gen
-build`` without ``--target``).
+build`` without ``--target``). For serving on a CPU, ``fuse_for_cpu(model)`` runs each conv
+with the ReLU (and residual addition) after it as one oneDNN call.
 """
 
+import operator
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ResNet", "fold_batch_norms", "resnet34d"]
+__all__ = ["ResNet", "fold_batch_norms", "fuse_for_cpu", "resnet34d"]
 
 
 class BasicBlock(nn.Module):
@@ -157,6 +160,106 @@ def fold_batch_norms(
             folded[f"{here}{path}.weight"] = (weight.double() * scale.view(-1, 1, 1, 1)).to(weight.dtype)
             folded[f"{here}{path}.bias"] = shift.to(weight.dtype)
     return {**state, **folded}
+
+
+# oneDNN's fused conv calls: private PyTorch operators (the ones torch.compile's CPU back end emits),
+# so they are looked up, never assumed; None where this build of torch lacks them.
+_CONV_POINTWISE = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
+
+
+def _fused_conv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    padding: list[int],
+    stride: list[int],
+    dilation: list[int],
+    groups: int,
+    other: torch.Tensor | None,
+    relu: bool,
+) -> torch.Tensor:
+    """``relu(conv(x) [+ other])`` in one oneDNN call for float32 on the CPU, else in plain ops."""
+    if _CONV_POINTWISE is not None and x.device.type == "cpu" and x.dtype == torch.float32:
+        if other is None:
+            unary = "relu" if relu else "none"
+            return _CONV_POINTWISE.default(x, weight, bias, padding, stride, dilation, groups, unary, [], "")
+        unary_or_none = "relu" if relu else None
+        return _CONV_POINTWISE.binary(
+            x, other, weight, bias, padding, stride, dilation, groups, "add", 1.0, unary_or_none, [], None
+        )
+    x = F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    if other is not None:
+        x = x + other
+    return torch.relu(x) if relu else x
+
+
+def fuse_for_cpu(model: nn.Module) -> nn.Module:
+    """``model`` with each conv and the ReLU after it, and each conv, the residual addition that
+    reads it and the ReLU after that, run as one call: on the CPU in float32, oneDNN writes the
+    activation (and the sum) as the conv writes its output, instead of passing over memory again.
+
+    Trade-off: the fused calls are PyTorch's private ``torch.ops.mkldnn._convolution_pointwise``
+    operators, not public API, so the choice is made here, when the model is made: where this
+    torch lacks them, or ``torch.fx`` cannot trace the network, ``model`` is returned unchanged.
+    A fused model moved to another device or dtype runs every fused call as the plain conv,
+    addition and ReLU. Both paths compute the same outputs (to 1e-5 relative in float32). The
+    result is a ``torch.fx.GraphModule`` holding the same parameters under the same state_dict
+    keys; keep ``model`` itself for ``torch.jit.script`` and ``torch.export``.
+    """
+    if _CONV_POINTWISE is None:
+        return model
+    try:
+        graph_module = torch.fx.symbolic_trace(model)
+    except Exception:  # whatever stops the tracer, the plain model still runs
+        return model
+    modules = dict(graph_module.named_modules())
+    graph = graph_module.graph
+
+    def is_relu(node: torch.fx.Node) -> bool:
+        if node.op == "call_module":
+            return type(modules[str(node.target)]) is nn.ReLU
+        return node.op == "call_function" and node.target in (torch.relu, torch.relu_, F.relu)
+
+    def only_user(node: torch.fx.Node) -> torch.fx.Node | None:
+        return next(iter(node.users)) if len(node.users) == 1 else None
+
+    for node in list(graph.nodes):
+        if node.op != "call_module" or type(modules[str(node.target)]) is not nn.Conv2d:
+            continue
+        conv = modules[str(node.target)]
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str) or len(node.args) != 1 or node.kwargs:
+            continue
+        user = only_user(node)
+        if user is None:
+            continue
+        other = None
+        last = user
+        if user.op == "call_function" and user.target in (operator.add, torch.add) and len(user.args) == 2:
+            if user.kwargs or node not in user.args or user.args[0] is user.args[1]:
+                continue
+            other = user.args[1] if user.args[0] is node else user.args[0]
+            after = only_user(user)
+            relu = after is not None and is_relu(after)
+            last = after if relu and after is not None else user
+            replaced = [node, user] + ([last] if relu else [])
+        elif is_relu(user):
+            relu = True
+            replaced = [node, user]
+        else:
+            continue
+        with graph.inserting_after(last):
+            weight = graph.get_attr(f"{node.target}.weight")
+        with graph.inserting_after(weight):
+            bias = graph.get_attr(f"{node.target}.bias") if conv.bias is not None else None
+        with graph.inserting_after(bias if bias is not None else weight):
+            layout = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+            fused = graph.call_function(_fused_conv, (node.args[0], weight, bias, *layout, other, relu))
+        last.replace_all_uses_with(fused)
+        for done in reversed(replaced):
+            graph.erase_node(done)
+    graph.lint()
+    graph_module.recompile()
+    return graph_module
 
 
 def resnet34d(num_classes: int = 1000, checkpoint: Mapping[str, torch.Tensor] | None = None) -> ResNet:

@@ -27,7 +27,7 @@ def _require_torch(command: str) -> None:
 
 
 # What an existing export file must be for export to replace it.
-EXPORT_KINDS = {"onnx": ONNX, "pt2": PT2}
+EXPORT_KINDS = {"onnx": ONNX, "pt2": PT2, "int8": PT2}  # TorchScript files are zip archives too
 
 
 def check_checkpoint(path: Path) -> None:
@@ -78,7 +78,14 @@ def weights(
 @click.command("export")
 @click.argument("spec")
 @set_option
-@click.option("--format", "fmt", type=click.Choice(["onnx", "pt2"]), default="onnx", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["onnx", "pt2", "int8"]),
+    default="onnx",
+    show_default=True,
+    help="int8: the int8 form calibrated on --calibration, as a TorchScript file (.pt) that needs only torch.",
+)
 @click.option(
     "-o",
     "--output",
@@ -94,12 +101,31 @@ def weights(
     help="Load this local checkpoint first (as 'resnet-gen weights' does); else a fixed-seed initialisation.",
 )
 @click.option("--opset", type=click.IntRange(18, 30), default=None, help="ONNX opset (default: the exporter's).")
+@click.option(
+    "--calibration",
+    default=None,
+    help="int8: the data source to calibrate on (digits, cifar10:PATH, imagefolder:PATH, ...); its training split.",
+)
+@click.option("--calibration-images", type=click.IntRange(1, 100_000), default=256, show_default=True)
 def export(
-    spec: str, overrides: tuple[str, ...], fmt: str, output: Path | None, checkpoint: Path | None, opset: int | None
+    spec: str,
+    overrides: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    checkpoint: Path | None,
+    opset: int | None,
+    calibration: str | None,
+    calibration_images: int,
 ) -> None:
-    """Export SPEC's network (eval mode, dynamic batch) to ONNX or a torch.export program (.pt2)."""
+    """Export SPEC's network (eval mode, dynamic batch) to ONNX, a torch.export program (.pt2), or
+    its int8 form calibrated on --calibration images (TorchScript, .pt)."""
+    if fmt == "int8" and calibration is None:
+        raise click.UsageError("--format int8 needs --calibration SOURCE (for example digits or imagefolder:PATH)")
+    if fmt != "int8" and calibration is not None:
+        raise click.UsageError("--calibration is only for --format int8")
     loaded, plan = load_spec_and_plan(spec, with_identity(spec, overrides))
-    target = output if output is not None else default_output(False) / f"{loaded.name}.{fmt}"
+    suffix = "int8.pt" if fmt == "int8" else fmt
+    target = output if output is not None else default_output(False) / f"{loaded.name}.{suffix}"
     # Cheap checks first: importing torch and exporting take seconds.
     check_output_file(target)
     check_replaceable(target_of(target), b"", kind=EXPORT_KINDS[fmt])
@@ -121,6 +147,14 @@ def export(
             load_weights(model, checkpoint)
         except WeightsError as exc:
             raise click.ClickException(str(exc)) from None
+    if fmt == "int8":
+        from ..int8_export import calibration_batches, quantised_model, save_int8
+
+        assert calibration is not None
+        batches = calibration_batches(loaded, calibration, calibration_images)
+        save_int8(quantised_model(loaded, model.state_dict(), batches), target)
+        click.echo(f"wrote {target} (int8, calibrated on {sum(len(b) for b in batches)} images of {calibration})")
+        return
     try:
         if fmt == "onnx":
             export_onnx(model, target, opset=opset)

@@ -8,10 +8,10 @@ from typing import Any
 import click
 
 from ..errors import SpecError
-from ..plan.inference import TARGETS
+from .int8 import EMIT_TARGETS
 
-# Below out/ (or generated/ with --catalog): the inference forms go one folder deeper.
-OUTPUT_SUBFOLDER = {"training": "", "inference": "inference"}
+# Below out/ (or generated/ with --catalog): the inference and int8 forms go one folder deeper.
+OUTPUT_SUBFOLDER = {"training": "", "inference": "inference", "int8": "int8"}
 
 
 def command() -> click.Command:
@@ -30,15 +30,16 @@ def command() -> click.Command:
             type=click.Path(path_type=Path),
             default=None,
             help="Folder for the files (named <spec name>.py)  [default: out/, or generated/ with --catalog;"
-            " inference/ below it for --target inference]",
+            " inference/ or int8/ below it for those targets]",
         ),
         click.option(
             "--target",
-            type=click.Choice(TARGETS),
+            type=click.Choice(EMIT_TARGETS),
             default="training",
             show_default=True,
             help="training: the network as the spec says; inference: batch norms folded into the convs,"
-            " channels-last, no gradients or training-only parts, with fold_batch_norms to load a training checkpoint.",
+            " channels-last, no gradients or training-only parts, with fold_batch_norms to load a training checkpoint;"
+            " int8: the inference form with quantize_int8 (post-training static quantisation, calibrated on your images).",
         ),
         click.option("--stdout", "to_stdout", is_flag=True, help="Write the one spec's source to stdout instead."),
         click.option("--force", is_flag=True, help="Overwrite files that resnet-gen did not write."),

@@ -39,6 +39,9 @@ IMPORTS = {
     "math": "import math",
     "OrderedDict": "from collections import OrderedDict",
     "Mapping": "from collections.abc import Mapping",
+    "Iterable": "from collections.abc import Iterable",
+    "copy": "import copy",
+    "operator": "import operator",
     "F": "import torch.nn.functional as F",
 }
 
