@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..plan import BlockPlan, Plan
-from ..plan.layers import Conv, Layer
+from ..plan.layers import Conv, Layer, Norm
 from ..plan.types import Fold
 from .code import BRANCH_CONDITIONS, SHORTCUT_CONDITIONS, Arg, Items, Member, SharedCode, Value
 from .templates import render_layer_kind, use
@@ -26,7 +26,7 @@ SYMBOLS: dict[str, tuple[str, ...]] = {
     "dilation": ("dilation", "first_dilation"),
     "groups": ("groups",),
 }
-ARG_ORDER = ("in_channels", "mid_channels", "out_channels", "stride", "first_dilation", "dilation", "groups")
+ARG_ORDER = ("in_channels", "mid_channels", "out_channels", "stride", "first_dilation", "dilation", "groups", "frozen")
 # The attributes the block template writes itself; a plan layer may not take these names.
 OWN_ATTRS = ("drop_path", "act_out", "forward", "training")
 # For the first block of a stage only: what the other blocks of the stage take instead.
@@ -42,6 +42,8 @@ def block_symbols(block: BlockPlan) -> dict[str, Value]:
         "dilation": block.dilation,
         "first_dilation": block.first_dilation,
         "groups": block.groups,
+        # Frozen stages have frozen norms (plan.backbone.freeze_modules): the norms choose by it.
+        "frozen": any(isinstance(layer, Norm) and layer.type == "frozen_batch" for layer in block.layers),
     }
 
 

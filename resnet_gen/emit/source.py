@@ -92,7 +92,7 @@ def _has_renames(plan: Plan) -> bool:
 
 def _check_name_is_free(name: str, described: Model, helpers: set[str]) -> None:
     """The factory function is named after the spec: it must not replace anything the file defines."""
-    taken = {"torch", "nn", "F", "math", "OrderedDict", "Mapping", "FROZEN_MODULES", described.class_name}
+    taken = {"torch", "nn", "F", "math", "OrderedDict", "Mapping", "Any", "FROZEN_MODULES", described.class_name}
     taken |= {"fold_batch_norms"} if described.fold_eps else set()
     taken |= {cls.name for cls in described.blocks} | helpers
     if name in taken or (name.startswith("__") and name.endswith("__")):
@@ -111,7 +111,9 @@ def _render_helpers(helpers: dict[str, dict[str, object]]) -> list[str]:
 
 def _import_lines(names: set[str]) -> list[str]:
     """Standard library first, then torch, each sorted as isort sorts them."""
-    stdlib = sorted((IMPORTS[name] for name in names if name in ("math", "OrderedDict", "Mapping")), key=_isort_key)
+    stdlib = sorted(
+        (IMPORTS[name] for name in names if name in ("math", "OrderedDict", "Mapping", "Any")), key=_isort_key
+    )
     torch_lines = sorted(
         ["import torch", "from torch import nn", *(IMPORTS[n] for n in names if n == "F")], key=_isort_key
     )

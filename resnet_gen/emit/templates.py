@@ -39,6 +39,7 @@ IMPORTS = {
     "math": "import math",
     "OrderedDict": "from collections import OrderedDict",
     "Mapping": "from collections.abc import Mapping",
+    "Any": "from typing import Any",
     "F": "import torch.nn.functional as F",
 }
 

@@ -11,7 +11,7 @@ from torch import nn
 from ..plan import BlockPlan, Plan, lower
 from ..plan import layers as L
 from ..spec import Spec
-from .freeze import freeze, hold_in_eval
+from .freeze import freeze
 from .modules import (
     BlurPool2d,
     DropPath,
@@ -144,7 +144,8 @@ class ResidualBlock(nn.Module):
         self.branch = attach(self, plan.branch)
         self.has_shortcut = plan.shortcut_type != "none"
         self.shortcut = attach(self, plan.shortcut)
-        self.drop_path = DropPath(plan.drop_path) if plan.drop_path else nn.Identity()
+        # Only what the plan uses: an empty placeholder would still be a node under FX.
+        self.drop_path = DropPath(plan.drop_path) if plan.drop_path else None
         self.act_out = make_activation(plan.post_activation) if plan.post_activation else None
 
     def _run(self, names: list[str], x: torch.Tensor) -> torch.Tensor:
@@ -159,7 +160,9 @@ class ResidualBlock(nn.Module):
             if self.shortcut:
                 # Pre-activation projections read the normalised input.
                 shortcut = x
-        out: torch.Tensor = self.drop_path(self._run(self.branch, x))
+        out = self._run(self.branch, x)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
         if self.has_shortcut:
             out = out + self._run(self.shortcut, shortcut)
         if self.act_out is not None:
@@ -183,17 +186,12 @@ class ResNet(nn.Module):
             self.global_pool: nn.Module = (
                 nn.AdaptiveAvgPool2d(1) if plan.head.pool == "avg" else nn.AdaptiveMaxPool2d(1)
             )
-            self.head_dropout = nn.Dropout(plan.head.dropout) if plan.head.dropout else nn.Identity()
-            self.fc = make_layer(plan.head.fc) if plan.head.fc is not None else nn.Identity()
+            if plan.head.dropout:
+                self.head_dropout = nn.Dropout(plan.head.dropout)
+            if plan.head.fc is not None:
+                self.fc = make_layer(plan.head.fc)
         initialize(self, plan)
         freeze(self, plan.frozen)
-        hold_in_eval(self, plan.frozen)
-
-    def train(self, mode: bool = True) -> ResNet:
-        """As ``nn.Module.train``, except that frozen stages stay in eval mode."""
-        super().train(mode)
-        hold_in_eval(self, self.plan.frozen)
-        return self
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         for name in (*self.stem, *self.stages, *self.final):
@@ -204,8 +202,11 @@ class ResNet(nn.Module):
         if self.head is None:
             return x
         x = torch.flatten(self.global_pool(x), 1)
-        out: torch.Tensor = self.fc(self.head_dropout(x))
-        return out
+        if self.head.dropout:
+            x = self.head_dropout(x)
+        if self.head.fc is not None:
+            x = self.fc(x)
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
