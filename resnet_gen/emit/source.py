@@ -92,7 +92,18 @@ def _has_renames(plan: Plan) -> bool:
 
 def _check_name_is_free(name: str, described: Model, helpers: set[str]) -> None:
     """The factory function is named after the spec: it must not replace anything the file defines."""
-    taken = {"torch", "nn", "F", "math", "OrderedDict", "Mapping", "Any", "FROZEN_MODULES", described.class_name}
+    taken = {
+        "torch",
+        "nn",
+        "F",
+        "math",
+        "OrderedDict",
+        "Mapping",
+        "Any",
+        "checkpoint",
+        "FROZEN_MODULES",
+        described.class_name,
+    }
     taken |= {"fold_batch_norms"} if described.fold_eps else set()
     taken |= {cls.name for cls in described.blocks} | helpers
     if name in taken or (name.startswith("__") and name.endswith("__")):
@@ -115,7 +126,8 @@ def _import_lines(names: set[str]) -> list[str]:
         (IMPORTS[name] for name in names if name in ("math", "OrderedDict", "Mapping", "Any")), key=_isort_key
     )
     torch_lines = sorted(
-        ["import torch", "from torch import nn", *(IMPORTS[n] for n in names if n == "F")], key=_isort_key
+        ["import torch", "from torch import nn", *(IMPORTS[n] for n in names if n in ("F", "checkpoint"))],
+        key=_isort_key,
     )
     lines = stdlib + ([""] if stdlib else []) + torch_lines
     return lines

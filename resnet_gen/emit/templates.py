@@ -41,6 +41,7 @@ IMPORTS = {
     "Mapping": "from collections.abc import Mapping",
     "Any": "from typing import Any",
     "F": "import torch.nn.functional as F",
+    "checkpoint": "from torch.utils.checkpoint import checkpoint",
 }
 
 

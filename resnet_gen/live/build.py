@@ -7,11 +7,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..plan import BlockPlan, Plan, lower
 from ..plan import layers as L
+from ..plan.backbone import feature_taps
 from ..spec import Spec
 from .freeze import freeze
+from .interface import FeatureInfo, ModelInterface
 from .modules import (
     BlurPool2d,
     DropPath,
@@ -170,8 +173,9 @@ class ResidualBlock(nn.Module):
         return out
 
 
-class ResNet(nn.Module):
-    """A network assembled from a Plan; ``forward = forward_head(forward_features(x))``."""
+class ResNet(ModelInterface):
+    """A network assembled from a Plan; ``forward = forward_head(forward_features(x))``, with
+    timm's model interface (see :mod:`resnet_gen.live.interface`)."""
 
     def __init__(self, plan: Plan) -> None:
         super().__init__()
@@ -188,25 +192,35 @@ class ResNet(nn.Module):
             )
             if plan.head.dropout:
                 self.head_dropout = nn.Dropout(plan.head.dropout)
-            if plan.head.fc is not None:
-                self.fc = make_layer(plan.head.fc)
+            self.fc = make_layer(plan.head.fc) if plan.head.fc is not None else None
         initialize(self, plan)
         freeze(self, plan.frozen)
+        self._set_interface(plan)
+        if not plan.features:
+            self.feature_info = FeatureInfo(feature_taps(plan))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for name in (*self.stem, *self.stages, *self.final):
+        for name in self.stem:
+            x = self._modules[name](x)  # type: ignore[misc]
+        for name in self.stages:
+            stage = self.get_submodule(name)
+            # set_grad_checkpointing: recompute the stage's activations in the backward pass.
+            x = checkpoint(stage, x, use_reentrant=False) if self.grad_checkpointing else stage(x)
+        for name in self.final:
             x = self._modules[name](x)  # type: ignore[misc]
         return x
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool, dropout and classifier; ``pre_logits`` stops before the classifier (timm's)."""
         if self.head is None:
             return x
         x = torch.flatten(self.global_pool(x), 1)
         if self.head.dropout:
             x = self.head_dropout(x)
-        if self.head.fc is not None:
-            x = self.fc(x)
-        return x
+        if pre_logits or self.fc is None:
+            return x
+        out: torch.Tensor = self.fc(x)
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

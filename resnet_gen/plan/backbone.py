@@ -71,6 +71,16 @@ def _stem_tap(stem: Sequence[Layer], input_size: Size, channels: int) -> Feature
     return FeatureTap(0, before[-1].path.split(".")[0], channels, stride_of(before), size)
 
 
+def feature_taps(plan: Plan) -> list[FeatureTap]:
+    """Every feature map of a whole (untrimmed) plan: the stem's, then each stage's output."""
+    taps = [_stem_tap(plan.stem, plan.input_size, plan.stem_channels)]
+    reduction = stride_of(plan.stem)
+    for stage in plan.stages:
+        reduction *= stage.stride
+        taps.append(FeatureTap(stage.index + 1, stage.path, stage.out_channels, reduction, stage.out_size))
+    return taps
+
+
 def apply_backbone(spec: Spec, plan: Plan) -> Plan:
     """Apply ``features_only``/``out_indices`` (the taps, and trimming what no tap needs) and ``frozen_stages``."""
     options = spec.backbone
@@ -78,11 +88,7 @@ def apply_backbone(spec: Spec, plan: Plan) -> Plan:
     plan = freeze_modules(plan, frozen)
     if not options.features_only:
         return replace(plan, frozen=frozen)
-    taps = [_stem_tap(plan.stem, plan.input_size, plan.stem_channels)]
-    reduction = stride_of(plan.stem)
-    for stage in plan.stages:
-        reduction *= stage.stride
-        taps.append(FeatureTap(stage.index + 1, stage.path, stage.out_channels, reduction, stage.out_size))
+    taps = feature_taps(plan)
     wanted = options.out_indices if options.out_indices is not None else list(range(len(taps)))
     last = max(wanted)
     stem = plan.stem if last > 0 else plan.stem[: _stem_pool_start(plan.stem)]
