@@ -179,3 +179,23 @@ def test_int8_live_and_emitted_are_equal(name: str) -> None:
     # Quantised, not merely passed through: close to the float model but not equal to it.
     assert not torch.equal(ours, floats[0])
     assert (ours - floats[0]).abs().max() < 0.5 * floats[0].abs().max()
+
+
+@pytest.mark.parametrize("name", ["resnetblur18", "resnetv2_50d_evos", "resnetv2_50d_frn", "ecaresnet50d"])
+def test_custom_modules_trace_and_quantise(name: str) -> None:
+    """Blur pools, EvoNorm, FRN and ECA under create_feature_extractor (both modes) and FX int8
+    quantisation, live and emitted alike."""
+    depths = [f"stages[{index}].blocks=1" for index in range(4)]
+    spec = load_spec(name, ["input.size=64", *depths])
+    live, emitted = _pair(spec)
+    torch.backends.quantized.engine = "x86"
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    results = []
+    for model in (live, emitted):
+        for mode in (True, False):
+            extractor = create_feature_extractor(model.train(mode), ["layer1", "layer4"])
+            assert extractor(x)["layer4"].shape[1] == model.num_features  # type: ignore[attr-defined]
+        with torch.no_grad():
+            results.append((_quantized(model, x)(x), model.eval()(x)))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert not torch.equal(results[0][0], results[0][1])

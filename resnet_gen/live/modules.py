@@ -92,7 +92,9 @@ class BlurPool2d(nn.Module):
             self.filt.copy_(blur)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, self.padding, mode="reflect"), self.filt, stride=self.stride, groups=self.channels)
+        # Every argument spelled out, as pairs: FX quantisation turns this call into a quantised conv.
+        stride = (self.stride, self.stride)
+        return F.conv2d(F.pad(x, self.padding, mode="reflect"), self.filt, None, stride, (0, 0), (1, 1), self.channels)
 
 
 class DropPath(nn.Module):
