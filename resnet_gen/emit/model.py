@@ -197,7 +197,7 @@ def model(spec: Spec, plan: Plan) -> Model:
         frozen=tuple(check_identifier(name, "frozen module") for name in plan.frozen),
         taps=tuple(tap.module for tap in plan.features),
         feature_info=_feature_info(plan.features or tuple(feature_taps(plan))),
-        num_features=py_literal(plan.feature_channels),
+        num_features=py_literal(interface.num_features(plan)),
         pretrained_cfg=_pretrained_cfg(plan),
         group_matcher_fine=_code(interface.group_matcher(plan, coarse=False)),
         group_matcher_coarse=_code(interface.group_matcher(plan, coarse=True)),

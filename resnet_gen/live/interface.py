@@ -66,7 +66,7 @@ class ModelInterface(nn.Module):
         self.pretrained_cfg = cfg.pretrained_cfg(plan)
         self.default_cfg = self.pretrained_cfg
         self.num_classes = cfg.num_classes(plan)
-        self.num_features = plan.feature_channels
+        self.num_features = cfg.num_features(plan)
         self.grad_checkpointing = False
         self._matchers = {coarse: cfg.group_matcher(plan, coarse) for coarse in (False, True)}
 

@@ -21,6 +21,11 @@ def num_classes(plan: Plan) -> int:
     return plan.head.num_classes if plan.head is not None and plan.head.fc is not None else 0
 
 
+def num_features(plan: Plan) -> int:
+    """Channels of the last feature map (the stem's, for a backbone cut after it)."""
+    return plan.stages[-1].out_channels if plan.stages else plan.stem_channels
+
+
 def pretrained_cfg(plan: Plan) -> dict[str, Any]:
     """timm's ``pretrained_cfg`` for this network, as timm's own ResNets give it (no weights URL:
     weights come from local files only). Other channel counts than 3 take the mean of ImageNet's
