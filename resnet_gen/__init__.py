@@ -36,6 +36,15 @@ def build(spec: Spec | Plan, **backbone: Any) -> nn.Module:
     return build_live(spec, **backbone)
 
 
+def detection_backbone(spec: Spec, fpn: bool = True, trainable_layers: int = 3, **options: Any) -> nn.Module:
+    """A backbone torchvision's ``FasterRCNN`` / ``MaskRCNN`` / ``RetinaNet`` accept: the spec's
+    stages under a feature pyramid, ``trainable_layers`` as torchvision's. Needs torchvision;
+    see :mod:`resnet_gen.detection`."""
+    from .detection import detection_backbone as make
+
+    return make(spec, fpn=fpn, trainable_layers=trainable_layers, **options)
+
+
 def load_weights(
     model: nn.Module, checkpoint: str | Path | Mapping[str, Any], adapt: bool = True, *, strict: bool = False
 ) -> WeightsReport:
@@ -105,6 +114,7 @@ __all__ = [
     "__version__",
     "analyze",
     "build",
+    "detection_backbone",
     "diagram",
     "emit",
     "evaluate",

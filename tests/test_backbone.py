@@ -200,10 +200,12 @@ def test_frozen_stages_stop_gradients_and_statistics(name: str, frozen_stages: i
     model = _ours(name, frozen_stages=frozen_stages)
     frozen = _expected_frozen(model, frozen_stages)
     assert "conv1" in frozen and (frozen_stages < 4 or "norm" in frozen or "bn1" in frozen)
+    # The frozen part holds no batch norm that could train: only frozen (buffer-only) norms.
+    kinds = {top: {type(m).__name__ for m in child.modules()} for top, child in model.named_children()}
+    assert all(not kinds[top] & {"BatchNorm2d", "Dropout", "DropPath"} for top in frozen)
+    assert "FrozenBatchNorm2d" in kinds["bn1" if "bn1" in kinds else "layer1"]
     before = {key: value.clone() for key, value in model.state_dict().items() if "running_" in key}
     model.train()
-    for top, child in model.named_children():
-        assert all(m.training != (top in frozen) for m in child.modules()), top
     model(torch.randn(2, 3, EVEN, EVEN, dtype=torch.float64)).square().sum().backward()
     for key, parameter in model.named_parameters():
         is_frozen = key.split(".")[0] in frozen
@@ -213,9 +215,37 @@ def test_frozen_stages_stop_gradients_and_statistics(name: str, frozen_stages: i
     for key, value in before.items():
         unchanged = torch.equal(value, after[key])
         assert unchanged == (key.split(".")[0] in frozen), key
-    # eval() and train() again: the frozen part never leaves eval mode.
-    model.eval().train()
-    assert all(not model.get_submodule(name).training for name in frozen)
+    # The frozen part computes the same in train and eval mode.
+    x = torch.randn(2, 3, EVEN, EVEN, dtype=torch.float64)
+    last_frozen = [name for name, _ in model.named_children() if name in frozen][-1]
+    extractor = create_feature_extractor(model, [last_frozen])
+    with torch.no_grad():
+        trained = extractor.train()(x)[last_frozen]
+        evaluated = extractor.eval()(x)[last_frozen]
+    torch.testing.assert_close(trained, evaluated, rtol=0, atol=0)
+
+
+def test_frozen_norms_keep_batch_norm_keys() -> None:
+    """A frozen network's state_dict has the unfrozen one's keys: checkpoints load either way,
+    torchvision's resnet18 weights too, and so do those of its FrozenBatchNorm2d form."""
+    trained = build(load_spec("resnet18", SHALLOW))
+    frozen = build(load_spec("resnet18", SHALLOW), frozen_stages=2)
+    assert list(frozen.state_dict()) == list(trained.state_dict())
+    randomize(trained)
+    frozen.load_state_dict(trained.state_dict())
+    trained.load_state_dict(frozen.state_dict())
+    reference = torchvision.models.ResNet(torchvision.models.resnet.BasicBlock, DEPTHS)
+    frozen_reference = torchvision.models.ResNet(
+        torchvision.models.resnet.BasicBlock, DEPTHS, norm_layer=torchvision.ops.FrozenBatchNorm2d
+    )
+    for source in (reference, frozen_reference):
+        randomize(source, seed=3)
+        frozen.load_state_dict(source.state_dict())
+        frozen.eval()
+        source.eval()
+        x = torch.randn(2, 3, EVEN, EVEN)
+        with torch.no_grad():
+            torch.testing.assert_close(frozen(x), source(x), rtol=0, atol=1e-5)
 
 
 def test_features_only_with_frozen_stages_and_stem_only() -> None:

@@ -178,7 +178,8 @@ def test_source_is_specialised_and_deterministic() -> None:
     tree = ast.parse(text)
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    assert imported <= {"torch", "torch.nn.functional", "collections.abc", "operator"}
+    # typing: Any, in the timm interface
+    assert imported <= {"torch", "torch.nn.functional", "collections.abc", "operator", "typing"}
     for word in ("BatchNorm2d", "Dropout", "DropPath", "kaiming", "zero_init", "_init_weights"):
         assert word not in text, word
     # The group-normed BiT net folds nothing, so its file has no fold function.

@@ -19,12 +19,45 @@ with the ReLU (and residual addition) after it as one oneDNN call.
 
 import operator
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["ResNet", "fold_batch_norms", "fuse_for_cpu", "resnet50"]
+
+
+class FeatureInfo(list[dict[str, Any]]):
+    """One dict per feature map (``num_chs``, ``reduction``, ``module``, ``index``), with timm's
+    accessors: ``channels()``, ``reduction()``, ``module_name()``, ``get(key)`` and
+    ``get_dicts()``, each for every feature or at ``idx`` (one position or a list of them)."""
+
+    def get(self, key: str, idx: int | list[int] | tuple[int, ...] | None = None) -> Any:
+        if idx is None:
+            return [info[key] for info in self]
+        if isinstance(idx, (list, tuple)):
+            return [self[i][key] for i in idx]
+        return self[idx][key]
+
+    def get_dicts(self, keys: list[str] | None = None, idx: int | list[int] | tuple[int, ...] | None = None) -> Any:
+        def pick(info: dict[str, Any]) -> dict[str, Any]:
+            return info if keys is None else {key: info[key] for key in keys}
+
+        if idx is None:
+            return [pick(info) for info in self]
+        if isinstance(idx, (list, tuple)):
+            return [pick(self[i]) for i in idx]
+        return pick(self[idx])
+
+    def channels(self, idx: int | list[int] | tuple[int, ...] | None = None) -> Any:
+        return self.get("num_chs", idx)
+
+    def reduction(self, idx: int | list[int] | tuple[int, ...] | None = None) -> Any:
+        return self.get("reduction", idx)
+
+    def module_name(self, idx: int | list[int] | tuple[int, ...] | None = None) -> Any:
+        return self.get("module", idx)
 
 
 class Bottleneck(nn.Module):
@@ -89,7 +122,35 @@ class ResNet(nn.Module):
         self.layer4 = self._make_stage(blocks=3, in_channels=1024, mid_channels=512, out_channels=2048, stride=2)
 
         self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2048, num_classes)
+        self.fc = nn.Linear(2048, num_classes) if num_classes > 0 else None
+
+        # timm's model interface: what its training scripts, data and optimizer helpers read.
+        self.num_classes = num_classes
+        self.num_features = 2048
+        self.grad_checkpointing = False
+        self.pretrained_cfg = {
+            "architecture": "resnet50",
+            "num_classes": self.num_classes,
+            "input_size": (3, 224, 224),
+            "pool_size": (7, 7),
+            "crop_pct": 0.875,
+            "interpolation": "bilinear",
+            "mean": (0.485, 0.456, 0.406),
+            "std": (0.229, 0.224, 0.225),
+            "first_conv": "conv1",
+            "classifier": "fc",
+        }
+        self.default_cfg = self.pretrained_cfg
+        # One entry per feature map: channels, reduction from the input, module, feature index.
+        self.feature_info = FeatureInfo(
+            [
+                {"num_chs": 64, "reduction": 2, "module": "act1", "index": 0},
+                {"num_chs": 256, "reduction": 4, "module": "layer1", "index": 1},
+                {"num_chs": 512, "reduction": 8, "module": "layer2", "index": 2},
+                {"num_chs": 1024, "reduction": 16, "module": "layer3", "index": 3},
+                {"num_chs": 2048, "reduction": 32, "module": "layer4", "index": 4},
+            ]
+        )
 
         # Inference only: no gradients, eval mode, and channels-last weights (the layout the CPU
         # and GPU convolutions run fastest in).
@@ -112,6 +173,38 @@ class ResNet(nn.Module):
             ]
         )
 
+    def get_classifier(self, name_only: bool = False) -> str | nn.Module:
+        if name_only:
+            return "fc"
+        return self.fc if self.fc is not None else nn.Identity()
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """A new classifier for ``num_classes`` (0: none, the pooled features); ``global_pool``
+        ``avg`` or ``max`` replaces the pooling."""
+        if global_pool is not None:
+            if global_pool not in ("avg", "max"):
+                raise ValueError(f"global_pool must be 'avg' or 'max', not {global_pool!r}")
+            self.global_pool = nn.AdaptiveAvgPool2d(1) if global_pool == "avg" else nn.AdaptiveMaxPool2d(1)
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else None
+        self.pretrained_cfg = {**self.pretrained_cfg, "num_classes": num_classes}
+        self.default_cfg = self.pretrained_cfg
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each stage's activations in the backward pass instead of keeping them."""
+        self.grad_checkpointing = enable
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """For layer-wise learning-rate decay: regexes over parameter names for the stem, each
+        block (each stage when ``coarse``); the classifier goes with the last."""
+        if coarse:
+            return {"stem": "^(?:conv1)\\.", "blocks": "^layer(\\d+)"}
+        return {"stem": "^(?:conv1)\\.", "blocks": "^layer(\\d+)\\.(\\d+)"}
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters to train without weight decay beyond timm's own rule (norms and biases): none."""
+        return set()
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv1(x)
@@ -123,10 +216,12 @@ class ResNet(nn.Module):
         x = self.layer4(x)
         return x
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool, dropout and classifier; ``pre_logits`` stops before the classifier (timm's)."""
         x = torch.flatten(self.global_pool(x), 1)
-        x = self.fc(x)
-        return x
+        if pre_logits or self.fc is None:
+            return x
+        return self.fc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

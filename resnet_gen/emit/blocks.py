@@ -15,7 +15,7 @@ from typing import cast
 
 from ..choices import BlockOrder, BlockType
 from ..plan import BlockPlan, Plan
-from ..plan.layers import Conv, Layer, SplitAttention
+from ..plan.layers import Conv, Layer, Norm, SplitAttention
 from ..plan.types import Fold
 from .code import BRANCH_CONDITIONS, SHORTCUT_CONDITIONS, Arg, Items, Member, SharedCode, Value
 from .templates import activation_code, use
@@ -28,7 +28,7 @@ SYMBOLS: dict[str, tuple[str, ...]] = {
     "dilation": ("dilation", "first_dilation"),
     "groups": ("groups",),
 }
-ARG_ORDER = ("in_channels", "mid_channels", "out_channels", "stride", "first_dilation", "dilation", "groups")
+ARG_ORDER = ("in_channels", "mid_channels", "out_channels", "stride", "first_dilation", "dilation", "groups", "frozen")
 # The attributes the block template writes itself; a plan layer may not take these names.
 OWN_ATTRS = ("drop_path", "act_out", "forward", "training")
 CLASS_NAMES: dict[BlockType, str] = {"basic": "BasicBlock", "bottleneck": "Bottleneck", "resnest": "ResNeStBottleneck"}
@@ -53,6 +53,8 @@ def block_symbols(block: BlockPlan) -> dict[str, Value]:
         "dilation": block.dilation,
         "first_dilation": block.first_dilation,
         "groups": block.groups,
+        # Frozen stages have frozen norms (plan.backbone.freeze_modules): the norms choose by it.
+        "frozen": any(isinstance(layer, Norm) and layer.type == "frozen_batch" for layer in block.layers),
     }
 
 

@@ -36,7 +36,7 @@ Value = object
 class Condition:
     """``a != b or c != d ...`` over symbols (and integer literals)."""
 
-    terms: tuple[tuple[str, str, str | int], ...]
+    terms: tuple[tuple[str, str, str | int], ...]  # (name, "==" or "!=", name or literal); ``== True`` reads ``name``
 
     def holds(self, values: dict[str, Value]) -> bool:
         results = []
@@ -51,7 +51,7 @@ class Condition:
 
     @property
     def code(self) -> str:
-        return " or ".join(f"{left} {op} {right}" for left, op, right in self.terms)
+        return " or ".join(left if right is True else f"{left} {op} {right}" for left, op, right in self.terms)
 
 
 def _c(*terms: tuple[str, str, str | int]) -> Condition:
@@ -62,8 +62,10 @@ STRIDES = ("stride", "!=", 1)
 CHANNELS_CHANGE = ("in_channels", "!=", "out_channels")
 DILATION_CHANGE = ("first_dilation", "!=", "dilation")
 DILATED = ("dilation", "!=", 1)
+FROZEN = ("frozen", "==", True)  # the block is in a frozen stage (backbone.frozen_stages)
 # Conditions tried, in order of preference, for members of the shortcut and of the branch.
 SHORTCUT_CONDITIONS = (
+    _c(FROZEN),
     _c(STRIDES, CHANNELS_CHANGE),
     _c(STRIDES),
     _c(CHANNELS_CHANGE),
@@ -72,6 +74,7 @@ SHORTCUT_CONDITIONS = (
     _c(DILATION_CHANGE),
 )
 BRANCH_CONDITIONS = (
+    _c(FROZEN),
     _c(STRIDES),
     _c(STRIDES, DILATION_CHANGE),
     _c(DILATION_CHANGE),

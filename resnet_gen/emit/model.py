@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..plan import BlockPlan, Plan
+from ..plan import BlockPlan, Plan, interface
+from ..plan.backbone import feature_taps
 from ..plan.inference import TARGETS
 from ..plan.layers import Layer, Norm
 from ..plan.types import FeatureTap, HeadPlan, StagePlan
@@ -58,7 +59,13 @@ class Model:
     zero_init: tuple[tuple[str, str], ...]  # (block class, attribute zeroed)
     frozen: tuple[str, ...]
     taps: tuple[str, ...]  # features_only: the top-level modules whose outputs forward returns
-    feature_info: str | None
+    feature_info: str  # every feature map (the returned ones with features_only), as code
+    # timm's model interface (see plan.interface): the values as code.
+    num_features: str
+    pretrained_cfg: str
+    group_matcher_fine: str
+    group_matcher_coarse: str
+    group_matcher_final: bool
     inference: bool  # the inference form: eval mode, no gradients, channels-last
     folds: str | None  # the stem's and final layers' FOLDS table (inference form), as code
     fold_eps: str | None  # the folded batch norms' eps, when any norm is folded
@@ -190,7 +197,12 @@ def model(spec: Spec, plan: Plan) -> Model:
         zero_init=tuple((cls.name, cls.zero_init) for cls in classes if cls.zero_init),
         frozen=tuple(check_identifier(name, "frozen module") for name in plan.frozen),
         taps=tuple(tap.module for tap in plan.features),
-        feature_info=_feature_info(plan) if plan.features else None,
+        feature_info=_feature_info(plan.features or tuple(feature_taps(plan))),
+        num_features=py_literal(interface.num_features(plan)),
+        pretrained_cfg=_pretrained_cfg(plan),
+        group_matcher_fine=_code(interface.group_matcher(plan, coarse=False)),
+        group_matcher_coarse=_code(interface.group_matcher(plan, coarse=True)),
+        group_matcher_final=bool(plan.final),
         inference=plan.target == "inference",
         folds=folds_table(plan.folds),
         fold_eps=_fold_eps(plan),
@@ -254,7 +266,30 @@ def _stage_slices(plan: Plan) -> list[str]:
     return out
 
 
-def _feature_info(plan: Plan) -> str:
+def _code(value: object) -> str:
+    """A literal of plain data (dicts, lists, tuples, strings, numbers, None)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_code(key)}: {_code(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_code(item) for item in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_code(item) for item in value) + ("," if len(value) == 1 else "") + ")"
+    if value is None or isinstance(value, str):
+        return repr(value)
+    return py_literal(value)
+
+
+def _pretrained_cfg(plan: Plan) -> str:
+    """The pretrained config; its ``num_classes`` is the model's own (the factory's argument)."""
+    cfg = interface.pretrained_cfg(plan)
+    items = [
+        f"{key!r}: {'self.num_classes' if key == 'num_classes' and not plan.features else _code(value)}"
+        for key, value in cfg.items()
+    ]
+    return "{" + ", ".join(items) + "}"
+
+
+def _feature_info(taps: tuple[FeatureTap, ...]) -> str:
     items = [
         "{"
         + ", ".join(
@@ -267,6 +302,6 @@ def _feature_info(plan: Plan) -> str:
             )
         )
         + "}"
-        for tap in plan.features
+        for tap in taps
     ]
     return "[" + ", ".join(items) + "]"

@@ -114,7 +114,19 @@ def _has_renames(plan: Plan) -> bool:
 
 def _check_name_is_free(name: str, described: Model, helpers: set[str]) -> None:
     """The factory function is named after the spec: it must not replace anything the file defines."""
-    taken = {"torch", "nn", "F", "math", "operator", "OrderedDict", "Mapping", "FROZEN_MODULES", described.class_name}
+    taken = {
+        "torch",
+        "nn",
+        "F",
+        "math",
+        "operator",
+        "OrderedDict",
+        "Mapping",
+        "Any",
+        "checkpoint",
+        "FROZEN_MODULES",
+        described.class_name,
+    }
     taken |= {"fold_batch_norms"} if described.fold_eps else set()
     taken |= {cls.name for cls in described.blocks} | helpers
     if name in taken or (name.startswith("__") and name.endswith("__")):
@@ -133,7 +145,7 @@ def _render_helpers(helpers: dict[str, dict[str, object]]) -> list[str]:
 
 def _import_lines(names: set[str]) -> list[str]:
     """Standard library first, then torch, each sorted as isort sorts them."""
-    stdlib_names = ("copy", "math", "operator", "OrderedDict", "Iterable", "Mapping")
+    stdlib_names = ("copy", "math", "operator", "OrderedDict", "Iterable", "Mapping", "Any")
     stdlib = sorted((IMPORTS[name] for name in names if name in stdlib_names), key=_isort_key)
     # One line for everything from collections.abc, as isort writes it.
     abc = sorted(line.rsplit(" ", 1)[1] for line in stdlib if line.startswith("from collections.abc "))
@@ -141,7 +153,8 @@ def _import_lines(names: set[str]) -> list[str]:
     if abc:
         stdlib = sorted([*stdlib, f"from collections.abc import {', '.join(abc)}"], key=_isort_key)
     torch_lines = sorted(
-        ["import torch", "from torch import nn", *(IMPORTS[n] for n in names if n == "F")], key=_isort_key
+        ["import torch", "from torch import nn", *(IMPORTS[n] for n in names if n in ("F", "checkpoint"))],
+        key=_isort_key,
     )
     lines = stdlib + ([""] if stdlib else []) + torch_lines
     return lines

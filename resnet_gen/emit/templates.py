@@ -42,7 +42,9 @@ IMPORTS = {
     "Iterable": "from collections.abc import Iterable",
     "copy": "import copy",
     "operator": "import operator",
+    "Any": "from typing import Any",
     "F": "import torch.nn.functional as F",
+    "checkpoint": "from torch.utils.checkpoint import checkpoint",
 }
 
 

@@ -7,11 +7,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..plan import BlockPlan, Plan, lower
 from ..plan import layers as L
+from ..plan.backbone import feature_taps
 from ..spec import Spec
-from .freeze import freeze, hold_in_eval
+from .freeze import freeze
+from .interface import FeatureInfo, ModelInterface
 from .modules import (
     BlurPool2d,
     DropPath,
@@ -161,7 +164,8 @@ class ResidualBlock(nn.Module):
         self.has_shortcut = plan.shortcut_type != "none"
         self.shortcut = attach(self, plan.shortcut)
         self.after_add = attach(self, plan.after_add)
-        self.drop_path = DropPath(plan.drop_path) if plan.drop_path else nn.Identity()
+        # Only what the plan uses: an empty placeholder would still be a node under FX.
+        self.drop_path = DropPath(plan.drop_path) if plan.drop_path else None
         self.act_out = make_activation(plan.post_activation) if plan.post_activation else None
 
     def _run(self, names: list[str], x: torch.Tensor) -> torch.Tensor:
@@ -176,7 +180,9 @@ class ResidualBlock(nn.Module):
             if self.shortcut:
                 # Pre-activation projections read the normalised input.
                 shortcut = x
-        out: torch.Tensor = self.drop_path(self._run(self.branch, x))
+        out = self._run(self.branch, x)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
         if self.has_shortcut:
             out = out + self._run(self.shortcut, shortcut)
         out = self._run(self.after_add, out)
@@ -185,8 +191,9 @@ class ResidualBlock(nn.Module):
         return out
 
 
-class ResNet(nn.Module):
-    """A network assembled from a Plan; ``forward = forward_head(forward_features(x))``."""
+class ResNet(ModelInterface):
+    """A network assembled from a Plan; ``forward = forward_head(forward_features(x))``, with
+    timm's model interface (see :mod:`resnet_gen.live.interface`)."""
 
     def __init__(self, plan: Plan) -> None:
         super().__init__()
@@ -201,28 +208,36 @@ class ResNet(nn.Module):
             self.global_pool: nn.Module = (
                 nn.AdaptiveAvgPool2d(1) if plan.head.pool == "avg" else nn.AdaptiveMaxPool2d(1)
             )
-            self.head_dropout = nn.Dropout(plan.head.dropout) if plan.head.dropout else nn.Identity()
-            self.fc = make_layer(plan.head.fc) if plan.head.fc is not None else nn.Identity()
+            if plan.head.dropout:
+                self.head_dropout = nn.Dropout(plan.head.dropout)
+            self.fc = make_layer(plan.head.fc) if plan.head.fc is not None else None
         initialize(self, plan)
         freeze(self, plan.frozen)
-        hold_in_eval(self, plan.frozen)
-
-    def train(self, mode: bool = True) -> ResNet:
-        """As ``nn.Module.train``, except that frozen stages stay in eval mode."""
-        super().train(mode)
-        hold_in_eval(self, self.plan.frozen)
-        return self
+        self._set_interface(plan)
+        if not plan.features:
+            self.feature_info = FeatureInfo(feature_taps(plan))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for name in (*self.stem, *self.stages, *self.final):
+        for name in self.stem:
+            x = self._modules[name](x)  # type: ignore[misc]
+        for name in self.stages:
+            stage = self.get_submodule(name)
+            # set_grad_checkpointing: recompute the stage's activations in the backward pass.
+            x = checkpoint(stage, x, use_reentrant=False) if self.grad_checkpointing else stage(x)
+        for name in self.final:
             x = self._modules[name](x)  # type: ignore[misc]
         return x
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool, dropout and classifier; ``pre_logits`` stops before the classifier (timm's)."""
         if self.head is None:
             return x
         x = torch.flatten(self.global_pool(x), 1)
-        out: torch.Tensor = self.fc(self.head_dropout(x))
+        if self.head.dropout:
+            x = self.head_dropout(x)
+        if pre_logits or self.fc is None:
+            return x
+        out: torch.Tensor = self.fc(x)
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

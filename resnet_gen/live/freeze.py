@@ -1,4 +1,5 @@
-"""Frozen stages: no gradients, and held in eval mode so their norm statistics never move."""
+"""Frozen stages: no gradients. The plan has already made them mode-independent (frozen norms,
+no dropout or drop-path; see ``plan.backbone.freeze_modules``), so nothing depends on ``train()``."""
 
 from __future__ import annotations
 
@@ -10,11 +11,4 @@ from torch import nn
 def freeze(model: nn.Module, names: Iterable[str]) -> None:
     """Stop gradients for every parameter under the top-level modules ``names``."""
     for name in names:
-        for parameter in model.get_submodule(name).parameters():
-            parameter.requires_grad_(False)
-
-
-def hold_in_eval(model: nn.Module, names: Iterable[str]) -> None:
-    """Put the top-level modules ``names`` back in eval mode (called after every ``train()``)."""
-    for name in names:
-        model.get_submodule(name).train(False)
+        model.get_submodule(name).requires_grad_(False)

@@ -92,7 +92,9 @@ class BlurPool2d(nn.Module):
             self.filt.copy_(blur)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, self.padding, mode="reflect"), self.filt, stride=self.stride, groups=self.channels)
+        # Every argument spelled out, as pairs: FX quantisation turns this call into a quantised conv.
+        stride = (self.stride, self.stride)
+        return F.conv2d(F.pad(x, self.padding, mode="reflect"), self.filt, None, stride, (0, 0), (1, 1), self.channels)
 
 
 class DropPath(nn.Module):
@@ -114,12 +116,17 @@ class DropPath(nn.Module):
 
 
 class FrozenBatchNorm2d(nn.Module):
-    """Batch norm with fixed statistics and affine terms, all held as buffers."""
+    """Batch norm with fixed statistics and affine terms, all held as buffers.
+
+    Its keys are batch norm's (``num_batches_tracked`` too, never counted), so a checkpoint moves
+    between a frozen and a trained network; one without that key (torchvision's) loads as well.
+    """
 
     weight: torch.Tensor
     bias: torch.Tensor
     running_mean: torch.Tensor
     running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
 
     def __init__(self, channels: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -128,11 +135,27 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("bias", torch.zeros(channels))
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, torch.Tensor],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        state_dict.setdefault(f"{prefix}num_batches_tracked", torch.tensor(0, dtype=torch.long))
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.weight * (self.running_var + self.eps).rsqrt()
-        shift = self.bias - self.running_mean * scale
-        return x * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+        # The buffers go to the op as they are, so torch.fx traces them as attributes (kept in the
+        # traced module's state_dict) rather than baking a precomputed scale in as a constant.
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
 
 def _stats_dtype(x: torch.Tensor) -> torch.dtype:

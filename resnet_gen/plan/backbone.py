@@ -2,6 +2,12 @@
 
 Numbering (shared with the spec's ``backbone`` section): feature 0 is the stem's output before
 its pool, feature i is the output of stage ``layer{i}``.
+
+Frozen modules are frozen in the plan itself, as torchvision's detection backbones do: their
+batch norms become frozen (buffer-only) norms under the same keys, their dropout and drop-path
+go, so they compute the same thing in train and eval mode. That survives any re-parenting
+(``BackboneWithFPN``, ``create_feature_extractor``, ``symbolic_trace``), which an overridden
+``train()`` does not.
 """
 
 from __future__ import annotations
@@ -10,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ..spec.model import Spec
-from .layers import Conv, Layer, Pool, Size
-from .types import FeatureTap, Plan, StagePlan
+from .layers import Conv, Dropout, Layer, Norm, Pool, Size
+from .types import BlockPlan, FeatureTap, Plan, StagePlan
 
 
 def stride_of(layers: Sequence[Layer]) -> int:
@@ -65,17 +71,24 @@ def _stem_tap(stem: Sequence[Layer], input_size: Size, channels: int) -> Feature
     return FeatureTap(0, before[-1].path.split(".")[0], channels, stride_of(before), size)
 
 
-def apply_backbone(spec: Spec, plan: Plan) -> Plan:
-    """Apply ``features_only``/``out_indices`` (the taps, and trimming what no tap needs) and ``frozen_stages``."""
-    options = spec.backbone
-    frozen = _frozen(options.frozen_stages, plan.stem, plan.stages, plan.final)
-    if not options.features_only:
-        return replace(plan, frozen=frozen)
+def feature_taps(plan: Plan) -> list[FeatureTap]:
+    """Every feature map of a whole (untrimmed) plan: the stem's, then each stage's output."""
     taps = [_stem_tap(plan.stem, plan.input_size, plan.stem_channels)]
     reduction = stride_of(plan.stem)
     for stage in plan.stages:
         reduction *= stage.stride
         taps.append(FeatureTap(stage.index + 1, stage.path, stage.out_channels, reduction, stage.out_size))
+    return taps
+
+
+def apply_backbone(spec: Spec, plan: Plan) -> Plan:
+    """Apply ``features_only``/``out_indices`` (the taps, and trimming what no tap needs) and ``frozen_stages``."""
+    options = spec.backbone
+    frozen = _frozen(options.frozen_stages, plan.stem, plan.stages, plan.final)
+    plan = freeze_modules(plan, frozen)
+    if not options.features_only:
+        return replace(plan, frozen=frozen)
+    taps = feature_taps(plan)
     wanted = options.out_indices if options.out_indices is not None else list(range(len(taps)))
     last = max(wanted)
     stem = plan.stem if last > 0 else plan.stem[: _stem_pool_start(plan.stem)]
@@ -105,3 +118,46 @@ def _frozen(
     if frozen_stages >= len(stages):
         names += list(dict.fromkeys(layer.path.split(".")[0] for layer in final))
     return tuple(names)
+
+
+def _frozen_layers(layers: Sequence[Layer], frozen: set[str]) -> tuple[Layer, ...]:
+    """``layers`` with those under a frozen top-level module made mode-independent."""
+    out: list[Layer] = []
+    for layer in layers:
+        if layer.path.split(".")[0] in frozen:
+            if isinstance(layer, Dropout):
+                continue
+            if isinstance(layer, Norm) and layer.type == "batch":
+                layer = replace(layer, type="frozen_batch")
+        out.append(layer)
+    return tuple(out)
+
+
+def _frozen_block(block: BlockPlan) -> BlockPlan:
+    everything = {layer.path.split(".")[0] for layer in block.layers}
+    return replace(
+        block,
+        preact=_frozen_layers(block.preact, everything),
+        branch=_frozen_layers(block.branch, everything),
+        shortcut=_frozen_layers(block.shortcut, everything),
+        drop_path=0.0,
+    )
+
+
+def freeze_modules(plan: Plan, frozen: Sequence[str]) -> Plan:
+    """``plan`` with the top-level modules ``frozen`` computing the same in train and eval mode:
+    batch norms frozen (their statistics and affine terms as buffers), no dropout, no drop-path."""
+    names = set(frozen)
+    if not names:
+        return plan
+    stages = tuple(
+        replace(stage, blocks=tuple(_frozen_block(block) for block in stage.blocks)) if stage.path in names else stage
+        for stage in plan.stages
+    )
+    return replace(
+        plan,
+        stem=_frozen_layers(plan.stem, names),
+        stages=stages,
+        final=_frozen_layers(plan.final, names),
+        frozen=tuple(frozen),
+    )

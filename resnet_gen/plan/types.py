@@ -155,7 +155,7 @@ class Plan:
     activation: str
     norm: str
     # Backbone use: the feature maps forward returns (empty: it returns logits) and the
-    # top-level modules kept frozen (no gradients, eval mode).
+    # top-level modules kept frozen (no gradients; frozen norms, no dropout or drop-path).
     features: tuple[FeatureTap, ...] = ()
     frozen: tuple[str, ...] = ()
     # Inference plans only (see plan.inference): the stem's and final layers' folds, and the

@@ -569,8 +569,9 @@ class BackboneSpec(_Strict):
     default) instead of logits; the head and any stage after the last feature are left out.
     ``output_stride``: 8 or 16 replaces the stride of the last stages by dilation (DeepLab), so the
     final feature map is that many times smaller than the input; 32 (or unset) changes nothing.
-    ``frozen_stages``: K freezes features 0..K (stem through layerK): no gradients, and their norms
-    (the whole frozen part) stay in eval mode even after ``.train()``; unset freezes nothing.
+    ``frozen_stages``: K freezes features 0..K (stem through layerK): no gradients, frozen batch
+    norms under the same keys and no dropout or drop-path, so the frozen part computes as in eval
+    mode whatever module it is wrapped in; unset freezes nothing.
     """
 
     features_only: bool = Field(
@@ -587,7 +588,7 @@ class BackboneSpec(_Strict):
     )
     frozen_stages: Annotated[int, Field(ge=0, le=16)] | None = Field(
         default=None,
-        description="K freezes features 0..K (stem through `layerK`): no gradients, norms kept in eval mode; unset freezes nothing.",
+        description="K freezes features 0..K (stem through `layerK`): no gradients, frozen batch norms (same keys), no dropout or drop-path; unset freezes nothing.",
     )
 
     @field_validator("output_stride", mode="before")
