@@ -40,10 +40,11 @@ def example_input(model: nn.Module, batch: int = 1, size: tuple[int, int] | None
 def output_names(model: nn.Module) -> list[str]:
     """``feature<i>`` per returned feature map, else ``logits`` (with a classifier) or ``features``.
 
-    Read from the module itself (``feature_info``, ``fc``), so live and emitted networks agree.
+    Read from the module itself (``features_only``, ``feature_info``, ``fc``), so live and emitted
+    networks agree; a classifier lists its feature maps in ``feature_info`` too, but returns logits.
     """
     info = getattr(model, "feature_info", None)
-    if info:
+    if getattr(model, "features_only", False) and info is not None:
         return [f"feature{entry['index']}" for entry in info]
     return ["logits" if isinstance(getattr(model, "fc", None), nn.Linear) else "features"]
 

@@ -177,13 +177,13 @@ def test_source_needs_only_torch_and_the_cli_writes_it(tmp_path: Path) -> None:
     tree = ast.parse(text)
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    assert {name.split(".")[0] for name in imported} <= {"torch", "collections", "copy"}
+    assert {name.split(".")[0] for name in imported} <= {"torch", "collections", "copy", "typing"}
     assert "def fuse_for_cpu" not in text
     run = [sys.executable, "-m", "resnet_gen", "build", "--target", "int8", "resnet18"]
     done = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "wrote generated/int8/resnet18.py"
-    assert (tmp_path / "generated" / "int8" / "resnet18.py").read_text(encoding="utf-8") == text
+    assert done.stdout.strip() == "wrote out/int8/resnet18.py"  # ad-hoc output goes to out/
+    assert (tmp_path / "out" / "int8" / "resnet18.py").read_text(encoding="utf-8") == text
 
 
 def test_export_int8_calibrates_on_a_data_source(tmp_path: Path) -> None:

@@ -142,3 +142,18 @@ def test_validate_holds_a_users_reference_block_to_its_numbers(tmp_path: Path) -
     )
     (tmp_path / "specs" / "bad.yaml").unlink()
     assert run(["validate"], tmp_path).stdout.startswith("ok  good ")
+
+
+def test_a_reader_that_stops_early_is_no_failure(tmp_path: Path) -> None:
+    """``resnet-gen info resnet50 | true``: the closed pipe ends the run with status 0 and no
+    message, whether click or our own writer meets it first."""
+    for command in ("info resnet50", "diff resnet50 resnet34", "list"):
+        done = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", f"'{VENV_BIN / 'resnet-gen'}' {command} | true"],
+            cwd=tmp_path,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert (done.returncode, done.stderr) == (0, ""), command

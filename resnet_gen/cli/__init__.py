@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: bad specs exit 1, bad usage exits 2, each with one line on stderr."""
     try:
         cli.main(args=argv, prog_name="resnet-gen", standalone_mode=False)
+    except SystemExit as exc:
+        # click turns a closed stdout (``resnet-gen info x | head -1``) into exit 1 after pacifying
+        # the streams; the reader chose to stop reading, which is no failure of ours.
+        if exc.code == 1 and type(sys.stdout).__name__ == "_PacifyFlushWrapper":
+            sys.exit(0)
+        raise
     except SpecError as exc:
         for line in exc.problems:
             click.echo(f"error: {line}", err=True)
@@ -43,5 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
-        sys.stderr.close()
+        from .output import discard_stdout
+
+        discard_stdout()  # else flushing stdout at exit fails again and the status is 1
         sys.exit(0)

@@ -22,10 +22,11 @@ def echo(line: str) -> None:
     try:
         click.echo(line)
     except BrokenPipeError:
-        _discard_stdout()
+        discard_stdout()
 
 
-def _discard_stdout() -> None:
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so that a reader's closed pipe fails no later write or flush."""
     try:
         fileno = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):

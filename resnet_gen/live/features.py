@@ -12,6 +12,8 @@ from .interface import FeatureInfo
 class FeatureResNet(ResNet):
     """``forward`` returns the list of feature maps at the plan's taps, in network order."""
 
+    features_only = True  # as the emitted file says it: what exporters read to name the outputs
+
     def __init__(self, plan: Plan) -> None:
         super().__init__(plan)
         self.feature_info = FeatureInfo(plan.features)

@@ -12,7 +12,25 @@ import sys
 
 # Module-level names every generated file may define or import (see emit/source.py).
 GENERATED_FILE_NAMES = frozenset(
-    {"torch", "nn", "F", "math", "OrderedDict", "Mapping", "FROZEN_MODULES", "fold_batch_norms"}
+    {
+        "torch",
+        "nn",
+        "F",
+        "math",
+        "copy",
+        "operator",
+        "OrderedDict",
+        "Iterable",
+        "Mapping",
+        "Any",
+        "checkpoint",
+        "FROZEN_MODULES",
+        "fold_batch_norms",
+        "fuse_for_cpu",
+        "_fused_conv",
+        "_CONV_POINTWISE",
+        "quantize_int8",
+    }
 )
 # Classes a generated file may define: fixed ones, and block classes named after their kind
 # (SEBottleneck, PreActBasicBlock, PlainBasicBlock2, ...; see emit/blocks.py).
@@ -27,6 +45,7 @@ GENERATED_CLASSES = frozenset(
         "EvoNormS0",
         "FilterResponseNormTLU",
         "SplitAttention",
+        "FeatureInfo",
     }
 )
 _BLOCK_CLASS = re.compile(r"(?:[A-Z][A-Za-z]*)?(?:Block|Bottleneck)\d*")
