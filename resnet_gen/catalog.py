@@ -56,3 +56,20 @@ def user_spec_paths(cwd: Path | None = None) -> list[Path]:
 def catalog_paths() -> list[Path]:
     """Every shipped spec file, sorted by name."""
     return sorted(specs_dir().glob("*.yaml"))
+
+
+def spec_label(source: str | Path) -> str:
+    """How the header names a spec file, the same from any working folder: ``specs/<name>.yaml``
+    for the catalog, else the path from the project's top folder (the nearest one holding
+    ``.git`` or ``pyproject.toml``), else the file's name, with forward slashes."""
+    from .spec.load import spec_path
+
+    path = spec_path(source)
+    resolved = path.resolve()
+    specs = specs_dir().resolve()
+    if resolved.is_relative_to(specs):
+        return f"specs/{resolved.relative_to(specs).as_posix()}"
+    for folder in resolved.parents:
+        if (folder / ".git").exists() or (folder / "pyproject.toml").is_file():
+            return resolved.relative_to(folder).as_posix()
+    return resolved.name

@@ -19,10 +19,10 @@ import jinja2
 
 from . import catalog
 from .analysis import Report, analyze
+from .catalog import spec_label
 from .catalog_table import _natural_key, reference_mismatches
 from .diagram import draw
 from .emit import emit
-from .emit.command import spec_label
 from .files import check_replaceable, output_folder, target_of, write_output
 from .spec import Spec, load_spec
 from .spec.load import spec_path

@@ -286,7 +286,7 @@ def test_no_torch_on_the_drawing_path() -> None:
         "spec = rg.load_spec('resnet50')\n"
         "first = rg.diagram(spec)\n"
         # The function and the package share a name: still callable once the package is imported.
-        "import resnet_gen.diagram.command\n"
+        "import resnet_gen.diagram.output\n"
         "second = rg.diagram(spec, 'blocks')\n"
         "assert first.source != second.source and 'digraph resnet50' in second.source\n"
         "from resnet_gen.cli import main\n"

@@ -13,8 +13,8 @@ from conftest import ROOT, VENV_BIN, cli_env
 
 import resnet_gen as rg
 from resnet_gen import catalog
+from resnet_gen.cli.build_command import write_generated
 from resnet_gen.emit import MARKER
-from resnet_gen.emit.command import write_generated
 from resnet_gen.emit.source import emit_source
 
 

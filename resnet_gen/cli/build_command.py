@@ -7,18 +7,18 @@ from typing import Any
 
 import click
 
+from ..emit.int8 import EMIT_TARGETS
 from ..errors import SpecError
-from .int8 import EMIT_TARGETS
 
 # Below out/ (or generated/ with --catalog): the inference and int8 forms go one folder deeper.
 OUTPUT_SUBFOLDER = {"training": "", "inference": "inference", "int8": "int8"}
 
 
 def command() -> click.Command:
-    """The ``build`` command. Built on demand: the shared ``--set`` option lives in the CLI
-    package, which calls this while it is still loading."""
-    from ..cli.app import set_option
-    from ..cli.sources import catalog_option, verbose_option
+    """The ``build`` command. Built when the command is first used, so that listing the
+    other commands loads none of its back end."""
+    from .app import set_option
+    from .sources import catalog_option, verbose_option
 
     decorators = [
         click.command("build"),
@@ -73,12 +73,13 @@ def build(
     do-not-edit marker is never overwritten unless --force is given. With --target inference the
     file is for deployment (see --target); its factory takes the training form's state_dict.
     """
-    from ..cli.output import FileTally, progress
-    from ..cli.sources import default_output, expand_sources, with_identity
+    from ..catalog import spec_label
+    from ..emit.source import emit_source
+    from ..emit.values import EmitError
     from ..files import output_folder, same_name_problem
     from ..spec import load_spec
-    from .source import emit_source
-    from .values import EmitError
+    from .output import FileTally, progress
+    from .sources import default_output, expand_sources, with_identity
 
     if out_dir is None:
         out_dir = default_output(use_catalog, OUTPUT_SUBFOLDER[target])
@@ -123,24 +124,6 @@ def build(
     tally.finish()
     if problems:
         raise SpecError(problems)
-
-
-def spec_label(source: str | Path) -> str:
-    """How the header names a spec file, the same from any working folder: ``specs/<name>.yaml``
-    for the catalog, else the path from the project's top folder (the nearest one holding
-    ``.git`` or ``pyproject.toml``), else the file's name, with forward slashes."""
-    from .. import catalog
-    from ..spec.load import spec_path
-
-    path = spec_path(source)
-    resolved = path.resolve()
-    specs = catalog.specs_dir().resolve()
-    if resolved.is_relative_to(specs):
-        return f"specs/{resolved.relative_to(specs).as_posix()}"
-    for folder in resolved.parents:
-        if (folder / ".git").exists() or (folder / "pyproject.toml").is_file():
-            return resolved.relative_to(folder).as_posix()
-    return resolved.name
 
 
 def write_generated(path: Path, text: str, *, force: bool = False) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .choices import DIRECTIONS, FORMATS, VIEWS, GraphvizNotFound
+from ..diagram.choices import DIRECTIONS, FORMATS, VIEWS, GraphvizNotFound
 
 
 def output_name(name: str, view: str, fmt: str) -> str:
@@ -17,10 +17,10 @@ def output_name(name: str, view: str, fmt: str) -> str:
 
 
 def command() -> click.Command:
-    """The ``diagram`` command. Built on demand: the shared ``--set`` option lives in the CLI
-    package, which calls this while it is still loading."""
-    from ..cli.app import set_option
-    from ..cli.sources import catalog_option, verbose_option
+    """The ``diagram`` command. Built when the command is first used, so that listing the
+    other commands loads none of its back end."""
+    from .app import set_option
+    from .sources import catalog_option, verbose_option
 
     decorators = [
         click.command("diagram"),
@@ -81,13 +81,13 @@ def diagram(
 
     `--format dot` needs nothing else; svg, png and pdf need Graphviz's `dot` program.
     """
-    from ..cli.output import FileTally, progress
-    from ..cli.sources import default_output, expand_sources, with_identity
+    from ..diagram import diagram as make_diagram
+    from ..diagram import render
     from ..errors import SpecError
     from ..files import output_folder, same_name_problem, write_output
     from ..spec import load_spec
-    from . import diagram as make_diagram
-    from . import render
+    from .output import FileTally, progress
+    from .sources import default_output, expand_sources, with_identity
 
     sources = expand_sources(specs, use_catalog)
     if out_dir is None:

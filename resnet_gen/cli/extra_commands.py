@@ -1,4 +1,4 @@
-"""Registration point for commands that live next to their back ends (build, diagram, ...).
+"""Registration point for the commands loaded on demand (build, diagram, train, ...).
 
 Each is registered by name and import path, and imported only when it runs (or ``--help`` lists
 it), so that ``resnet-gen validate`` does not load the emitter, graphviz or torch: a path names a
@@ -10,8 +10,8 @@ from __future__ import annotations
 from .lazy_group import LazyGroup
 
 COMMANDS = {
-    "diagram": "resnet_gen.diagram.command:command",
-    "build": "resnet_gen.emit.command:command",
+    "diagram": "resnet_gen.cli.diagram_command:command",
+    "build": "resnet_gen.cli.build_command:command",
     "weights": "resnet_gen.cli.backbone_commands:weights",
     "export": "resnet_gen.cli.backbone_commands:export",
     "new": "resnet_gen.cli.new_command:new",

@@ -14,7 +14,7 @@ import click
 
 
 class LazyGroup(click.Group):
-    """``add_lazy_command("build", "resnet_gen.emit.command:command")`` registers a command by
+    """``add_lazy_command("build", "resnet_gen.cli.build_command:command")`` registers a command by
     where it lives: a ``click.Command``, or a function without arguments that makes one."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
