@@ -73,6 +73,10 @@ class Model:
     def features_only(self) -> bool:
         return bool(self.taps)
 
+    @property
+    def forward_modules(self) -> list[str]:
+        return [m.attr for m in self.stem] + [s.attr for s in self.stages] + [m.attr for m in self.final]
+
 
 # Every field of the plan's containers that the templates account for. A field added to the plan
 # must be added here once the source back end writes it (or is known not to affect the module);
