@@ -3,6 +3,7 @@ choice added to the spec is a choice mypy makes every dispatcher on the plan han
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 BlockType = Literal["basic", "bottleneck", "resnest"]
@@ -31,3 +32,22 @@ ORDER_PREFIXES: dict[BlockOrder, str] = {
     "relu_preact": "ReLU-pre-act",
     "pre": "pre-act",
 }
+
+# A block's forward, as the plan records it (``BlockPlan.steps``) and every back end runs it:
+# ``fork`` keeps the current tensor as the shortcut; ``preact``, ``branch`` and ``after_add`` run
+# the block's layers of that name on the current tensor; ``shortcut`` runs the shortcut's layers
+# on what ``reads`` names (the fork, or the current tensor: a pre-activation block's projection);
+# ``drop_path`` drops the branch per sample (a no-op at rate 0); ``add`` adds the shortcut;
+# ``activation`` applies the block's ``post_activation``.
+# The block widths a layer's output channels can be, as the emitted classes name them: where
+# values come from (the planner's width rule), not which numbers happen to match.
+WidthName = Literal["in_channels", "first_channels", "mid_channels", "out_channels"]
+
+BlockStepOp = Literal["fork", "preact", "shortcut", "branch", "drop_path", "add", "after_add", "activation"]
+ShortcutInput = Literal["fork", "x"]
+
+
+@dataclass(frozen=True)
+class BlockStep:
+    op: BlockStepOp
+    reads: ShortcutInput = "fork"

@@ -97,6 +97,8 @@ def describe(layer: L.Layer | object) -> LayerText:
     kind = type(layer)
     if isinstance(layer, L.Conv):
         return _conv(layer)
+    if isinstance(layer, L.KindLayer):  # a block kind's own layer words itself
+        return LayerText(*layer.text())
     if kind is L.Norm:
         assert isinstance(layer, L.Norm)
         title = NORM_NAMES.get(layer.type, _words(layer.type))
@@ -132,17 +134,6 @@ def describe(layer: L.Layer | object) -> LayerText:
             parts.append(f"+{extra} zero channels")
         detail = ", ".join(parts)
         return LayerText("shortcut", "zero-pad", detail, f"zero-pad {detail}".strip())
-    if kind is L.SplitAttention:
-        assert isinstance(layer, L.SplitAttention)
-        stride = f"/{layer.stride}" if layer.stride > 1 else ""
-        groups = f", {layer.groups} groups" if layer.groups > 1 else ""
-        title = f"{kernel(layer.kernel)} split attention"
-        detail = f"{layer.in_channels} {ARROW} {layer.out_channels}, radix {layer.radix}{groups}" + (
-            f", stride {layer.stride}" if stride else ""
-        )
-        return LayerText(
-            "conv", title, detail, f"{kernel(layer.kernel)}{stride} split-attn r{layer.radix}, {layer.out_channels}"
-        )
     if kind is L.Linear:
         assert isinstance(layer, L.Linear)
         detail = f"{layer.in_features} {ARROW} {layer.out_features}"

@@ -115,6 +115,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "type",
             "order",
             "in_channels",
+            "first_channels",
             "mid_channels",
             "out_channels",
             "stride",
@@ -124,6 +125,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "in_size",
             "out_size",
             "shortcut_type",
+            "steps",
             "preact",
             "branch",
             "shortcut",
@@ -132,6 +134,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "drop_path",
             "post_activation",
             "zero_init",
+            "width_names",
             "folds",
         ]
     ),
