@@ -54,6 +54,9 @@ KIND_MODULES = (
     "resnet_gen.blocks.resnest",
 )
 
+# The kind of a block whose spec leaves ``type`` out.
+DEFAULT_KIND = "basic"
+
 Problem = tuple[tuple[str | int, ...], str, Any]
 
 

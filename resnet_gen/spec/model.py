@@ -441,12 +441,12 @@ def _join_names(words: list[str]) -> str:
 
 def _block_of_its_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """Validate a block with the options model of the kind its ``type`` names (default basic)."""
-    from ..blocks.registry import kind_of, known, names
+    from ..blocks.registry import DEFAULT_KIND, kind_of, known, names
 
     if isinstance(value, BlockSpec):
         return value
     if isinstance(value, dict):
-        name = value.get("type", "basic")
+        name = value.get("type", DEFAULT_KIND)
         if not known(name):
             from .backbone import raise_problems
 
@@ -458,9 +458,9 @@ def _block_of_its_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any
 
 
 def _default_block() -> BlockSpec:
-    from ..blocks.registry import kind_of
+    from ..blocks.registry import DEFAULT_KIND, kind_of
 
-    return kind_of("basic").options()
+    return kind_of(DEFAULT_KIND).options()
 
 
 def _did_you_mean(name: object, options: tuple[str, ...]) -> str:

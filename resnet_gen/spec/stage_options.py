@@ -41,8 +41,10 @@ def _attention_mapping(value: Any) -> Any:
 
 def merge_block(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     """A stage's block options over the network's (see the module docstring for the rules)."""
+    from ..blocks.registry import DEFAULT_KIND
+
     merged = dict(base)
-    if "type" in own and own["type"] != base.get("type", "basic"):
+    if "type" in own and own["type"] != base.get("type", DEFAULT_KIND):
         for key in _kind_options():
             merged.pop(key, None)
     for key, value in own.items():
