@@ -164,8 +164,9 @@ class ResNeStKind(GroupedKind):
 
         layers: list[Layer] = []
         if avd and block.avd_first:
-            layers.append(avd_pool(size))
-            size = layers[-1].out_size  # type: ignore[union-attr]
+            pool = avd_pool(size)
+            layers.append(pool)
+            size = pool.out_size
         split_stride = 1 if avd else stride
         size = (
             conv_out(size[0], 3, split_stride, dilation, dilation),
@@ -190,6 +191,7 @@ class ResNeStKind(GroupedKind):
         )
         layers.append(split)
         if avd and not block.avd_first:
-            layers.append(avd_pool(size))
-            size = layers[-1].out_size  # type: ignore[union-attr]
+            pool = avd_pool(size)
+            layers.append(pool)
+            size = pool.out_size
         return layers, size

@@ -478,7 +478,8 @@ class StageSpec(_Strict):
     """One stage: ``blocks`` residual blocks, the first of which applies ``stride``.
 
     ``block``: this stage's block options, merged over the network's ``block`` (a stage that
-    changes ``type`` does not inherit expansion, stride_on, groups, width_per_group, reduce_first).
+    changes ``type`` does not inherit expansion or the old kind's own options: stride_on, groups,
+    width_per_group, reduce_first, dropout, radix, avd, avd_first).
     ``out_channels`` and ``inner_channels`` replace the width rule with explicit counts, as pruned
     nets need: the blocks' output channels, and per block the widths of the branch's inner convs
     (``[conv1, conv2]`` for a bottleneck, ``[conv1]`` for a basic block).
