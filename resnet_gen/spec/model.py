@@ -330,6 +330,8 @@ class BlockSpec(_Strict):
 
     # The options every kind shares; each kind's own are a subclass in resnet_gen.blocks, and a
     # spec's ``block`` is validated by the subclass its ``type`` names (a union discriminated by type).
+    # Each kind's validator is built when a spec first uses the kind (validate and build start fast).
+    model_config = ConfigDict(defer_build=True)
 
     type: BlockType = Field(
         default="basic",
