@@ -312,3 +312,35 @@ def test_live_blocks_compute_the_units_of_fig4(order: str, tmp_path: Path) -> No
         inputs = x if path == "layer1.0" else torch.randn(2, 16, 8, 8, dtype=torch.float64)
         with torch.no_grad():
             torch.testing.assert_close(block(inputs.clone()), _unit_reference(order, block, inputs), rtol=0, atol=1e-12)
+
+
+# -- emitted names come from where the widths come from --------------------------------------------
+
+
+def _bottleneck_class(source: str) -> str:
+    start = source.index("class Bottleneck(nn.Module):")
+    return source[start : source.index("\n    def forward", start)]
+
+
+def test_emitted_widths_are_named_after_the_planners_widths() -> None:
+    """senet154 (reduce_first 2) and ecaresnet50d_pruned (explicit inner widths): each conv's
+    output is the width the planner gave it, as the paper's and timm's code name them."""
+    senet = _bottleneck_class(emit_source(rg.load_spec("senet154")))
+    assert "self.conv1 = nn.Conv2d(in_channels, first_channels, kernel_size=1" in senet
+    assert "first_channels, mid_channels, kernel_size=3" in senet
+    assert "self.conv3 = nn.Conv2d(mid_channels, out_channels, kernel_size=1" in senet
+    pruned = _bottleneck_class(emit_source(rg.load_spec("ecaresnet50d_pruned")))
+    assert "self.conv1 = nn.Conv2d(in_channels, first_channels, kernel_size=1" in pruned
+    assert "self.conv2 = nn.Conv2d(first_channels, mid_channels, kernel_size=3" in pruned
+    # The plan's widths are timm's: senet154's layer1 has 128 channels in its first conv, 256 in the 3x3.
+    block = rg.lower(rg.load_spec("senet154")).blocks[0]
+    assert (block.first_channels, block.mid_channels, block.out_channels) == (128, 256, 256)
+
+
+def test_no_generated_file_names_an_argument_after_a_layer() -> None:
+    """No constructor argument is a layer's field (``conv1_out_channels``) where a width of the
+    block's rule is what it holds."""
+    generated = Path(rg.__file__).parent.parent / "generated"
+    for path in sorted(generated.glob("**/*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "conv1_out_channels" not in text and "conv2_out_channels" not in text, path.name
