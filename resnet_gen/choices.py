@@ -15,6 +15,10 @@ PRE_ACTIVATION_ORDERS: tuple[BlockOrder, ...] = ("relu_preact", "pre")
 ShortcutKind = Literal["identity", "projection", "zero_pad", "avg_down", "none"]
 AttentionType = Literal["se", "eca"]
 NormType = Literal["batch", "frozen_batch", "group", "evonorm_s0", "frn", "none"]
+# The norm layers a plan holds (EvoNorm-S0 and FRN are layer kinds of their own; "none" has no layer).
+NormLayerType = Literal["batch", "frozen_batch", "group"]
+# A plan's pools: timm's AvgPool2dSame is avg_same; identity keeps a module path where nothing pools.
+PoolType = Literal["max", "avg", "avg_same", "identity"]
 ActivationType = Literal["relu", "leaky_relu", "silu", "gelu", "mish", "hardswish", "elu", "tanh", "identity"]
 
 # How reports and diagrams name each order: in full, and as a short prefix ("" for the default).

@@ -73,29 +73,37 @@ def _conv(layer: L.Conv) -> nn.Module:
 
 
 def _norm(layer: L.Norm) -> nn.Module:
-    if layer.type == "batch":
-        return nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
-    if layer.type == "group":
-        return nn.GroupNorm(layer.groups, layer.channels, eps=layer.eps)
-    if layer.type == "frozen_batch":
-        return FrozenBatchNorm2d(layer.channels, eps=layer.eps)
-    raise TypeError(f"no torch module for norm type {layer.type!r}")
+    kind = layer.type
+    match kind:
+        case "batch":
+            return nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
+        case "group":
+            return nn.GroupNorm(layer.groups, layer.channels, eps=layer.eps)
+        case "frozen_batch":
+            return FrozenBatchNorm2d(layer.channels, eps=layer.eps)
+        case _:
+            assert_never(kind)
 
 
 def _pool(layer: L.Pool) -> nn.Module:
-    if layer.type == "max":
-        return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
-    if layer.type == "avg":
-        return nn.AvgPool2d(
-            layer.kernel,
-            layer.stride,
-            layer.padding,
-            ceil_mode=layer.ceil_mode,
-            count_include_pad=layer.count_include_pad,
-        )
-    if layer.type == "avg_same":
-        return SamePadAvgPool2d(layer.kernel)
-    return nn.Identity()
+    kind = layer.type
+    match kind:
+        case "max":
+            return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+        case "avg":
+            return nn.AvgPool2d(
+                layer.kernel,
+                layer.stride,
+                layer.padding,
+                ceil_mode=layer.ceil_mode,
+                count_include_pad=layer.count_include_pad,
+            )
+        case "avg_same":
+            return SamePadAvgPool2d(layer.kernel)
+        case "identity":  # keeps timm's module path where a stride-1 block does not pool
+            return nn.Identity()
+        case _:
+            assert_never(kind)
 
 
 def make_layer(layer: L.Layer) -> nn.Module:

@@ -4,7 +4,9 @@ activation, and the small rules (timm's rounding, ECA's kernel, anti-aliasing) s
 from __future__ import annotations
 
 import math
+from typing import assert_never
 
+from ..choices import ActivationType
 from ..errors import SpecError
 from ..spec.model import AntiAliasSpec, ConvSpec, NormSpec
 from .layers import (
@@ -39,7 +41,7 @@ def eca_kernel(channels: int, gamma: int = 2, beta: int = 1) -> int:
 class LayerBuilder:
     """Small helper that turns (kind, channels) into layers with the spec's norm and activation."""
 
-    def __init__(self, norm: NormSpec, activation: str, conv: ConvSpec | None = None) -> None:
+    def __init__(self, norm: NormSpec, activation: ActivationType, conv: ConvSpec | None = None) -> None:
         self.norm_spec = norm
         self.activation = activation
         self.conv_spec = conv or ConvSpec()
@@ -74,15 +76,20 @@ class LayerBuilder:
         return Conv(path, cin, cout, kernel, stride, padding, dilation, groups, bias, out)
 
     def norm(self, path: str, channels: int) -> list[Layer]:
-        if self.norm_spec.type == "none":
-            return []
         spec = self.norm_spec
-        # Norms with their own nonlinearity start without it; _absorb_activations gives it to them.
-        if spec.type == "evonorm_s0":
-            return [EvoNormS0(path, channels, spec.groups, spec.eps, apply_act=False)]
-        if spec.type == "frn":
-            return [FilterResponseNorm(path, channels, spec.eps, apply_act=False)]
-        return [Norm(path, spec.type, channels, spec.eps, spec.momentum, spec.groups)]
+        kind = spec.type
+        match kind:
+            case "none":
+                return []
+            # Norms with their own nonlinearity start without it; _absorb_activations gives it to them.
+            case "evonorm_s0":
+                return [EvoNormS0(path, channels, spec.groups, spec.eps, apply_act=False)]
+            case "frn":
+                return [FilterResponseNorm(path, channels, spec.eps, apply_act=False)]
+            case "batch" | "frozen_batch" | "group":
+                return [Norm(path, kind, channels, spec.eps, spec.momentum, spec.groups)]
+            case _:
+                assert_never(kind)
 
     def act(self, path: str, *, inplace: bool = True) -> Act:
         return Act(path, self.activation, inplace)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..choices import ActivationType, NormLayerType, PoolType
+
 Size = tuple[int, int]
 
 
@@ -53,7 +55,7 @@ class Conv:
 @dataclass(frozen=True)
 class Norm:
     path: str
-    type: str  # batch | frozen_batch | group
+    type: NormLayerType
     channels: int
     eps: float
     momentum: float
@@ -72,7 +74,7 @@ class Act:
     block that starts with an activation)."""
 
     path: str
-    type: str
+    type: ActivationType
     inplace: bool = True
     params = 0
     macs = 0
@@ -81,7 +83,7 @@ class Act:
 @dataclass(frozen=True)
 class Pool:
     path: str
-    type: str  # max | avg
+    type: PoolType
     kernel: int
     stride: int
     padding: int
@@ -107,7 +109,7 @@ class SqueezeExcite:
     path: str
     channels: int
     reduced: int
-    activation: str
+    activation: ActivationType
 
     @property
     def params(self) -> int:
