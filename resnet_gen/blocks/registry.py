@@ -21,13 +21,20 @@ The interface a kind implements:
 * :meth:`BlockKind.detail`: its words in the ``info`` report (from the plan's layers);
 * :meth:`BlockKind.steps`: its forward as data (He et al. 2016's units, unless it says otherwise);
 * :meth:`BlockKind.lower`: the branch as plan layers (see :class:`BranchInputs`, :class:`Branch`),
-  with the norm that Fig. 4(b) moves after the addition.
+  with the norm that Fig. 4(b) moves after the addition and the width each conv writes (which
+  the emitted class names its constructor arguments after). A layer torch has not got is a
+  :class:`~resnet_gen.plan.layers.KindLayer` subclass in the kind's module, carrying its cost,
+  labels and torch module; its template is ``templates/layers/<ClassName>.py.j2``.
+
+A shipped kind's name is also in :data:`resnet_gen.choices.BlockType`, so mypy checks the plan's
+``type`` field; a kind registered from outside the package (a test, a user's module) works without.
 
 A kind that needs a second input (a diffusion ResBlock's time embedding, a Neural-ODE block's
 integration time) adds a step op to :data:`resnet_gen.choices.BlockStepOp` and its steps in
 :meth:`BlockKind.steps`; the three interpreters of the steps (``live/build.py``,
-``templates/block.py.j2``, ``diagram/blocks.py``) then each handle the new op, and mypy names
-every one that does not (their dispatch ends in ``assert_never``).
+``templates/block.py.j2`` with ``emit/blocks._check_step``, ``diagram/blocks.py``) then each
+handle the new op, and mypy names every one that does not (their dispatch ends in
+``assert_never``).
 
 This module imports no torch: validate, build and diagram load it.
 """
