@@ -71,19 +71,13 @@ class Bottleneck(nn.Module):
     attention on the branch; the shortcut is added before the final activation."""
 
     def __init__(
-        self,
-        in_channels: int,
-        mid_channels: int,
-        out_channels: int,
-        stride: int,
-        conv1_out_channels: int,
-        se_kernel: int,
+        self, in_channels: int, first_channels: int, mid_channels: int, out_channels: int, stride: int, se_kernel: int
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, conv1_out_channels, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(conv1_out_channels)
+        self.conv1 = nn.Conv2d(in_channels, first_channels, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(first_channels)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(conv1_out_channels, mid_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(first_channels, mid_channels, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(mid_channels)
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(mid_channels, out_channels, kernel_size=1, bias=False)
@@ -145,24 +139,49 @@ class ResNet(nn.Module):
         self.layer1 = self._make_stage(
             blocks=3,
             in_channels=64,
+            first_channels=(45, 53, 60),
             mid_channels=(25, 20, 27),
             out_channels=26,
             stride=1,
-            conv1_out_channels=(45, 53, 60),
             se_kernel=5,
         )
         self.layer2 = self._make_stage(
             blocks=4,
             in_channels=26,
+            first_channels=(81, 93, 102, 122),
             mid_channels=(24, 49, 54, 78),
             out_channels=142,
             stride=2,
-            conv1_out_channels=(81, 93, 102, 122),
             se_kernel=5,
         )
         self.layer3 = self._make_stage(
             blocks=23,
             in_channels=142,
+            first_channels=(
+                101,
+                239,
+                234,
+                250,
+                253,
+                251,
+                230,
+                244,
+                244,
+                238,
+                244,
+                253,
+                245,
+                255,
+                256,
+                253,
+                254,
+                256,
+                256,
+                255,
+                256,
+                256,
+                256,
+            ),
             mid_channels=(
                 25,
                 160,
@@ -190,40 +209,15 @@ class ResNet(nn.Module):
             ),
             out_channels=278,
             stride=2,
-            conv1_out_channels=(
-                101,
-                239,
-                234,
-                250,
-                253,
-                251,
-                230,
-                244,
-                244,
-                238,
-                244,
-                253,
-                245,
-                255,
-                256,
-                253,
-                254,
-                256,
-                256,
-                255,
-                256,
-                256,
-                256,
-            ),
             se_kernel=5,
         )
         self.layer4 = self._make_stage(
             blocks=3,
             in_channels=278,
+            first_channels=(499, 512, 512),
             mid_channels=(289, 512, 502),
             out_channels=2042,
             stride=2,
-            conv1_out_channels=(499, 512, 512),
             se_kernel=7,
         )
 
@@ -264,10 +258,10 @@ class ResNet(nn.Module):
     def _make_stage(
         blocks: int,
         in_channels: int,
+        first_channels: tuple[int, ...],
         mid_channels: tuple[int, ...],
         out_channels: int,
         stride: int,
-        conv1_out_channels: tuple[int, ...],
         se_kernel: int,
     ) -> nn.Sequential:
         """A stage of Bottlenecks; the first block takes the stage's input."""
@@ -275,10 +269,10 @@ class ResNet(nn.Module):
             *[
                 Bottleneck(
                     in_channels=in_channels if index == 0 else out_channels,
+                    first_channels=first_channels[index],
                     mid_channels=mid_channels[index],
                     out_channels=out_channels,
                     stride=stride if index == 0 else 1,
-                    conv1_out_channels=conv1_out_channels[index],
                     se_kernel=se_kernel,
                 )
                 for index in range(blocks)

@@ -71,19 +71,13 @@ class Bottleneck(nn.Module):
     attention on the branch; the shortcut is added before the final activation."""
 
     def __init__(
-        self,
-        in_channels: int,
-        mid_channels: int,
-        out_channels: int,
-        stride: int,
-        conv1_out_channels: int,
-        se_kernel: int,
+        self, in_channels: int, first_channels: int, mid_channels: int, out_channels: int, stride: int, se_kernel: int
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, conv1_out_channels, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(conv1_out_channels)
+        self.conv1 = nn.Conv2d(in_channels, first_channels, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(first_channels)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(conv1_out_channels, mid_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(first_channels, mid_channels, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(mid_channels)
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(mid_channels, out_channels, kernel_size=1, bias=False)
@@ -145,37 +139,37 @@ class ResNet(nn.Module):
         self.layer1 = self._make_stage(
             blocks=3,
             in_channels=64,
+            first_channels=(47, 52, 64),
             mid_channels=(18, 22, 35),
             out_channels=19,
             stride=1,
-            conv1_out_channels=(47, 52, 64),
             se_kernel=5,
         )
         self.layer2 = self._make_stage(
             blocks=4,
             in_channels=19,
+            first_channels=(85, 107, 120, 125),
             mid_channels=(37, 80, 85, 87),
             out_channels=171,
             stride=2,
-            conv1_out_channels=(85, 107, 120, 125),
             se_kernel=5,
         )
         self.layer3 = self._make_stage(
             blocks=6,
             in_channels=171,
+            first_channels=(198, 255, 256, 253, 256, 256),
             mid_channels=(126, 232, 233, 235, 225, 239),
             out_channels=818,
             stride=2,
-            conv1_out_channels=(198, 255, 256, 253, 256, 256),
             se_kernel=5,
         )
         self.layer4 = self._make_stage(
             blocks=3,
             in_channels=818,
+            first_channels=(492, 512, 512),
             mid_channels=(237, 500, 490),
             out_channels=2022,
             stride=2,
-            conv1_out_channels=(492, 512, 512),
             se_kernel=7,
         )
 
@@ -216,10 +210,10 @@ class ResNet(nn.Module):
     def _make_stage(
         blocks: int,
         in_channels: int,
+        first_channels: tuple[int, ...],
         mid_channels: tuple[int, ...],
         out_channels: int,
         stride: int,
-        conv1_out_channels: tuple[int, ...],
         se_kernel: int,
     ) -> nn.Sequential:
         """A stage of Bottlenecks; the first block takes the stage's input."""
@@ -227,10 +221,10 @@ class ResNet(nn.Module):
             *[
                 Bottleneck(
                     in_channels=in_channels if index == 0 else out_channels,
+                    first_channels=first_channels[index],
                     mid_channels=mid_channels[index],
                     out_channels=out_channels,
                     stride=stride if index == 0 else 1,
-                    conv1_out_channels=conv1_out_channels[index],
                     se_kernel=se_kernel,
                 )
                 for index in range(blocks)

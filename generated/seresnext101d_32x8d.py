@@ -72,17 +72,17 @@ class Bottleneck(nn.Module):
     """Bottleneck block: 1x1, 3x3 and 1x1 convs (the 3x3 grouped), each followed by its norm,
     squeeze-and-excitation on the branch; the shortcut is added before the final activation."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, se_reduced: int) -> None:
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, stride: int, se_reduced: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv1 = nn.Conv2d(in_channels, mid_channels, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid_channels)
         self.act1 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(
-            out_channels, out_channels, kernel_size=3, stride=stride, padding=1, groups=32, bias=False
+            mid_channels, mid_channels, kernel_size=3, stride=stride, padding=1, groups=32, bias=False
         )
-        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.bn2 = nn.BatchNorm2d(mid_channels)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(out_channels, out_channels, kernel_size=1, bias=False)
+        self.conv3 = nn.Conv2d(mid_channels, out_channels, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.se = SqueezeExcite(out_channels, se_reduced, nn.ReLU(inplace=True))
         self.downsample = (
@@ -138,10 +138,18 @@ class ResNet(nn.Module):
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
-        self.layer1 = self._make_stage(blocks=3, in_channels=64, out_channels=256, stride=1, se_reduced=16)
-        self.layer2 = self._make_stage(blocks=4, in_channels=256, out_channels=512, stride=2, se_reduced=32)
-        self.layer3 = self._make_stage(blocks=23, in_channels=512, out_channels=1024, stride=2, se_reduced=64)
-        self.layer4 = self._make_stage(blocks=3, in_channels=1024, out_channels=2048, stride=2, se_reduced=128)
+        self.layer1 = self._make_stage(
+            blocks=3, in_channels=64, mid_channels=256, out_channels=256, stride=1, se_reduced=16
+        )
+        self.layer2 = self._make_stage(
+            blocks=4, in_channels=256, mid_channels=512, out_channels=512, stride=2, se_reduced=32
+        )
+        self.layer3 = self._make_stage(
+            blocks=23, in_channels=512, mid_channels=1024, out_channels=1024, stride=2, se_reduced=64
+        )
+        self.layer4 = self._make_stage(
+            blocks=3, in_channels=1024, mid_channels=2048, out_channels=2048, stride=2, se_reduced=128
+        )
 
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(2048, num_classes) if num_classes > 0 else None
@@ -177,12 +185,15 @@ class ResNet(nn.Module):
         self._init_weights()
 
     @staticmethod
-    def _make_stage(blocks: int, in_channels: int, out_channels: int, stride: int, se_reduced: int) -> nn.Sequential:
+    def _make_stage(
+        blocks: int, in_channels: int, mid_channels: int, out_channels: int, stride: int, se_reduced: int
+    ) -> nn.Sequential:
         """A stage of Bottlenecks; the first block takes the stage's input."""
         return nn.Sequential(
             *[
                 Bottleneck(
                     in_channels=in_channels if index == 0 else out_channels,
+                    mid_channels=mid_channels,
                     out_channels=out_channels,
                     stride=stride if index == 0 else 1,
                     se_reduced=se_reduced,

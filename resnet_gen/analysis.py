@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .choices import ORDER_PREFIXES
 from .plan import Plan, lower
-from .plan.layers import Conv, Pool, Size, SplitAttention
+from .plan.layers import Conv, Pool, Size
 from .plan.types import BlockPlan, FeatureTap
 from .spec import Spec
 
@@ -116,23 +115,11 @@ def _stem_detail(plan: Plan) -> str:
 
 
 def _block_detail(block: BlockPlan) -> str:
-    """The branch's convs as the paper's tables write them, read from the plan's layers (never
-    from a width rule: reduce_first and pruned nets give each conv its own width)."""
-    parts = []
-    for layer in block.branch:
-        if isinstance(layer, (Conv, SplitAttention)):
-            parts.append(f"{layer.kernel}x{layer.kernel} {layer.out_channels}")
-            if isinstance(layer, SplitAttention):
-                parts.append(f"split attention radix {layer.radix}")
-            if layer.groups > 1:
-                parts.append(f"{layer.groups} groups")
-    text = f"[{', '.join(parts)}]"
-    extras = [ORDER_PREFIXES[block.order]] if block.order != "post" else []
-    if block.attention:
-        extras.append(block.attention)
-    if block.dilation > 1:
-        extras.append(f"dilation {block.dilation}")
-    return text + (f" ({', '.join(extras)})" if extras else "")
+    """The block as the paper's tables write it, in its kind's words (read from the plan's layers,
+    never from a width rule: reduce_first and pruned nets give each conv its own width)."""
+    from .blocks.registry import kind_of
+
+    return kind_of(block.type).detail(block)
 
 
 def _head_detail(plan: Plan) -> str:

@@ -3,6 +3,7 @@ choice added to the spec is a choice mypy makes every dispatcher on the plan han
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 BlockType = Literal["basic", "bottleneck", "resnest"]
@@ -14,6 +15,10 @@ PRE_ACTIVATION_ORDERS: tuple[BlockOrder, ...] = ("relu_preact", "pre")
 ShortcutKind = Literal["identity", "projection", "zero_pad", "avg_down", "none"]
 AttentionType = Literal["se", "eca"]
 NormType = Literal["batch", "frozen_batch", "group", "evonorm_s0", "frn", "none"]
+# The norm layers a plan holds (EvoNorm-S0 and FRN are layer kinds of their own; "none" has no layer).
+NormLayerType = Literal["batch", "frozen_batch", "group"]
+# A plan's pools: timm's AvgPool2dSame is avg_same; identity keeps a module path where nothing pools.
+PoolType = Literal["max", "avg", "avg_same", "identity"]
 ActivationType = Literal["relu", "leaky_relu", "silu", "gelu", "mish", "hardswish", "elu", "tanh", "identity"]
 # The torch.nn class of each activation: what the live back end builds, the emitted code writes
 # (``nn.<class>``) and the diagrams label it. A test holds the keys to ActivationType.
@@ -46,3 +51,22 @@ ORDER_PREFIXES: dict[BlockOrder, str] = {
     "relu_preact": "ReLU-pre-act",
     "pre": "pre-act",
 }
+
+# A block's forward, as the plan records it (``BlockPlan.steps``) and every back end runs it:
+# ``fork`` keeps the current tensor as the shortcut; ``preact``, ``branch`` and ``after_add`` run
+# the block's layers of that name on the current tensor; ``shortcut`` runs the shortcut's layers
+# on what ``reads`` names (the fork, or the current tensor: a pre-activation block's projection);
+# ``drop_path`` drops the branch per sample (a no-op at rate 0); ``add`` adds the shortcut;
+# ``activation`` applies the block's ``post_activation``.
+# The block widths a layer's output channels can be, as the emitted classes name them: where
+# values come from (the planner's width rule), not which numbers happen to match.
+WidthName = Literal["in_channels", "first_channels", "mid_channels", "out_channels"]
+
+BlockStepOp = Literal["fork", "preact", "shortcut", "branch", "drop_path", "add", "after_add", "activation"]
+ShortcutInput = Literal["fork", "x"]
+
+
+@dataclass(frozen=True)
+class BlockStep:
+    op: BlockStepOp
+    reads: ShortcutInput = "fork"

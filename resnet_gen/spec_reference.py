@@ -92,7 +92,7 @@ class _Walk:
         if "default" not in node:
             return NO_DEFAULT
         value = node["default"]
-        # A section's default dump may leave out options of other kinds (BlockSpec's resnest keys).
+        # A section's default dump may leave out options of other kinds (a basic block's has no radix).
         if ref is not None and isinstance(value, dict) and value.items() <= _defaults_of(self.defs[ref]).items():
             return SECTION_DEFAULTS
         return f"`{format_value(value)}`"

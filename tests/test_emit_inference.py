@@ -22,10 +22,11 @@ from torch import nn
 from torch_helpers import count_params, randomize
 
 import resnet_gen as rg
+from resnet_gen.blocks.resnest import SplitAttention
 from resnet_gen.emit.source import emit_source
 from resnet_gen.plan import Plan, lower
 from resnet_gen.plan.inference import for_inference
-from resnet_gen.plan.layers import Conv, Dropout, Layer, Norm, SplitAttention
+from resnet_gen.plan.layers import Conv, Dropout, Layer, Norm
 
 _count = iter(range(1_000_000))
 

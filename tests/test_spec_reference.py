@@ -14,7 +14,8 @@ from conftest import ROOT, cli_env
 from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
 
-from resnet_gen.spec.model import Spec
+from resnet_gen.blocks.registry import kinds
+from resnet_gen.spec.model import BlockSpec, Spec
 from resnet_gen.spec.schema import file_schema, spec_schema
 from resnet_gen.spec_reference import END, START, reference_sections, render_markdown
 
@@ -107,6 +108,8 @@ def _field(path: str) -> tuple[type[BaseModel], str, FieldInfo]:
     for part in parents:
         annotation = owner.model_fields[part].annotation
         owner = next(arg for arg in _flatten(annotation) if isinstance(arg, type) and issubclass(arg, BaseModel))
+    if owner is BlockSpec and name not in owner.model_fields:  # a kind's own option: the first kind with it
+        owner = next(kind.options for kind in kinds() if name in kind.options.model_fields)
     return owner, name, owner.model_fields[name]
 
 

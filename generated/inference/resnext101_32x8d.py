@@ -73,13 +73,13 @@ class Bottleneck(nn.Module):
         "downsample.0": ("downsample.0", "downsample.1"),
     }
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=1)
+        self.conv1 = nn.Conv2d(in_channels, mid_channels, kernel_size=1)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, stride=stride, padding=1, groups=32)
+        self.conv2 = nn.Conv2d(mid_channels, mid_channels, kernel_size=3, stride=stride, padding=1, groups=32)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(out_channels, out_channels, kernel_size=1)
+        self.conv3 = nn.Conv2d(mid_channels, out_channels, kernel_size=1)
         self.downsample = (
             nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride))
             if stride != 1 or in_channels != out_channels
@@ -117,10 +117,10 @@ class ResNet(nn.Module):
         self.act1 = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
-        self.layer1 = self._make_stage(blocks=3, in_channels=64, out_channels=256, stride=1)
-        self.layer2 = self._make_stage(blocks=4, in_channels=256, out_channels=512, stride=2)
-        self.layer3 = self._make_stage(blocks=23, in_channels=512, out_channels=1024, stride=2)
-        self.layer4 = self._make_stage(blocks=3, in_channels=1024, out_channels=2048, stride=2)
+        self.layer1 = self._make_stage(blocks=3, in_channels=64, mid_channels=256, out_channels=256, stride=1)
+        self.layer2 = self._make_stage(blocks=4, in_channels=256, mid_channels=512, out_channels=512, stride=2)
+        self.layer3 = self._make_stage(blocks=23, in_channels=512, mid_channels=1024, out_channels=1024, stride=2)
+        self.layer4 = self._make_stage(blocks=3, in_channels=1024, mid_channels=2048, out_channels=2048, stride=2)
 
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(2048, num_classes) if num_classes > 0 else None
@@ -160,12 +160,13 @@ class ResNet(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     @staticmethod
-    def _make_stage(blocks: int, in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
+    def _make_stage(blocks: int, in_channels: int, mid_channels: int, out_channels: int, stride: int) -> nn.Sequential:
         """A stage of Bottlenecks; the first block takes the stage's input."""
         return nn.Sequential(
             *[
                 Bottleneck(
                     in_channels=in_channels if index == 0 else out_channels,
+                    mid_channels=mid_channels,
                     out_channels=out_channels,
                     stride=stride if index == 0 else 1,
                 )

@@ -89,14 +89,14 @@ class Bottleneck(nn.Module):
     }
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, conv1_out_channels: int, se_reduced: int
+        self, in_channels: int, first_channels: int, mid_channels: int, out_channels: int, stride: int, se_reduced: int
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, conv1_out_channels, kernel_size=1)
+        self.conv1 = nn.Conv2d(in_channels, first_channels, kernel_size=1)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(conv1_out_channels, out_channels, kernel_size=3, stride=stride, padding=1, groups=64)
+        self.conv2 = nn.Conv2d(first_channels, mid_channels, kernel_size=3, stride=stride, padding=1, groups=64)
         self.act2 = nn.ReLU(inplace=True)
-        self.conv3 = nn.Conv2d(out_channels, out_channels, kernel_size=1)
+        self.conv3 = nn.Conv2d(mid_channels, out_channels, kernel_size=1)
         self.se = SqueezeExcite(out_channels, se_reduced, nn.ReLU(inplace=True))
         self.downsample = (
             nn.Sequential(
@@ -147,16 +147,28 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
         self.layer1 = self._make_stage(
-            blocks=3, in_channels=128, out_channels=256, stride=1, conv1_out_channels=128, se_reduced=16
+            blocks=3, in_channels=128, first_channels=128, mid_channels=256, out_channels=256, stride=1, se_reduced=16
         )
         self.layer2 = self._make_stage(
-            blocks=8, in_channels=256, out_channels=512, stride=2, conv1_out_channels=256, se_reduced=32
+            blocks=8, in_channels=256, first_channels=256, mid_channels=512, out_channels=512, stride=2, se_reduced=32
         )
         self.layer3 = self._make_stage(
-            blocks=36, in_channels=512, out_channels=1024, stride=2, conv1_out_channels=512, se_reduced=64
+            blocks=36,
+            in_channels=512,
+            first_channels=512,
+            mid_channels=1024,
+            out_channels=1024,
+            stride=2,
+            se_reduced=64,
         )
         self.layer4 = self._make_stage(
-            blocks=3, in_channels=1024, out_channels=2048, stride=2, conv1_out_channels=1024, se_reduced=128
+            blocks=3,
+            in_channels=1024,
+            first_channels=1024,
+            mid_channels=2048,
+            out_channels=2048,
+            stride=2,
+            se_reduced=128,
         )
 
         self.global_pool = nn.AdaptiveAvgPool2d(1)
@@ -198,16 +210,23 @@ class ResNet(nn.Module):
 
     @staticmethod
     def _make_stage(
-        blocks: int, in_channels: int, out_channels: int, stride: int, conv1_out_channels: int, se_reduced: int
+        blocks: int,
+        in_channels: int,
+        first_channels: int,
+        mid_channels: int,
+        out_channels: int,
+        stride: int,
+        se_reduced: int,
     ) -> nn.Sequential:
         """A stage of Bottlenecks; the first block takes the stage's input."""
         return nn.Sequential(
             *[
                 Bottleneck(
                     in_channels=in_channels if index == 0 else out_channels,
+                    first_channels=first_channels,
+                    mid_channels=mid_channels,
                     out_channels=out_channels,
                     stride=stride if index == 0 else 1,
-                    conv1_out_channels=conv1_out_channels,
                     se_reduced=se_reduced,
                 )
                 for index in range(blocks)

@@ -1,13 +1,14 @@
 """Block view: every distinct kind of block in the network, drawn out layer by layer.
 
-Built only from ``BlockPlan.preact``, ``branch``, ``shortcut`` and ``after_add``, so the layer order on the page
-is the order the back ends run, and a layer kind added to the plan later still draws (with the
-generic label from :mod:`.text`).
+Built only from ``BlockPlan.steps`` and the layer groups they run (``preact``, ``branch``,
+``shortcut``, ``after_add``), so the order on the page is the order the back ends run, and a layer
+kind added to the plan later still draws (with the generic label from :mod:`.text`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import assert_never
 
 import graphviz
 
@@ -122,51 +123,64 @@ def _members(blocks: tuple[BlockPlan, ...], limit: int = 4) -> str:
 
 
 def _draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: BlockKind) -> None:
+    """The block's steps, drawn in the order the back ends run them."""
     block = kind.drawn
     spine = f"{prefix}/spine"
     source = f"{prefix}/input"
     graph.node(source, html([bold("input"), small(shape(block.in_channels, block.in_size))]), **_terminal(spine))
-    tail = source
-    for layer in block.preact:
-        tail = _layer(graph, edges, f"{prefix}/preact/{layer.path}", layer, tail, spine)
-    # Pre-activation projections read the normalised input; identity shortcuts the raw one.
-    split = tail if block.preact and block.shortcut else source
-    for layer in block.branch:
-        tail = _layer(graph, edges, f"{prefix}/branch/{layer.path}", layer, tail, spine)
-    rates = sorted({member.drop_path for member in kind.members if member.drop_path})
-    if rates:
-        span = f"{rates[0]:.3f}" + (f"\u2013{rates[-1]:.3f}" if len(rates) > 1 else "")
-        node = f"{prefix}/drop_path"
-        _node(graph, node, "dropout", "DropPath", f"rate {span}", spine)
-        edges.append((tail, node, {"weight": "20"}))
-        tail = node
-
-    if block.shortcut_type != "none":
-        add = f"{prefix}/add"
-        graph.node(
-            add,
-            "+",
-            shape="circle",
-            width="0.28",
-            height="0.28",
-            fixedsize="true",
-            fontsize="14",
-            style="filled",
-            fillcolor="white",
-            color=style.EDGE,
-            group=spine,
-            **{"class": "add"},
-        )
-        edges.append((tail, add, {"weight": "20"}))
-        _draw_shortcut(graph, edges, prefix, block, split, add)
-        tail = add
-    for layer in block.after_add:
-        tail = _layer(graph, edges, f"{prefix}/after_add/{layer.path}", layer, tail, spine)
-    if block.post_activation:
-        node = f"{prefix}/post_act"
-        _node(graph, node, "act", activation_name(block.post_activation), "", spine)
-        edges.append((tail, node, {"weight": "20"}))
-        tail = node
+    tail = split = source
+    for step in block.steps:
+        match step.op:
+            case "fork":
+                split = tail
+            case "preact":
+                for layer in block.preact:
+                    tail = _layer(graph, edges, f"{prefix}/preact/{layer.path}", layer, tail, spine)
+            case "shortcut":
+                # Drawn at the addition; a projection that reads the current tensor forks here.
+                if step.reads == "x":
+                    split = tail
+            case "branch":
+                for layer in block.branch:
+                    tail = _layer(graph, edges, f"{prefix}/branch/{layer.path}", layer, tail, spine)
+            case "drop_path":
+                rates = sorted({member.drop_path for member in kind.members if member.drop_path})
+                if rates:
+                    span = f"{rates[0]:.3f}" + (f"\u2013{rates[-1]:.3f}" if len(rates) > 1 else "")
+                    node = f"{prefix}/drop_path"
+                    _node(graph, node, "dropout", "DropPath", f"rate {span}", spine)
+                    edges.append((tail, node, {"weight": "20"}))
+                    tail = node
+            case "add":
+                add = f"{prefix}/add"
+                graph.node(
+                    add,
+                    "+",
+                    shape="circle",
+                    width="0.28",
+                    height="0.28",
+                    fixedsize="true",
+                    fontsize="14",
+                    style="filled",
+                    fillcolor="white",
+                    color=style.EDGE,
+                    group=spine,
+                    **{"class": "add"},
+                )
+                edges.append((tail, add, {"weight": "20"}))
+                _draw_shortcut(graph, edges, prefix, block, split, add)
+                tail = add
+            case "after_add":
+                for layer in block.after_add:
+                    tail = _layer(graph, edges, f"{prefix}/after_add/{layer.path}", layer, tail, spine)
+            case "activation":
+                assert block.post_activation is not None
+                node = f"{prefix}/post_act"
+                _node(graph, node, "act", activation_name(block.post_activation), "", spine)
+                edges.append((tail, node, {"weight": "20"}))
+                tail = node
+            case _:
+                assert_never(step.op)
     sink = f"{prefix}/output"
     graph.node(sink, html([bold("output"), small(shape(block.out_channels, block.out_size))]), **_terminal(spine))
     edges.append((tail, sink, {"weight": "20"}))

@@ -206,7 +206,7 @@ class _Macro:
         )
         self.edges.append((tail, node, _tensor(here) if here else _main()))
         out = shape(first.out_channels, first.out_size)
-        if first.shortcut_type == "none":
+        if not any(step.op == "add" for step in first.steps):
             return node, out
 
         add = f"{node}/add"

@@ -11,6 +11,7 @@ import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import assert_never
 
 from ..choices import ACTIVATION_CLASSES
 from ..plan import layers as L
@@ -84,61 +85,50 @@ class LayerText:
 
 
 def describe(layer: L.Layer | object) -> LayerText:
-    """The label of any plan layer; exact classes get hand-written text, anything else a generic one."""
-    kind = type(layer)
-    if isinstance(layer, L.Conv):
-        return _conv(layer)
-    if kind is L.Norm:
-        assert isinstance(layer, L.Norm)
-        title = NORM_NAMES.get(layer.type, _words(layer.type))
-        detail = f"{layer.groups} groups" if layer.type == "group" else ""
-        return LayerText("norm", title, detail, title)
-    if kind is L.Act:
-        assert isinstance(layer, L.Act)
-        name = activation_name(layer.type)
-        return LayerText("act", name, "", name)
-    if kind is L.Pool:
-        assert isinstance(layer, L.Pool)
-        if layer.type == "identity":
-            return LayerText("pool", "identity", "", "identity")
-        title = f"{kernel(layer.kernel)} {layer.type} pool"
-        detail = f"stride {layer.stride}" if layer.stride > 1 else ""
-        short = title + (f" /{layer.stride}" if layer.stride > 1 else "")
-        return LayerText("pool", title, detail, short)
-    if kind is L.Dropout:
-        assert isinstance(layer, L.Dropout)
-        return LayerText("dropout", "Dropout", f"p = {layer.rate:g}", f"dropout {layer.rate:g}")
-    if kind is L.SqueezeExcite:
-        assert isinstance(layer, L.SqueezeExcite)
-        detail = f"{layer.channels} {ARROW} {layer.reduced} {ARROW} {layer.channels}"
-        return LayerText("attention", "Squeeze-Excite", detail, f"SE {layer.channels}{ARROW}{layer.reduced}")
-    if kind is L.EfficientChannelAttention:
-        assert isinstance(layer, L.EfficientChannelAttention)
-        return LayerText("attention", "ECA", f"1-D conv, k = {layer.kernel}", f"ECA k{layer.kernel}")
-    if kind is L.ZeroPadShortcut:
-        assert isinstance(layer, L.ZeroPadShortcut)
-        extra = layer.out_channels - layer.in_channels
-        parts = [f"/{layer.stride}"] if layer.stride > 1 else []
-        if extra:
-            parts.append(f"+{extra} zero channels")
-        detail = ", ".join(parts)
-        return LayerText("shortcut", "zero-pad", detail, f"zero-pad {detail}".strip())
-    if kind is L.SplitAttention:
-        assert isinstance(layer, L.SplitAttention)
-        stride = f"/{layer.stride}" if layer.stride > 1 else ""
-        groups = f", {layer.groups} groups" if layer.groups > 1 else ""
-        title = f"{kernel(layer.kernel)} split attention"
-        detail = f"{layer.in_channels} {ARROW} {layer.out_channels}, radix {layer.radix}{groups}" + (
-            f", stride {layer.stride}" if stride else ""
-        )
-        return LayerText(
-            "conv", title, detail, f"{kernel(layer.kernel)}{stride} split-attn r{layer.radix}, {layer.out_channels}"
-        )
-    if kind is L.Linear:
-        assert isinstance(layer, L.Linear)
-        detail = f"{layer.in_features} {ARROW} {layer.out_features}"
-        return LayerText("linear", "Linear", detail, f"fc {layer.out_features}")
-    return generic(layer)
+    """The label of any plan layer; the plan's kinds get hand-written text, anything else (a kind
+    from an experiment) a generic one."""
+    if not isinstance(layer, L.Layer):
+        return generic(layer)
+    match layer:
+        case L.Conv():  # StdConv included
+            return _conv(layer)
+        case L.KindLayer():  # a block kind's own layer words itself
+            return LayerText(*layer.text())
+        case L.Norm():
+            title = NORM_NAMES.get(layer.type, _words(layer.type))
+            detail = f"{layer.groups} groups" if layer.type == "group" else ""
+            return LayerText("norm", title, detail, title)
+        case L.Act():
+            name = activation_name(layer.type)
+            return LayerText("act", name, "", name)
+        case L.Pool():
+            if layer.type == "identity":
+                return LayerText("pool", "identity", "", "identity")
+            title = f"{kernel(layer.kernel)} {layer.type} pool"
+            detail = f"stride {layer.stride}" if layer.stride > 1 else ""
+            short = title + (f" /{layer.stride}" if layer.stride > 1 else "")
+            return LayerText("pool", title, detail, short)
+        case L.Dropout():
+            return LayerText("dropout", "Dropout", f"p = {layer.rate:g}", f"dropout {layer.rate:g}")
+        case L.SqueezeExcite():
+            detail = f"{layer.channels} {ARROW} {layer.reduced} {ARROW} {layer.channels}"
+            return LayerText("attention", "Squeeze-Excite", detail, f"SE {layer.channels}{ARROW}{layer.reduced}")
+        case L.EfficientChannelAttention():
+            return LayerText("attention", "ECA", f"1-D conv, k = {layer.kernel}", f"ECA k{layer.kernel}")
+        case L.ZeroPadShortcut():
+            extra = layer.out_channels - layer.in_channels
+            parts = [f"/{layer.stride}"] if layer.stride > 1 else []
+            if extra:
+                parts.append(f"+{extra} zero channels")
+            detail = ", ".join(parts)
+            return LayerText("shortcut", "zero-pad", detail, f"zero-pad {detail}".strip())
+        case L.Linear():
+            detail = f"{layer.in_features} {ARROW} {layer.out_features}"
+            return LayerText("linear", "Linear", detail, f"fc {layer.out_features}")
+        case L.EvoNormS0() | L.FilterResponseNorm() | L.ConstantPad() | L.BlurPool():
+            return generic(layer)  # their class name and fields say it
+        case _:
+            assert_never(layer)
 
 
 def _conv(layer: L.Conv) -> LayerText:

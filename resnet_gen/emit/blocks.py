@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import assert_never, cast
 
-from ..choices import BlockOrder, BlockType
+from ..blocks.registry import kind_of
+from ..choices import BlockOrder, BlockStep
 from ..plan import BlockPlan, Plan
-from ..plan.layers import Conv, Layer, Norm, SplitAttention
+from ..plan.layers import Conv, KindLayer, Layer, Norm
 from ..plan.types import Fold
 from .code import BRANCH_CONDITIONS, SHORTCUT_CONDITIONS, Arg, Items, Member, SharedCode, Value
 from .templates import activation_code, use
@@ -28,10 +29,19 @@ SYMBOLS: dict[str, tuple[str, ...]] = {
     "dilation": ("dilation", "first_dilation"),
     "groups": ("groups",),
 }
-ARG_ORDER = ("in_channels", "mid_channels", "out_channels", "stride", "first_dilation", "dilation", "groups", "frozen")
+ARG_ORDER = (
+    "in_channels",
+    "first_channels",
+    "mid_channels",
+    "out_channels",
+    "stride",
+    "first_dilation",
+    "dilation",
+    "groups",
+    "frozen",
+)
 # The attributes the block template writes itself; a plan layer may not take these names.
 OWN_ATTRS = ("drop_path", "act_out", "forward", "training")
-CLASS_NAMES: dict[BlockType, str] = {"basic": "BasicBlock", "bottleneck": "Bottleneck", "resnest": "ResNeStBottleneck"}
 # Class names by activation order (He et al. 2016, Fig. 4): BNAfterAddBasicBlock, PreActBottleneck, ...
 CLASS_PREFIXES: dict[BlockOrder, str] = {
     "post": "",
@@ -47,6 +57,7 @@ FOLLOWS = {"in_channels": "out_channels", "first_dilation": "dilation"}
 def block_symbols(block: BlockPlan) -> dict[str, Value]:
     return {
         "in_channels": block.in_channels,
+        "first_channels": block.first_channels,
         "mid_channels": block.mid_channels,
         "out_channels": block.out_channels,
         "stride": block.stride,
@@ -83,6 +94,7 @@ class StageParam:
 class BlockClass:
     name: str
     doc: str
+    steps: tuple[BlockStep, ...]  # the forward the template writes
     args: tuple[Arg, ...]
     members: tuple[Member, ...]
     preact: tuple[Member, ...]
@@ -129,7 +141,9 @@ def _block_class(
 ) -> BlockClass:
     blocks = [block for index in stage_indices for block in plan.stages[index].blocks]
     first = blocks[0]
-    shared = SharedCode([block_symbols(block) for block in blocks], SYMBOLS)
+    shared = SharedCode(
+        [block_symbols(block) for block in blocks], SYMBOLS, [dict(block.width_names) for block in blocks]
+    )
     roles: dict[str, str] = {}
     sequences = []
     per_block: list[dict[str, list[tuple[str | None, Layer]]]] = []
@@ -187,6 +201,7 @@ def _block_class(
     return BlockClass(
         name=name,
         doc=paragraphs(_doc(first, blocks)),
+        steps=_class_steps(blocks),
         args=tuple(args),
         members=tuple(members),
         preact=by_role["preact"],
@@ -202,6 +217,27 @@ def _block_class(
         stages=tuple(stage_indices),
         folds=_folds(blocks),
     )
+
+
+def _class_steps(blocks: list[BlockPlan]) -> tuple[BlockStep, ...]:
+    """The steps one class runs for all its blocks: those of its blocks that run most (a block
+    without a projection skips the shortcut step, as the class's optional ``downsample`` does)."""
+    steps = max((block.steps for block in blocks), key=len)
+    for block in blocks:
+        if [step for step in steps if step in block.steps] != list(block.steps):
+            raise EmitError(f"{block.path}: its steps do not fit one class with {blocks[0].path}'s")
+    for step in steps:
+        _check_step(step)
+    return steps
+
+
+def _check_step(step: BlockStep) -> None:
+    """Every op the block template writes (templates/block.py.j2); a new op must be added there."""
+    match step.op:
+        case "fork" | "preact" | "shortcut" | "branch" | "drop_path" | "add" | "after_add" | "activation":
+            return
+        case _:
+            assert_never(step.op)
 
 
 def _folds(blocks: list[BlockPlan]) -> str | None:
@@ -289,7 +325,7 @@ def _class_names(plan: Plan, keys: list[tuple[object, ...]]) -> list[str]:
     names = []
     for key in keys:
         kind, order, residual = key[0], key[1], key[3]
-        base = CLASS_NAMES[cast(BlockType, kind)]
+        base = kind_of(str(kind)).class_name
         if not residual:
             base = "Plain" + base.removesuffix("Block") + ("Block" if base.endswith("Block") else "")
         base = CLASS_PREFIXES[cast(BlockOrder, order)] + base
@@ -320,14 +356,16 @@ def _snake(name: str) -> str:
 def _doc(first: BlockPlan, blocks: list[BlockPlan]) -> str:
     """One sentence on what the block computes."""
     kernels = [
-        f"{layer.kernel}x{layer.kernel}" + (" split-attention" if isinstance(layer, SplitAttention) else "")
+        f"{layer.kernel}x{layer.kernel}" if isinstance(layer, Conv) else layer.doc()
         for layer in first.branch
-        if isinstance(layer, (Conv, SplitAttention))
+        if isinstance(layer, Conv) or (isinstance(layer, KindLayer) and layer.doc())
     ]
     grouped = any(
-        isinstance(layer, (Conv, SplitAttention)) and layer.groups > 1 for block in blocks for layer in block.branch
+        isinstance(layer, (Conv, KindLayer)) and getattr(layer, "groups", 1) > 1
+        for block in blocks
+        for layer in block.branch
     )
-    kind = CLASS_NAMES[first.type].removesuffix("Block")
+    kind = kind_of(first.type).class_name.removesuffix("Block")
     convs = ", ".join(kernels[:-1]) + f" and {kernels[-1]}" if len(kernels) > 1 else "".join(kernels)
     text = f"{kind} block: {convs} convs" + (" (the 3x3 grouped)" if grouped else "")
     if first.order == "pre" and first.folds:

@@ -128,6 +128,9 @@ class SharedCode:
 
     instances: list[dict[str, Value]]
     role_symbols: dict[str, tuple[str, ...]]
+    # Per instance: the symbol each layer's output channels are (layer path -> symbol), as the
+    # planner knows them; preferred to any symbol that merely has the same values.
+    width_names: list[dict[str, str]] = field(default_factory=list)
     used: dict[str, None] = field(default_factory=dict)  # ordered set of symbols the code names
     extra: dict[str, Arg] = field(default_factory=dict)  # arguments beyond the symbols
     flow: dict[int, str] = field(default_factory=dict)  # per instance: the name of the channels flowing
@@ -255,7 +258,8 @@ class SharedCode:
             if role == "ignored":
                 continue  # not given to the snippet: using it is an error
             values = {index: getattr(layer, name) for index, layer in layers.items()}
-            exprs[name] = self.expr(role, values, f"{hint}_{name}")
+            named = self._named_width(layers, values) if role == "out_channels" else None
+            exprs[name] = named if named is not None else self.expr(role, values, f"{hint}_{name}")
             if role == "out_channels":
                 for index in layers:
                     if exprs[name].literal:
@@ -263,6 +267,16 @@ class SharedCode:
                     else:
                         self.flow[index] = exprs[name].code
         return render_layer(sample, exprs)
+
+    def _named_width(self, layers: dict[int, Layer], values: dict[int, Value]) -> Expr | None:
+        """The symbol the planner says these layers write, where every instance says the same one."""
+        if not self.width_names:
+            return None
+        names = {self.width_names[index].get(layer.path) for index, layer in layers.items()}
+        name = names.pop() if len(names) == 1 else None
+        if name is None or not self._matches(name, values):
+            return None
+        return self._ref(name)
 
     # -- conditions -----------------------------------------------------------------------------
     def chain(

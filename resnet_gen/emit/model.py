@@ -116,6 +116,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "type",
             "order",
             "in_channels",
+            "first_channels",
             "mid_channels",
             "out_channels",
             "stride",
@@ -125,6 +126,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "in_size",
             "out_size",
             "shortcut_type",
+            "steps",
             "preact",
             "branch",
             "shortcut",
@@ -133,6 +135,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "drop_path",
             "post_activation",
             "zero_init",
+            "width_names",
             "folds",
         ]
     ),

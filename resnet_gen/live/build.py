@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import assert_never
 
 import torch
 from torch import nn
@@ -12,7 +13,7 @@ from ..choices import ACTIVATION_CLASSES, IN_PLACE_ACTIVATIONS, ActivationType
 from ..plan import BlockPlan, Plan
 from ..plan import layers as L
 from ..plan.backbone import feature_taps
-from ..runtime.attention import EfficientChannelAttention, SplitAttention, SqueezeExcite
+from ..runtime.attention import EfficientChannelAttention, SqueezeExcite
 from ..runtime.convs import StdConv2d
 from ..runtime.norms import EvoNormS0, FilterResponseNormTLU, FrozenBatchNorm2d
 from ..runtime.pooling import BlurPool2d, SamePadAvgPool2d
@@ -26,9 +27,8 @@ def make_activation(kind: ActivationType, inplace: bool = True) -> nn.Module:
     return cls(inplace=True) if inplace and kind in IN_PLACE_ACTIVATIONS else cls()
 
 
-def make_layer(layer: L.Layer) -> nn.Module:
-    """One plan layer as a torch module."""
-    if isinstance(layer, L.StdConv):  # before Conv: a StdConv is a Conv with standardised weights
+def _conv(layer: L.Conv) -> nn.Module:
+    if isinstance(layer, L.StdConv):  # a StdConv is a Conv with standardised weights
         return StdConv2d(
             layer.in_channels,
             layer.out_channels,
@@ -40,36 +40,37 @@ def make_layer(layer: L.Layer) -> nn.Module:
             bias=layer.bias,
             eps=layer.eps,
         )
-    if isinstance(layer, L.EvoNormS0):
-        return EvoNormS0(layer.channels, layer.groups, layer.eps, layer.apply_act)
-    if isinstance(layer, L.FilterResponseNorm):
-        return FilterResponseNormTLU(layer.channels, layer.eps, layer.apply_act)
-    if isinstance(layer, L.ConstantPad):
-        return nn.ConstantPad2d(layer.padding, layer.value)
-    if isinstance(layer, L.Conv):
-        return nn.Conv2d(
-            layer.in_channels,
-            layer.out_channels,
-            layer.kernel,
-            stride=layer.stride,
-            padding=layer.padding,
-            dilation=layer.dilation,
-            groups=layer.groups,
-            bias=layer.bias,
-        )
-    if isinstance(layer, L.Norm):
-        if layer.type == "batch":
+    return nn.Conv2d(
+        layer.in_channels,
+        layer.out_channels,
+        layer.kernel,
+        stride=layer.stride,
+        padding=layer.padding,
+        dilation=layer.dilation,
+        groups=layer.groups,
+        bias=layer.bias,
+    )
+
+
+def _norm(layer: L.Norm) -> nn.Module:
+    kind = layer.type
+    match kind:
+        case "batch":
             return nn.BatchNorm2d(layer.channels, eps=layer.eps, momentum=layer.momentum)
-        if layer.type == "group":
+        case "group":
             return nn.GroupNorm(layer.groups, layer.channels, eps=layer.eps)
-        if layer.type == "frozen_batch":
+        case "frozen_batch":
             return FrozenBatchNorm2d(layer.channels, eps=layer.eps)
-    if isinstance(layer, L.Act):
-        return make_activation(layer.type, layer.inplace)
-    if isinstance(layer, L.Pool):
-        if layer.type == "max":
+        case _:
+            assert_never(kind)
+
+
+def _pool(layer: L.Pool) -> nn.Module:
+    kind = layer.type
+    match kind:
+        case "max":
             return nn.MaxPool2d(layer.kernel, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
-        if layer.type == "avg":
+        case "avg":
             return nn.AvgPool2d(
                 layer.kernel,
                 layer.stride,
@@ -77,37 +78,48 @@ def make_layer(layer: L.Layer) -> nn.Module:
                 ceil_mode=layer.ceil_mode,
                 count_include_pad=layer.count_include_pad,
             )
-        if layer.type == "avg_same":
+        case "avg_same":
             return SamePadAvgPool2d(layer.kernel)
-        return nn.Identity()
-    if isinstance(layer, L.Dropout):
-        return nn.Dropout(layer.rate)
-    if isinstance(layer, L.BlurPool):
-        return BlurPool2d(layer.channels, layer.filter_size, layer.stride, layer.padding)
-    if isinstance(layer, L.SqueezeExcite):
-        return SqueezeExcite(layer.channels, layer.reduced, make_activation(layer.activation))
-    if isinstance(layer, L.EfficientChannelAttention):
-        return EfficientChannelAttention(layer.kernel)
-    if isinstance(layer, L.SplitAttention):
-        return SplitAttention(
-            layer.in_channels,
-            layer.out_channels,
-            layer.kernel,
-            stride=layer.stride,
-            padding=layer.padding,
-            dilation=layer.dilation,
-            groups=layer.groups,
-            radix=layer.radix,
-            attn_channels=layer.attn_channels,
-            eps=layer.eps,
-            momentum=layer.momentum,
-            act=make_activation(layer.activation),
-        )
-    if isinstance(layer, L.ZeroPadShortcut):
-        return ZeroPadShortcut(layer.in_channels, layer.out_channels, layer.stride)
-    if isinstance(layer, L.Linear):
-        return nn.Linear(layer.in_features, layer.out_features, bias=layer.bias)
-    raise TypeError(f"no torch module for plan layer {layer!r}")
+        case "identity":  # keeps timm's module path where a stride-1 block does not pool
+            return nn.Identity()
+        case _:
+            assert_never(kind)
+
+
+def make_layer(layer: L.Layer) -> nn.Module:
+    """One plan layer as a torch module: one case per layer kind of ``plan.layers.Layer``."""
+    match layer:
+        case L.Conv():  # StdConv included
+            return _conv(layer)
+        case L.Norm():
+            return _norm(layer)
+        case L.EvoNormS0():
+            return EvoNormS0(layer.channels, layer.groups, layer.eps, layer.apply_act)
+        case L.FilterResponseNorm():
+            return FilterResponseNormTLU(layer.channels, layer.eps, layer.apply_act)
+        case L.Act():
+            return make_activation(layer.type, layer.inplace)
+        case L.Pool():
+            return _pool(layer)
+        case L.ConstantPad():
+            return nn.ConstantPad2d(layer.padding, layer.value)
+        case L.Dropout():
+            return nn.Dropout(layer.rate)
+        case L.BlurPool():
+            return BlurPool2d(layer.channels, layer.filter_size, layer.stride, layer.padding)
+        case L.SqueezeExcite():
+            return SqueezeExcite(layer.channels, layer.reduced, make_activation(layer.activation))
+        case L.EfficientChannelAttention():
+            return EfficientChannelAttention(layer.kernel)
+        case L.ZeroPadShortcut():
+            return ZeroPadShortcut(layer.in_channels, layer.out_channels, layer.stride)
+        case L.Linear():
+            return nn.Linear(layer.in_features, layer.out_features, bias=layer.bias)
+        case L.KindLayer():  # a block kind's own layer builds itself (blocks/resnest.py)
+            module: nn.Module = layer.torch_module()
+            return module
+        case _:
+            assert_never(layer)
 
 
 def attach(owner: nn.Module, layers: Iterable[L.Layer]) -> list[str]:
@@ -133,13 +145,13 @@ def attach(owner: nn.Module, layers: Iterable[L.Layer]) -> list[str]:
 
 
 class ResidualBlock(nn.Module):
-    """Any block of the plan: basic or bottleneck, any of the activation orders, with its shortcut."""
+    """Any block of the plan, running ``plan.steps`` (the block's forward as data)."""
 
     def __init__(self, plan: BlockPlan) -> None:
         super().__init__()
+        self.steps = plan.steps
         self.preact = attach(self, plan.preact)
         self.branch = attach(self, plan.branch)
-        self.has_shortcut = plan.shortcut_type != "none"
         self.shortcut = attach(self, plan.shortcut)
         self.after_add = attach(self, plan.after_add)
         # Only what the plan uses: an empty placeholder would still be a node under FX.
@@ -153,20 +165,29 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
-        if self.preact:
-            x = self._run(self.preact, x)
-            if self.shortcut:
-                # Pre-activation projections read the normalised input.
-                shortcut = x
-        out = self._run(self.branch, x)
-        if self.drop_path is not None:
-            out = self.drop_path(out)
-        if self.has_shortcut:
-            out = out + self._run(self.shortcut, shortcut)
-        out = self._run(self.after_add, out)
-        if self.act_out is not None:
-            out = self.act_out(out)
-        return out
+        for step in self.steps:
+            match step.op:
+                case "fork":
+                    shortcut = x
+                case "preact":
+                    x = self._run(self.preact, x)
+                case "shortcut":
+                    shortcut = self._run(self.shortcut, x if step.reads == "x" else shortcut)
+                case "branch":
+                    x = self._run(self.branch, x)
+                case "drop_path":
+                    if self.drop_path is not None:
+                        x = self.drop_path(x)
+                case "add":
+                    x = x + shortcut
+                case "after_add":
+                    x = self._run(self.after_add, x)
+                case "activation":
+                    assert self.act_out is not None
+                    x = self.act_out(x)
+                case _:
+                    assert_never(step.op)
+        return x
 
 
 class ResNet(ModelInterface):

@@ -8,8 +8,9 @@ shapes they come from, so every back end and the report agree by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from ..choices import ActivationType
+from ..choices import ActivationType, NormLayerType, PoolType
 
 Size = tuple[int, int]
 
@@ -54,7 +55,7 @@ class Conv:
 @dataclass(frozen=True)
 class Norm:
     path: str
-    type: str  # batch | frozen_batch | group
+    type: NormLayerType
     channels: int
     eps: float
     momentum: float
@@ -82,7 +83,7 @@ class Act:
 @dataclass(frozen=True)
 class Pool:
     path: str
-    type: str  # max | avg
+    type: PoolType
     kernel: int
     stride: int
     padding: int
@@ -242,43 +243,36 @@ class BlurPool:
 
 
 @dataclass(frozen=True)
-class SplitAttention:
-    """ResNeSt's split-attention conv, as timm's SplitAttn: a ``kernel`` x ``kernel`` conv to
-    ``radix`` splits of ``out_channels`` (``groups * radix`` groups), norm ``bn0``, activation; the
-    splits summed, pooled, 1x1 conv ``fc1`` (bias, ``groups``) to ``attn_channels``, norm ``bn1``,
-    activation, 1x1 conv ``fc2`` (bias) back to ``radix * out_channels``, a softmax over the splits
-    (a sigmoid for radix 1), and the splits summed under those weights. Its norms are batch norms."""
+class KindLayer:
+    """A layer kind that a block kind defines in its own module (ResNeSt's split attention lives
+    in ``blocks/resnest.py``). Core layer kinds have one case in each back end's dispatcher; a
+    kind layer carries its back ends' parts itself, so its block kind stays in one place:
+    :meth:`torch_module` (the live module, importing torch only when called), :meth:`text` (its
+    diagram label: category, title, detail, short form), :meth:`report` (its words in the
+    ``info`` table) and :meth:`doc` (in the emitted class's docstring). Its template is ``templates/layers/<ClassName>.py.j2`` like every layer's."""
 
     path: str
-    in_channels: int
-    out_channels: int
-    kernel: int
-    stride: int
-    padding: int
-    dilation: int
-    groups: int
-    radix: int
-    attn_channels: int
-    eps: float
-    momentum: float
-    activation: ActivationType
-    out_size: Size
 
     @property
     def params(self) -> int:
-        mid = self.out_channels * self.radix
-        conv = mid * (self.in_channels // (self.groups * self.radix)) * self.kernel * self.kernel
-        fc1 = self.attn_channels * (self.out_channels // self.groups) + self.attn_channels
-        fc2 = mid * (self.attn_channels // self.groups) + mid
-        return conv + 2 * mid + fc1 + 2 * self.attn_channels + fc2
+        raise NotImplementedError
 
     @property
     def macs(self) -> int:
-        mid = self.out_channels * self.radix
-        conv = mid * (self.in_channels // (self.groups * self.radix)) * self.kernel * self.kernel
-        fc1 = self.attn_channels * (self.out_channels // self.groups)
-        fc2 = mid * (self.attn_channels // self.groups)
-        return conv * self.out_size[0] * self.out_size[1] + fc1 + fc2
+        raise NotImplementedError
+
+    def torch_module(self) -> Any:
+        raise NotImplementedError
+
+    def text(self) -> tuple[str, str, str, str]:
+        raise NotImplementedError
+
+    def report(self) -> list[str]:
+        raise NotImplementedError
+
+    def doc(self) -> str:
+        """How the emitted block class's docstring names it among the convs ("" if not a conv)."""
+        return ""
 
 
 Layer = (
@@ -296,5 +290,5 @@ Layer = (
     | FilterResponseNorm
     | ConstantPad
     | BlurPool
-    | SplitAttention
+    | KindLayer
 )

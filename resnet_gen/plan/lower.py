@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
-from ..choices import PRE_ACTIVATION_ORDERS, ActivationType, BlockOrder, ShortcutKind
+from ..blocks.registry import BranchInputs, Widths, kind_of
+from ..choices import PRE_ACTIVATION_ORDERS, ShortcutKind
 from ..errors import SpecError
 from ..spec.digest import spec_hash
-from ..spec.model import AntiAliasSpec, AttentionSpec, BlockSpec, ConvSpec, NormSpec, Spec
-from ..spec.stage_options import block_mid_width
+from ..spec.model import AttentionSpec, BlockSpec, Spec
 from .backbone import apply_backbone, stage_geometry, stride_of
+from .layer_builder import LayerBuilder, anti_alias_layer, eca_kernel, make_divisible, size_after
 from .layers import (
     Act,
-    BlurPool,
     ConstantPad,
     Conv,
-    Dropout,
     EfficientChannelAttention,
     EvoNormS0,
     FilterResponseNorm,
@@ -25,86 +23,20 @@ from .layers import (
     Norm,
     Pool,
     Size,
-    SplitAttention,
     SqueezeExcite,
-    StdConv,
     ZeroPadShortcut,
-    conv_out,
     pool_out,
 )
 from .types import BlockPlan, HeadPlan, Plan, StagePlan
 
-
-def make_divisible(value: float, divisor: int, min_value: int | None = None, round_limit: float = 0.0) -> int:
-    """Round to the nearest multiple of ``divisor`` (at least ``min_value``, else ``divisor``), one
-    more step where that loses more than ``1 - round_limit`` of ``value``: timm's make_divisible."""
-    rounded = max(min_value or divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < round_limit * value else rounded
-
-
-def eca_kernel(channels: int, gamma: int = 2, beta: int = 1) -> int:
-    """ECA-Net's adaptive kernel size: odd, at least 3, growing with log2(channels)."""
-    t = int(abs(math.log(channels, 2) + beta) / gamma)
-    return max(t if t % 2 else t + 1, 3)
-
-
-class _Builder:
-    """Small helper that turns (kind, channels) into layers with the spec's norm and activation."""
-
-    def __init__(self, norm: NormSpec, activation: ActivationType, conv: ConvSpec | None = None) -> None:
-        self.norm_spec = norm
-        self.activation = activation
-        self.conv_spec = conv or ConvSpec()
-
-    def conv(
-        self,
-        path: str,
-        cin: int,
-        cout: int,
-        kernel: int,
-        stride: int,
-        size: Size,
-        *,
-        dilation: int = 1,
-        groups: int = 1,
-        bias: bool = False,
-    ) -> Conv:
-        padding = dilation * (kernel - 1) // 2
-        out = (
-            conv_out(size[0], kernel, stride, padding, dilation),
-            conv_out(size[1], kernel, stride, padding, dilation),
-        )
-        if self.conv_spec.type == "weight_standardized":
-            if cin // groups * kernel * kernel < 2:
-                # One weight per filter standardises to zero (and torch refuses the statistics).
-                raise SpecError(
-                    f"conv.type: weight_standardized needs at least 2 weights per filter, but {path} has 1"
-                    f" ({cin // groups} input channel, {kernel}x{kernel} kernel); use plain convs or more input channels"
-                )
-            eps = self.conv_spec.resolved_eps
-            return StdConv(path, cin, cout, kernel, stride, padding, dilation, groups, bias, out, eps)
-        return Conv(path, cin, cout, kernel, stride, padding, dilation, groups, bias, out)
-
-    def norm(self, path: str, channels: int) -> list[Layer]:
-        if self.norm_spec.type == "none":
-            return []
-        spec = self.norm_spec
-        # Norms with their own nonlinearity start without it; _absorb_activations gives it to them.
-        if spec.type == "evonorm_s0":
-            return [EvoNormS0(path, channels, spec.groups, spec.eps, apply_act=False)]
-        if spec.type == "frn":
-            return [FilterResponseNorm(path, channels, spec.eps, apply_act=False)]
-        return [Norm(path, spec.type, channels, spec.eps, spec.momentum, spec.groups)]
-
-    def act(self, path: str, *, inplace: bool = True) -> Act:
-        return Act(path, self.activation, inplace)
+__all__ = ["anti_alias_layer", "eca_kernel", "lower", "make_divisible"]
 
 
 def lower(spec: Spec) -> Plan:
     """Resolve ``spec`` into a :class:`Plan`. Pure Python; raises SpecError for impossible shapes."""
     digest = spec_hash(spec)  # of the spec as written, before width_factor is applied
     spec = _widened(spec)
-    make = _Builder(spec.norm, spec.activation, spec.conv)
+    make = LayerBuilder(spec.norm, spec.activation, spec.conv)
     size = spec.input.hw
     order = spec.block.order
     stem, size = _stem(spec, make, size, with_norm=order != "pre")
@@ -229,10 +161,7 @@ def _absorb_activations(plan: Plan) -> Plan:
 
 
 def _stem_size(stem: list[Layer], size: Size) -> Size:
-    for layer in stem:
-        if isinstance(layer, (Conv, Pool, BlurPool)):
-            size = layer.out_size
-    return size
+    return size_after(stem, size)
 
 
 def _check_size(size: Size, where: str) -> None:
@@ -242,7 +171,7 @@ def _check_size(size: Size, where: str) -> None:
         )
 
 
-def _stem(spec: Spec, make: _Builder, size: Size, *, with_norm: bool) -> tuple[list[Layer], Size]:
+def _stem(spec: Spec, make: LayerBuilder, size: Size, *, with_norm: bool) -> tuple[list[Layer], Size]:
     stem = spec.stem
     cin = spec.input.channels
     layers: list[Layer] = []
@@ -296,7 +225,7 @@ def _stem(spec: Spec, make: _Builder, size: Size, *, with_norm: bool) -> tuple[l
 
 def _block(
     spec: Spec,
-    make: _Builder,
+    make: LayerBuilder,
     *,
     path: str,
     stage: int,
@@ -310,41 +239,40 @@ def _block(
     drop_path: float,
 ) -> BlockPlan:
     block: BlockSpec = spec.block_for(stage)
+    kind = kind_of(block.type)
     out_channels = spec.stage_out_channels(stage)
     order = block.order
     pre = order in PRE_ACTIVATION_ORDERS
-    first, mid = _inner_widths(spec, stage, index, block, width)
-    widths = (first, mid)
-    lower_branch = {"basic": _basic_branch, "bottleneck": _bottleneck_branch, "resnest": _resnest_branch}[block.type]
-    branch, out_size = lower_branch(
-        block, make, in_channels, widths, out_channels, stride, dilation, first_dilation, size, order, spec.anti_alias
+    widths = _inner_widths(spec, stage, index, block, width)
+    branch = kind.lower(
+        block,
+        BranchInputs(
+            make, in_channels, widths, out_channels, stride, dilation, first_dilation, size, order, spec.anti_alias
+        ),
     )
-    _check_size(out_size, path)
-    # Fig. 4(b): the branch's last norm moves after the addition.
-    after_add: list[Layer] = []
-    if order == "bn_after_add":
-        after_add = make.norm(f"bn{3 if block.type == 'bottleneck' else 2}", out_channels)
-
+    _check_size(branch.out_size, path)
+    layers = list(branch.layers)
     attention = _attention(block.attention, out_channels)
     if attention is not None:
         # timm places attention after the last norm (post) or last conv (pre), before the addition.
-        branch.append(attention)
+        layers.append(attention)
 
     shortcut_type, shortcut = _shortcut(
         spec, make, in_channels, out_channels, stride, first_dilation, size, pre, stage_dilation=dilation
     )
-    _check_shortcut_size(path, shortcut, size, out_size)
+    _check_shortcut_size(path, shortcut, size, branch.out_size)
     preact: list[Layer] = []
     if order == "pre":
         preact = [*make.norm("bn1", in_channels), make.act("act1")]
     elif order == "relu_preact":
         # Not in place: an identity shortcut still reads the block's input.
         preact = [make.act("act1", inplace=False)]
-    last_norm = [layer.path for layer in branch if isinstance(layer, Norm)]
-    last_conv = [layer.path for layer in branch if isinstance(layer, Conv)]
+    last_norm = [layer.path for layer in layers if isinstance(layer, Norm)]
+    last_conv = [layer.path for layer in layers if isinstance(layer, Conv)]
     # Zero the layer that ends the branch: its last norm, or its last conv where no norm follows it.
     ends_on_conv = order in ("pre", "bn_after_add")
     zero_init = last_conv[-1] if ends_on_conv else (last_norm[-1] if last_norm else None)
+    residual = shortcut_type != "none"
     return BlockPlan(
         path=path,
         stage=stage,
@@ -352,49 +280,43 @@ def _block(
         type=block.type,
         order=block.order,
         in_channels=in_channels,
-        mid_channels=mid,
+        first_channels=widths.first,
+        mid_channels=widths.mid,
         out_channels=out_channels,
         stride=stride,
         dilation=dilation,
         first_dilation=first_dilation,
-        groups=block.groups if block.type != "basic" else 1,
+        groups=kind.groups(block),
         in_size=size,
-        out_size=out_size,
+        out_size=branch.out_size,
         shortcut_type=shortcut_type,
+        steps=kind.steps(order, residual=residual, projects=bool(shortcut)),
         preact=tuple(preact),
-        branch=tuple(branch),
+        branch=tuple(layers),
         shortcut=tuple(shortcut),
-        after_add=tuple(after_add),
+        after_add=branch.after_add,
         attention=block.attention.type if block.attention else None,
         drop_path=drop_path,
         post_activation=spec.activation if order in ("post", "bn_after_add") else None,
         zero_init=zero_init,
+        width_names=branch.width_names + tuple((layer.path, "out_channels") for layer in shortcut if _writes(layer)),
     )
 
 
-def _inner_widths(spec: Spec, stage: int, index: int, block: BlockSpec, width: int) -> tuple[int, int]:
-    """(first conv's width, grouped 3x3's width): explicit ``inner_channels`` or timm's width rule."""
-    inner = spec.stages[stage].inner_channels
-    if inner is not None:
-        widths = inner[index]
-        return widths[0], widths[-1]
-    mid = block_mid_width(block, width)
-    return mid // block.reduce_first, mid
+def _writes(layer: Layer) -> bool:
+    """Whether a shortcut layer writes the block's output channels (its projection conv)."""
+    return isinstance(layer, (Conv, ZeroPadShortcut))
 
 
-def anti_alias_layer(aa: AntiAliasSpec, path: str, channels: int, stride: int, size: Size) -> Layer:
-    """timm's ``create_aa``: a ``stride`` x ``stride`` average pool, or a blur pool of ``stride``."""
-    if aa.type == "avg":
-        out = (pool_out(size[0], stride, stride, 0, False), pool_out(size[1], stride, stride, 0, False))
-        return Pool(path, "avg", stride, stride, 0, False, True, out)
-    filter_size = aa.filter_size or 3
-    padding = ((stride - 1) + (filter_size - 1)) // 2
-    if padding >= min(size):
-        raise SpecError(
-            f"input.size: too small for this network: at {path} a {size[0]}x{size[1]} map is too small for a blur pool's reflect padding of {padding}; use a larger input.size"
-        )
-    out = (conv_out(size[0], filter_size, stride, padding), conv_out(size[1], filter_size, stride, padding))
-    return BlurPool(path, channels, filter_size, stride, padding, out)
+def _inner_widths(spec: Spec, stage: int, index: int, block: BlockSpec, width: int) -> Widths:
+    """The block's first and middle widths: explicit ``inner_channels`` or its kind's width rule."""
+    own = spec.stages[stage]
+    if own.inner_channels is not None:
+        widths = own.inner_channels[index]
+        return Widths(widths[0], widths[-1])
+    rule = kind_of(block.type).widths(block, width)
+    # Explicit output channels are a quantity of their own, whatever the width rule says.
+    return replace(rule, mid_is_out=False) if own.out_channels is not None else rule
 
 
 def _check_shortcut_size(path: str, shortcut: list[Layer], size: Size, out_size: Size) -> None:
@@ -412,178 +334,6 @@ def _check_shortcut_size(path: str, shortcut: list[Layer], size: Size, out_size:
         )
 
 
-def _basic_branch(
-    block: BlockSpec,
-    make: _Builder,
-    cin: int,
-    widths: tuple[int, int],
-    cout: int,
-    stride: int,
-    dilation: int,
-    first_dilation: int,
-    size: Size,
-    order: BlockOrder,
-    aa: AntiAliasSpec | None = None,
-) -> tuple[list[Layer], Size]:
-    """conv1 and conv2 with the norms and activations of ``order`` that sit inside the branch.
-    Module names follow torchvision's (post) and timm's (pre); the other orders keep post's norm
-    names (the norm after conv k is bn{k}) and number activations in running order."""
-    layers: list[Layer] = []
-    mid = widths[0]
-    use_aa = aa is not None and (stride > 1 or first_dilation != dilation)
-    conv1 = make.conv("conv1", cin, mid, 3, 1 if use_aa else stride, size, dilation=first_dilation)
-    layers.append(conv1)
-    norm1, act1 = {"pre": ("bn2", "act2"), "relu_preact": ("bn1", "act2")}.get(order, ("bn1", "act1"))
-    layers.extend(make.norm(norm1, mid))
-    layers.append(make.act(act1))
-    after = conv1.out_size
-    if aa is not None and use_aa:
-        pool = anti_alias_layer(aa, "aa", mid, stride, after)
-        layers.append(pool)
-        after = _stem_size([pool], after)
-    if block.dropout:
-        layers.append(Dropout("dropout", block.dropout))
-    conv2 = make.conv("conv2", mid, cout, 3, 1, after, dilation=dilation)
-    layers.append(conv2)
-    if order in ("post", "relu_before_add", "relu_preact"):
-        layers.extend(make.norm("bn2", cout))
-    if order == "relu_before_add":
-        layers.append(make.act("act2"))
-    return layers, conv2.out_size
-
-
-def _bottleneck_branch(
-    block: BlockSpec,
-    make: _Builder,
-    cin: int,
-    widths: tuple[int, int],
-    cout: int,
-    stride: int,
-    dilation: int,
-    first_dilation: int,
-    size: Size,
-    order: BlockOrder,
-    aa: AntiAliasSpec | None = None,
-) -> tuple[list[Layer], Size]:
-    """conv1, conv2 and conv3 with the norms and activations of ``order`` inside the branch (names
-    as :func:`_basic_branch`)."""
-    first, mid = widths
-    stride_1x1, stride_3x3 = (stride, 1) if block.stride_on == "1x1" else (1, stride)
-    use_aa = aa is not None and (stride_3x3 > 1 or first_dilation != dilation)
-    layers: list[Layer] = []
-    conv1 = make.conv("conv1", cin, first, 1, stride_1x1, size)
-    conv2 = make.conv(
-        "conv2",
-        first,
-        mid,
-        3,
-        1 if use_aa else stride_3x3,
-        conv1.out_size,
-        dilation=first_dilation,
-        groups=block.groups,
-    )
-    after = conv2.out_size
-    pool: list[Layer] = []
-    if aa is not None and use_aa:
-        pool = [anti_alias_layer(aa, "aa", mid, stride_3x3, after)]
-        after = _stem_size(pool, after)
-    conv3 = make.conv("conv3", mid, cout, 1, 1, after)
-    if order == "pre":
-        layers += [
-            conv1,
-            *make.norm("bn2", first),
-            make.act("act2"),
-            conv2,
-            *make.norm("bn3", mid),
-            make.act("act3"),
-            *pool,
-            conv3,
-        ]
-        return layers, conv3.out_size
-    act1, act2 = ("act2", "act3") if order == "relu_preact" else ("act1", "act2")
-    layers += [conv1, *make.norm("bn1", first), make.act(act1)]
-    layers += [conv2, *make.norm("bn2", mid), make.act(act2), *pool]
-    layers.append(conv3)
-    if order != "bn_after_add":
-        layers.extend(make.norm("bn3", cout))
-    if order == "relu_before_add":
-        layers.append(make.act("act3"))
-    return layers, conv3.out_size
-
-
-def _resnest_branch(
-    block: BlockSpec,
-    make: _Builder,
-    cin: int,
-    widths: tuple[int, int],
-    cout: int,
-    stride: int,
-    dilation: int,
-    first_dilation: int,
-    size: Size,
-    order: BlockOrder,
-    aa: AntiAliasSpec | None = None,
-) -> tuple[list[Layer], Size]:
-    """timm's ResNestBottleneck: 1x1-BN-act, the split-attention 3x3 (its own norms and
-    activations), 1x1-BN. With ``avd`` a strided block downsamples with a 3x3 average pool before
-    (``avd_first``) or after the split attention, which then runs at stride 1."""
-    first, mid = widths
-    norm = make.norm_spec
-    if norm.type != "batch":
-        raise SpecError(
-            f"norm.type: a resnest block's split attention uses batch norms, not {norm.type}; use norm: batch"
-        )
-    split_groups = block.groups * block.radix
-    if first % split_groups or mid % block.groups:
-        raise SpecError(
-            f"block.radix: the split-attention conv has {first} input channels, not divisible by groups x radix = {split_groups}; use a width the product divides"
-        )
-    avd = block.avd and stride > 1
-
-    def avd_pool(at: Size) -> Pool:
-        out = (pool_out(at[0], 3, stride, 1, False), pool_out(at[1], 3, stride, 1, False))
-        return Pool("avd_first" if block.avd_first else "avd_last", "avg", 3, stride, 1, False, True, out)
-
-    conv1 = make.conv("conv1", cin, first, 1, 1, size)
-    layers: list[Layer] = [conv1, *make.norm("bn1", first), make.act("act1")]
-    current = conv1.out_size
-    if avd and block.avd_first:
-        pool = avd_pool(current)
-        layers.append(pool)
-        current = pool.out_size
-    split_stride = 1 if avd else stride
-    current = (
-        conv_out(current[0], 3, split_stride, first_dilation, first_dilation),
-        conv_out(current[1], 3, split_stride, first_dilation, first_dilation),
-    )
-    attn_channels = make_divisible(first * block.radix * 0.25, 8, min_value=32, round_limit=0.9)
-    layers.append(
-        SplitAttention(
-            "conv2",
-            first,
-            mid,
-            3,
-            split_stride,
-            first_dilation,
-            first_dilation,
-            block.groups,
-            block.radix,
-            attn_channels,
-            norm.eps,
-            norm.momentum,
-            make.activation,
-            current,
-        )
-    )
-    if avd and not block.avd_first:
-        pool = avd_pool(current)
-        layers.append(pool)
-        current = pool.out_size
-    conv3 = make.conv("conv3", mid, cout, 1, 1, current)
-    layers += [conv3, *make.norm("bn3", cout)]
-    return layers, conv3.out_size
-
-
 def _attention(attention: AttentionSpec | None, channels: int) -> Layer | None:
     if attention is None:
         return None
@@ -596,7 +346,7 @@ def _attention(attention: AttentionSpec | None, channels: int) -> Layer | None:
 
 def _shortcut(
     spec: Spec,
-    make: _Builder,
+    make: LayerBuilder,
     cin: int,
     cout: int,
     stride: int,

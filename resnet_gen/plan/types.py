@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..choices import ActivationType, AttentionType, BlockOrder, BlockType, ShortcutKind
+from ..choices import ActivationType, AttentionType, BlockOrder, BlockStep, BlockType, ShortcutKind, WidthName
 from .layers import Layer, Size
 
 
@@ -32,10 +32,13 @@ def _sum_macs(layers: tuple[Layer, ...]) -> int:
 class BlockPlan:
     """One residual block.
 
-    ``branch`` is the residual path in execution order and ``shortcut`` the skip path (empty for
-    identity). Paths in both are relative to ``path``. For pre-activation blocks the first norm and
-    activation (``preact``) run before both paths, as in He et al. 2016; ``after_add`` runs on the
-    sum (the norm of Fig. 4(b)), then ``post_activation``.
+    ``steps`` is the block's forward as data (see :class:`~resnet_gen.choices.BlockStep`): the
+    order in which its layer groups run and the tensors they read. ``branch`` is the residual path
+    in execution order and ``shortcut`` the skip path (empty for identity). Paths in both are
+    relative to ``path``. For pre-activation blocks the first norm and activation (``preact``) run
+    before both paths, as in He et al. 2016; ``after_add`` runs on the sum (the norm of Fig.
+    4(b)), then ``post_activation``. ``first_channels`` and ``mid_channels`` are the widths the
+    block's kind gave its first and middle convs (or the stage's ``inner_channels``).
     """
 
     path: str
@@ -44,6 +47,7 @@ class BlockPlan:
     type: BlockType
     order: BlockOrder
     in_channels: int
+    first_channels: int
     mid_channels: int
     out_channels: int
     stride: int
@@ -53,6 +57,7 @@ class BlockPlan:
     in_size: Size
     out_size: Size
     shortcut_type: ShortcutKind
+    steps: tuple[BlockStep, ...]
     preact: tuple[Layer, ...]
     branch: tuple[Layer, ...]
     shortcut: tuple[Layer, ...]
@@ -61,6 +66,8 @@ class BlockPlan:
     drop_path: float
     post_activation: ActivationType | None  # activation after the addition (post orders), else None
     zero_init: str | None  # relative path of the layer zeroed by zero_init_residual
+    # Which block width each layer writes (relative path -> width), as its kind's rule gives it.
+    width_names: tuple[tuple[str, WidthName], ...] = ()
     # Inference plans only: the layers that take folded or renamed tensors from a training checkpoint.
     folds: tuple[Fold, ...] = ()
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .stage_options import block_mid_width, first_width
-
 if TYPE_CHECKING:
     from ..plan.types import Plan
     from .model import Spec
@@ -39,9 +37,13 @@ def width_problems(spec: Spec) -> list[Problem]:
     for index, stage in enumerate(spec.stages):
         if stage.inner_channels is not None:
             continue  # given as counts, each bounded by its field
+        from ..blocks.registry import kind_of
+
         block = spec.block_for(index)
+        kind = kind_of(block.type)
         width = stage.width * factor
-        inner = max(block_mid_width(block, width), first_width(block, width))
+        widths = kind.widths(block, width)
+        inner = max(widths.first, widths.mid)
         if inner <= MAX_CHANNELS:
             continue
         key = _culprit(spec, index)
@@ -50,8 +52,8 @@ def width_problems(spec: Spec) -> list[Problem]:
         problems.append(
             (
                 key,
-                f"gives stages[{index}] blocks {inner:,} inner channels (int(width {width:,} * width_per_group"
-                f" {block.width_per_group} / 64) * groups {block.groups}); at most {MAX_CHANNELS:,} are supported",
+                f"gives stages[{index}] blocks {inner:,} inner channels ({kind.width_rule(block, width)});"
+                f" at most {MAX_CHANNELS:,} are supported",
                 None,
             )
         )
@@ -64,9 +66,9 @@ def _culprit(spec: Spec, index: int) -> tuple[str | int, ...]:
     block = spec.block_for(index)
     own = spec.stages[index].block is not None
     for key, default in (("groups", 1), ("width_per_group", 64)):
-        value = getattr(block, key)
+        value = getattr(block, key, default)  # kinds without the option have its default
         if value != default:
-            if own and value != getattr(spec.block, key):
+            if own and value != getattr(spec.block, key, default):
                 return ("stages", index, "block", key)
             return ("block", key)
     return ("width_factor",) if spec.width_factor > 1 else ("stages", index, "width")

@@ -18,7 +18,7 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-from .model import Spec
+from .model import BlockSpec, Spec
 from .yaml_source import KeyPath
 
 _GOT_LIMIT = 60  # characters of the offending value quoted back
@@ -225,7 +225,14 @@ def fields_at(path: KeyPath) -> list[str]:
     """Field names of the model found at ``path`` inside Spec (empty when it is not a model)."""
     annotation, _ = annotation_at(path)
     model = _model_in(annotation)
-    return sorted(model.model_fields) if model is not None else []
+    return sorted(_fields(model)) if model is not None else []
+
+
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields; for the shared block model, every block kind's options."""
+    if model is BlockSpec:
+        return {name: BlockSpec.option_field(name) for name in BlockSpec.option_names()}
+    return dict(model.model_fields)
 
 
 def annotation_at(path: KeyPath) -> tuple[Any, list[Any]]:
@@ -241,7 +248,7 @@ def annotation_at(path: KeyPath) -> tuple[Any, list[Any]]:
             annotation, metadata = _strip(element, [])
             continue
         model = _model_in(annotation)
-        field = model.model_fields.get(part) if model is not None else None
+        field = _fields(model).get(part) if model is not None else None
         if field is None:
             return None, []
         annotation, metadata = _strip(field.annotation, list(field.metadata))
@@ -395,7 +402,7 @@ def _all_field_paths() -> tuple[str, ...]:
         if model in seen:
             continue
         seen.add(model)
-        for name, field in model.model_fields.items():
+        for name, field in _fields(model).items():
             path = f"{prefix}.{name}" if prefix else name
             out.append(path)
             annotation, _ = _strip(field.annotation, [])

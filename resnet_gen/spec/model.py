@@ -17,12 +17,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
+    SerializationInfo,
+    SerializeAsAny,
     SerializerFunctionWrapHandler,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_serializer,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError
 
 from ..choices import ActivationType, AttentionType, BlockOrder, BlockType, NormType
@@ -316,13 +322,16 @@ class AntiAliasSpec(_Strict):
         return self
 
 
-RESNEST_OPTIONS = ("radix", "avd", "avd_first")
-
-
 class BlockSpec(_Strict):
     """The residual block. ``width`` of a stage is torchvision's ``planes``: the block's output is
     ``width * expansion`` channels and a bottleneck's middle width is
-    ``int(width * width_per_group / 64) * groups``."""
+    ``int(width * width_per_group / 64) * groups``.
+    """
+
+    # The options every kind shares; each kind's own are a subclass in resnet_gen.blocks, and a
+    # spec's ``block`` is validated by the subclass its ``type`` names (a union discriminated by type).
+    # Each kind's validator is built when a spec first uses the kind (validate and build start fast).
+    model_config = ConfigDict(defer_build=True)
 
     type: BlockType = Field(
         default="basic",
@@ -332,20 +341,6 @@ class BlockSpec(_Strict):
         default=None,
         description="Output channels per unit of the stage's `width`; unset means 1 for `basic`, 4 for `bottleneck`.",
     )
-    stride_on: Literal["1x1", "3x3"] = Field(
-        default="3x3",
-        description="`bottleneck` only: the conv that strides, `3x3` (torchvision's v1.5) or `1x1` (the 2015 paper).",
-    )
-    groups: Annotated[int, Field(ge=1, le=65_536)] = Field(
-        default=1, description="`bottleneck` only: groups of the 3x3 conv (ResNeXt's cardinality)."
-    )
-    width_per_group: Annotated[int, Field(ge=1, le=65_536)] = Field(
-        default=64,
-        description="`bottleneck` only: ResNeXt's base width (128 for wide ResNets); the 3x3 conv has `int(width * width_per_group / 64) * groups` channels.",
-    )
-    reduce_first: Annotated[int, Field(ge=1, le=64)] = Field(
-        default=1, description="The first conv has `1 / reduce_first` of the middle width (2 in SENet-154)."
-    )
     order: BlockOrder = Field(
         default="post",
         description="Where norms and activations sit (He et al. 2016, Fig. 4): `post` after each conv, the last activation after the addition (v1, (a)); `bn_after_add` the last norm after the addition too (b); `relu_before_add` the last activation before it (c); `relu_preact` each activation before its conv, norms after (d); `pre` norm and activation before each conv (pre-activation, v2, (e)).",
@@ -354,104 +349,139 @@ class BlockSpec(_Strict):
         default=None,
         description="Channel attention in every block; a type name is short for `{type: ...}`; unset means none.",
     )
-    dropout: Rate = Field(
-        default=0.0, description="`basic` only: dropout rate between the block's two convs (wide ResNets)."
-    )
-    radix: Annotated[int, Field(ge=1, le=8)] = Field(
-        default=2, description="`resnest` only: splits per group of the split-attention conv (1: a sigmoid gate)."
-    )
-    avd: bool = Field(
-        default=True,
-        description="`resnest` only: a strided block downsamples with a 3x3 average pool (the convs run at stride 1).",
-    )
-    avd_first: bool = Field(
-        default=False, description="`resnest` only: that pool comes before the split-attention conv instead of after."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _options_of_its_kind(cls, value: Any) -> Any:
+        """Keys of another kind: dropped where they say what this kind implies anyway, else
+        refused at the key with this kind's message."""
+        from ..blocks.registry import kind_of, kinds
+        from .backbone import raise_problems
+
+        if not isinstance(value, dict) or cls is BlockSpec:
+            return value
+        kind = kind_of(typing.get_args(cls.model_fields["type"].annotation)[0])
+        kept: dict[Any, Any] = {}
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        for key, item in value.items():
+            if key in cls.model_fields or not isinstance(key, str):
+                kept[key] = item
+            elif key in kind.fixed and _same_value(item, kind.fixed[key]):
+                continue
+            elif key in kind.refused:
+                problems.append(((key,), kind.refused[key], item))
+            else:
+                owners = [other.name for other in kinds() if key in other.options.model_fields]
+                if not owners:
+                    kept[key] = item  # an unknown key: pydantic's error names it
+                    continue
+                problems.append(((key,), f"{key} applies to {_join_names(owners)} blocks only", item))
+        raise_problems(problems)
+        return kept
 
     @model_serializer(mode="wrap")
-    def _only_options_of_its_kind(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # Split-attention options are resnest's alone: other blocks leave them out of dumps, so
-        # their resolved form (and the source hash the emitted files carry) is what it was.
+    def _with_fixed_options(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        # A kind's dump states the options of other kinds its form fixes (a basic block's groups
+        # is 1), so every block dumps as it always has (and the emitted files' source hash holds).
+        from ..blocks.registry import kind_of
+
         data = handler(self)
-        if self.type != "resnest" and isinstance(data, dict):
-            for key in RESNEST_OPTIONS:
-                data.pop(key, None)
+        if isinstance(data, dict) and not info.exclude_unset and not info.exclude_defaults:
+            for key, value in kind_of(self.type).fixed.items():
+                data.setdefault(key, value)
         return data
+
+    @classmethod
+    def option_field(cls, name: str) -> Any:
+        """The field ``name`` of this kind, or (on the shared model) of the first kind that has it."""
+        from ..blocks.registry import kinds
+
+        if cls is not BlockSpec:
+            return cls.model_fields.get(name)
+        return next((kind.options.model_fields[name] for kind in kinds() if name in kind.options.model_fields), None)
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """Every option a block may have: this kind's, or (on the shared model) any kind's."""
+        from ..blocks.registry import kinds
+
+        if cls is not BlockSpec:
+            return list(cls.model_fields)
+        return list(dict.fromkeys(name for kind in kinds() for name in kind.options.model_fields))
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """Editors see one object with every kind's options (each says which kind it is for)."""
+        from ..blocks.registry import kinds, names
+
+        schema = dict(handler(core_schema))
+        target = handler.resolve_ref_schema(schema)
+        if cls is BlockSpec:
+            properties = dict(target.get("properties", {}))
+            for kind in kinds():
+                own = kind.options.model_json_schema()["properties"]
+                for name, node in own.items():
+                    properties.setdefault(name, node)
+            properties["type"] = {**properties["type"], "enum": list(names())}
+            target["properties"] = {name: properties[name] for name in cls.option_names()}
+        return schema
 
     @property
     def resolved_expansion(self) -> int:
-        if self.expansion is not None:
-            return self.expansion
-        return 1 if self.type == "basic" else 4
+        from ..blocks.registry import kind_of
 
-    @model_validator(mode="after")
-    def _basic_has_no_groups(self) -> BlockSpec:
-        from .backbone import raise_problems
+        return kind_of(self.type).expansion(self)
 
-        if self.type == "basic" and (self.groups != 1 or self.width_per_group != 64):
-            key = "groups" if self.groups != 1 else "width_per_group"
-            raise_problems(
-                [
-                    (
-                        (key,),
-                        "a basic block supports only groups: 1 and width_per_group: 64; use type: bottleneck for ResNeXt or wide variants",
-                        getattr(self, key),
-                    )
-                ]
-            )
-        if self.type == "basic" and self.stride_on != "3x3":
-            raise_problems(
-                [
-                    (
-                        ("stride_on",),
-                        "stride_on applies to bottleneck blocks only; a basic block strides in its first 3x3",
-                        self.stride_on,
-                    )
-                ]
-            )
-        if self.type != "basic" and self.dropout:
-            # Only the basic block has a place for it (between its two 3x3 convs, as wide ResNets).
-            raise_problems(
-                [
-                    (
-                        ("dropout",),
-                        f"dropout applies to basic blocks only; a {self.type} has no dropout between its convs (use drop_path or head.dropout)",
-                        self.dropout,
-                    )
-                ]
-            )
-        if self.type != "resnest":
-            for key in RESNEST_OPTIONS:
-                if key in self.model_fields_set:
-                    raise_problems([((key,), f"{key} applies to resnest blocks only", getattr(self, key))])
-        elif self.stride_on != "3x3" or self.reduce_first != 1 or self.order != "post" or self.attention:
-            key = next(
-                key
-                for key, fits in (
-                    ("stride_on", self.stride_on == "3x3"),
-                    ("reduce_first", self.reduce_first == 1),
-                    ("order", self.order == "post"),
-                    ("attention", self.attention is None),
-                )
-                if not fits
-            )
-            raise_problems(
-                [
-                    (
-                        (key,),
-                        "a resnest block is timm's ResNestBottleneck: post-activation, striding in its split-attention 3x3, no reduce_first or attention; leave this key unset",
-                        getattr(self, key),
-                    )
-                ]
-            )
-        return self
+
+def _same_value(given: Any, fixed: Any) -> bool:
+    return type(given) is type(fixed) and given == fixed
+
+
+def _join_names(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" and {words[-1]}"
+
+
+def _block_of_its_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a block with the options model of the kind its ``type`` names (default basic)."""
+    from ..blocks.registry import DEFAULT_KIND, kind_of, known, names
+
+    if isinstance(value, BlockSpec):
+        return value
+    if isinstance(value, dict):
+        name = value.get("type", DEFAULT_KIND)
+        if not known(name):
+            from .backbone import raise_problems
+
+            expected = _join_names([repr(item) for item in names()]).replace(" and ", " or ")
+            message = f"must be one of {expected} (got {name!r}){_did_you_mean(name, names())}"
+            raise_problems([(("type",), message, name)])
+        return kind_of(name).options.model_validate(value)
+    return handler(value)
+
+
+def _default_block() -> BlockSpec:
+    from ..blocks.registry import DEFAULT_KIND, kind_of
+
+    return kind_of(DEFAULT_KIND).options()
+
+
+def _did_you_mean(name: object, options: tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(name), options, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# A block of any registered kind, chosen by its ``type``, dumped with its kind's own options.
+AnyBlock = SerializeAsAny[Annotated[BlockSpec, WrapValidator(_block_of_its_kind)]]
 
 
 class StageSpec(_Strict):
     """One stage: ``blocks`` residual blocks, the first of which applies ``stride``.
 
     ``block``: this stage's block options, merged over the network's ``block`` (a stage that
-    changes ``type`` does not inherit expansion, stride_on, groups, width_per_group, reduce_first).
+    changes ``type`` does not inherit expansion or the old kind's own options: stride_on, groups,
+    width_per_group, reduce_first, dropout, radix, avd, avd_first).
     ``out_channels`` and ``inner_channels`` replace the width rule with explicit counts, as pruned
     nets need: the blocks' output channels, and per block the widths of the branch's inner convs
     (``[conv1, conv2]`` for a bottleneck, ``[conv1]`` for a basic block).
@@ -468,7 +498,7 @@ class StageSpec(_Strict):
         default=1,
         description="Dilation of the stage's 3x3 convs (DeepLab); not together with `backbone.output_stride`.",
     )
-    block: BlockSpec | None = Field(
+    block: AnyBlock | None = Field(
         default=None, description="This stage's block options (the keys of `block`), merged over the network's `block`."
     )
     out_channels: Channels | None = Field(
@@ -621,8 +651,10 @@ class Spec(_Strict):
     )
     input: InputSpec = Field(default=InputSpec(), description="The input tensor.")
     stem: StemSpec = Field(default=StemSpec(), description="The layers before the first stage.")
-    block: BlockSpec = Field(
-        default=BlockSpec(), description="The residual block of every stage (a stage's own `block` is merged over it)."
+    block: AnyBlock = Field(
+        default_factory=_default_block,
+        json_schema_extra=lambda schema: schema.update(default=_default_block().model_dump(mode="json")),
+        description="The residual block of every stage (a stage's own `block` is merged over it).",
     )
     shortcut: ShortcutSpec = Field(
         default=ShortcutSpec(),
@@ -808,7 +840,7 @@ class Spec(_Strict):
 
     def _norm_widths(self) -> list[tuple[int, int]]:
         """(stage index, channels) of every normalised width inside the stages."""
-        from .stage_options import block_mid_width, first_width
+        from ..blocks.registry import kind_of
 
         out: list[tuple[int, int]] = []
         for index, stage in enumerate(self.stages):
@@ -816,7 +848,7 @@ class Spec(_Strict):
             widths = [self.stage_out_channels(index)]
             if stage.inner_channels is not None:
                 widths.extend(width for inner in stage.inner_channels for width in inner)
-            elif block.type != "basic":
-                widths.extend((first_width(block, stage.width), block_mid_width(block, stage.width)))
+            else:
+                widths.extend(kind_of(block.type).inner_widths(block, stage.width))
             out.extend((index, width) for width in widths)
         return out

@@ -2,9 +2,11 @@
 
 A stage's ``block`` is merged over the network's ``block`` before validation, so a stage says only
 what differs (``block: {type: bottleneck}``, ``block: {attention: {kernel: 7}}``). When a stage
-changes ``type``, the options that belong to one block kind (expansion, stride_on, groups,
-width_per_group, reduce_first) are not inherited; a stage that changes the attention ``type``
-starts that attention afresh.
+changes ``type``, the options that belong to one block kind (``expansion`` and every option a kind
+adds to the shared ones: stride_on, groups, width_per_group, reduce_first, dropout, radix, ...) are
+not inherited; a stage that changes the attention ``type`` starts that attention afresh.
+
+The rules that depend on the kind are the kind's own (:mod:`resnet_gen.blocks`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from .model import BlockSpec, Spec
+    from .model import Spec
 
 Problem = tuple[tuple[str | int, ...], str, Any]
 
-_KIND_OPTIONS = ("expansion", "stride_on", "groups", "width_per_group", "reduce_first", "radix", "avd", "avd_first")
+
+def _kind_options() -> set[str]:
+    """The options that belong to one kind: expansion and those the kinds add to the shared ones."""
+    from ..blocks.registry import kinds
+    from .model import BlockSpec
+
+    shared = set(BlockSpec.model_fields) - {"expansion"}
+    return {name for kind in kinds() for name in kind.options.model_fields} - shared
 
 
 def _as_mapping(value: Any) -> Any:
@@ -32,9 +41,11 @@ def _attention_mapping(value: Any) -> Any:
 
 def merge_block(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     """A stage's block options over the network's (see the module docstring for the rules)."""
+    from ..blocks.registry import DEFAULT_KIND
+
     merged = dict(base)
-    if "type" in own and own["type"] != base.get("type", "basic"):
-        for key in _KIND_OPTIONS:
+    if "type" in own and own["type"] != base.get("type", DEFAULT_KIND):
+        for key in _kind_options():
             merged.pop(key, None)
     for key, value in own.items():
         if key == "attention":
@@ -66,24 +77,15 @@ def merge_stage_blocks(data: Any) -> Any:
     return {**data, "stages": stages}
 
 
-def first_width(block: BlockSpec, width: int) -> int:
-    """Output width of a block's first conv under the width rule (before any ``inner_channels``)."""
-    return block_mid_width(block, width) // block.reduce_first
-
-
-def block_mid_width(block: BlockSpec, width: int) -> int:
-    """A bottleneck's grouped-conv width (timm's ``int(planes * base_width / 64) * cardinality``); a basic block's ``width``."""
-    if block.type != "basic":
-        return int(width * block.width_per_group / 64) * block.groups
-    return width
-
-
 def stage_problems(spec: Spec) -> list[Problem]:
     """Each way a stage's widths or options do not fit its resolved block: (key path, message, value)."""
+    from ..blocks.registry import kind_of
+
     problems: list[Problem] = []
     for index, stage in enumerate(spec.stages):
         here: tuple[str | int, ...] = ("stages", index)
         block = spec.block_for(index)
+        kind = kind_of(block.type)
         if block.order != spec.block.order:
             problems.append(
                 (
@@ -92,26 +94,8 @@ def stage_problems(spec: Spec) -> list[Problem]:
                     block.order,
                 )
             )
-        groups = block.groups if block.type != "basic" else 1
         if stage.inner_channels is None:
-            first = first_width(block, stage.width)
-            if first < 1 and block.reduce_first == 1:
-                least = next(w for w in range(stage.width, 65_537) if first_width(block, w) >= 1)
-                problems.append(
-                    (
-                        (*here, "width"),
-                        f"width {stage.width} leaves the bottleneck no inner channels (int(width * width_per_group {block.width_per_group} / 64) * groups {groups} = 0); use width >= {least}",
-                        stage.width,
-                    )
-                )
-            elif first < 1 or (block.reduce_first > 1 and first % groups):
-                problems.append(
-                    (
-                        (*here, "width"),
-                        f"reduce_first {block.reduce_first} leaves the first conv {first} channels, which must be >= 1 and divisible by groups {groups}",
-                        stage.width,
-                    )
-                )
+            problems.extend(kind.stage_problems(block, stage, here))
             continue
         if len(stage.inner_channels) != stage.blocks:
             problems.append(
@@ -121,12 +105,11 @@ def stage_problems(spec: Spec) -> list[Problem]:
                     stage.inner_channels,
                 )
             )
-        expected = 2 if block.type != "basic" else 1
-        shape = "[conv1, conv2] widths of a bottleneck" if expected == 2 else "[conv1] width of a basic block"
+        groups = kind.groups(block)
         for position, widths in enumerate(stage.inner_channels):
             where = (*here, "inner_channels", position)
-            if len(widths) != expected:
-                problems.append((where, f"each entry is the {shape}; got {widths}", widths))
+            if len(widths) != kind.inner_convs:
+                problems.append((where, f"each entry is the {kind.inner_shape}; got {widths}", widths))
             elif any(width % groups for width in widths):
                 problems.append((where, f"widths must be divisible by the block's groups ({groups})", widths))
     return problems
@@ -134,18 +117,13 @@ def stage_problems(spec: Spec) -> list[Problem]:
 
 def anti_alias_problems(spec: Spec) -> list[Problem]:
     """Anti-aliasing follows timm's resnet.py: post-activation blocks that stride in the 3x3."""
+    from ..blocks.registry import kind_of
+
     for index in range(len(spec.stages)):
         block = spec.block_for(index)
         if block.order != "post":
             return [(("anti_alias",), "anti_alias applies to post-activation blocks (block.order: post) only", None)]
-        if block.type == "resnest":
-            return [(("anti_alias",), "anti_alias does not apply to resnest blocks (their avd pool downsamples)", None)]
-        if block.type == "bottleneck" and block.stride_on != "3x3":
-            return [
-                (
-                    ("anti_alias",),
-                    f"anti_alias needs bottlenecks that stride in the 3x3 (stride_on: 3x3); stages[{index}] strides in the 1x1",
-                    None,
-                )
-            ]
+        problem = kind_of(block.type).anti_alias_problem(block, index)
+        if problem is not None:
+            return [(("anti_alias",), problem, None)]
     return []
