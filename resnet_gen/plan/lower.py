@@ -52,6 +52,12 @@ def lower(spec: Spec) -> Plan:
         previous_key: object = None
         previous_dilation = dilation
         stage_stride, dilation = geometry[stage_index]
+        # The width rule gives every block of a stage the same widths; explicit ones are per block.
+        rule = (
+            None
+            if stage.inner_channels
+            else _inner_widths(spec, stage_index, 0, spec.block_for(stage_index), stage.width)
+        )
         for index in range(stage.blocks):
             drop_path = spec.drop_path * block_number / max(total_blocks - 1, 1)
             path = f"layer{stage_index + 1}.{index}"
@@ -59,7 +65,7 @@ def lower(spec: Spec) -> Plan:
             first_dilation = previous_dilation if index == 0 else dilation
             # A block is fixed by its input and widths (its layers' paths are relative to it), and
             # deep nets repeat one block hundreds of times: lower each distinct one once.
-            widths = _inner_widths(spec, stage_index, index, spec.block_for(stage_index), stage.width)
+            widths = rule or _inner_widths(spec, stage_index, index, spec.block_for(stage_index), stage.width)
             key = (channels, stride, first_dilation, size, widths)
             if key == previous_key:
                 # dataclasses.replace would do, but is the slowest step here for 1000-block nets.
