@@ -32,10 +32,6 @@ class PathLengths:
         return sum(self.counts)
 
     @property
-    def fractions(self) -> tuple[float, ...]:
-        return tuple(count / self.total for count in self.counts)
-
-    @property
     def typical(self) -> tuple[int, int]:
         """The shortest range of lengths, centred on the mode, that holds at least 95% of all paths."""
         order = sorted(range(len(self.counts)), key=lambda k: (-self.counts[k], k))
