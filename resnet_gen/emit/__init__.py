@@ -12,8 +12,9 @@ Where things are (templates in the top-level ``templates/`` folder):
 * ``layers/<Kind>.py.j2``: one snippet per plan layer kind (``Kind`` is the dataclass's name in
   ``resnet_gen/plan/layers.py``). It sets ``roles`` and defines ``build(layer)``, the
   constructor; the block and model templates call every layer as ``x = self.<name>(x)``.
-* ``modules/<Class>.py.j2``: helper ``nn.Module`` classes (SE, ECA, blur pool, ...), included
-  only when a snippet calls ``use("<Class>")``.
+* helper ``nn.Module`` classes (SE, ECA, blur pool, ...) are not templates: a snippet that calls
+  ``use("<Class>")`` gets the class of :mod:`resnet_gen.runtime` copied into the file as the
+  runtime writes it (read as text by ``emit/helpers.py``), the same class the live back end runs.
 
 Adding a plan layer kind ``Foo`` (a new dataclass in ``plan/layers.py``) takes one file,
 ``templates/layers/Foo.py.j2``, the constructor and the role of each field::
@@ -24,15 +25,17 @@ Adding a plan layer kind ``Foo`` (a new dataclass in ``plan/layers.py``) takes o
     {{ use("Foo2d") }}({{ layer.channels }}, kernel_size={{ layer.kernel }}{{ kw("stride", layer.stride, 1) }})
     {%- endmacro %}
 
-plus ``templates/modules/Foo2d.py.j2`` if torch has no module for it (its ``forward`` takes and
-returns one tensor, as every layer is called ``x = self.<name>(x)``). ``roles`` names every
+plus the class ``Foo2d`` in a module of ``resnet_gen/runtime/`` (and its line in
+``runtime.HELPER_MODULES``) if torch has no module for it: its ``forward`` takes and returns one
+tensor, as every layer is called ``x = self.<name>(x)``, and it stands alone (torch, ``nn``,
+``F``, ``math``, ``copy``, ``Any`` and builtins only), since the emitted file copies it alone. ``roles`` names every
 dataclass field except ``path`` and ``out_size`` (``templates.ROLES``): ``channels`` (what the
 layer reads) and ``out_channels`` (what it writes) become the block's ``in/mid/out_channels``
 where they match; ``stride``, ``dilation``, ``groups`` the block's stride, dilations and groups
 where they vary; a ``value`` gets its own argument where it varies; blocks that differ in a
 ``fixed`` field get separately written variants chosen by a condition; ``ignored`` fields are not
 given to the snippet. Template globals: ``kw(name, value, default)`` writes ``, name=value``
-unless it is the default; ``use(Class, **settings)`` pulls in a helper module; ``need("F" |
+unless it is the default; ``use(Class)`` pulls in a helper class; ``need("F" |
 "math" | "OrderedDict")`` adds an import; ``activation(kind)`` writes an activation;
 ``unsupported(message)`` stops the build. A layer kind without a snippet, or a field its snippet
 does not name, is an :class:`EmitError`, never silently wrong code; the equivalence tests

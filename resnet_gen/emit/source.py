@@ -15,6 +15,7 @@ from ..spec import Spec
 from . import int8
 from .formatting import ruff_format
 from .fusion import FUSION_NAMES, fusable
+from .helpers import helper_source
 from .int8 import EMIT_TARGETS, INT8, INT8_NAMES
 from .model import Model, model
 from .templates import IMPORTS, collecting, need, render
@@ -133,14 +134,13 @@ def _check_name_is_free(name: str, described: Model, helpers: set[str]) -> None:
         raise EmitError(f"spec name {name!r} is a name the generated file itself uses; rename the spec")
 
 
-def _render_helpers(helpers: dict[str, dict[str, object]]) -> list[str]:
-    """The helper classes in name order; a helper may pull in another while it renders."""
-    done: dict[str, str] = {}
-    while len(done) < len(helpers):
-        for name in sorted(helpers):
-            if name not in done:
-                done[name] = render(f"modules/{name}.py.j2", **helpers[name])
-    return [done[name] for name in sorted(done)]
+def _render_helpers(helpers: set[str]) -> list[str]:
+    """The runtime's helper classes the file uses, in name order, with the imports they need."""
+    sources = [helper_source(name) for name in sorted(helpers)]
+    for source in sources:
+        for name in source.imports:
+            need(name)
+    return [source.text for source in sources]
 
 
 def _import_lines(names: set[str]) -> list[str]:

@@ -3,8 +3,8 @@
 Every plan layer kind has one snippet, ``templates/layers/<Kind>.py.j2`` (``Kind`` is the plan
 dataclass's name). A snippet sets ``roles`` (each dataclass field and how it may vary between
 blocks, see :data:`ROLES`) and defines the macro ``build(layer)`` that writes the constructor.
-A snippet that needs its own ``nn.Module`` calls ``use("ClassName")`` to pull in
-``templates/modules/ClassName.py.j2``; ``need("F")`` and ``need("math")`` pull in imports.
+A snippet that needs its own ``nn.Module`` calls ``use("ClassName")`` to copy the class of that
+name from :mod:`resnet_gen.runtime` into the file; ``need("F")`` and ``need("math")`` pull in imports.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import jinja2
 
 from .. import catalog
 from ..plan.layers import Layer
+from ..runtime import HELPER_MODULES
 from .values import EmitError, Expr, literal, py_literal
 
 # How a layer field may differ between blocks that share one class:
@@ -50,9 +51,9 @@ IMPORTS = {
 
 @dataclass
 class Needs:
-    """What the code rendered so far uses: helper classes (with their template parameters) and imports."""
+    """What the code rendered so far uses: helper classes (of resnet_gen.runtime) and imports."""
 
-    helpers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    helpers: set[str] = field(default_factory=set)
     imports: set[str] = field(default_factory=set)
 
 
@@ -70,12 +71,11 @@ def collecting() -> Iterator[Needs]:
         _NEEDS.reset(token)
 
 
-def use(name: str, **params: Any) -> str:
-    """Template global: pull in the helper class ``name``; returns the name to write."""
-    helpers = _NEEDS.get().helpers
-    if name in helpers and helpers[name] != params:
-        raise EmitError(f"helper class {name} is needed with two different settings ({helpers[name]} and {params})")
-    helpers[name] = params
+def use(name: str) -> str:
+    """Template global: pull in the helper class ``name`` of resnet_gen.runtime; returns the name to write."""
+    if name not in HELPER_MODULES:
+        raise EmitError(f"no helper class {name!r} in resnet_gen.runtime; known: {', '.join(sorted(HELPER_MODULES))}")
+    _NEEDS.get().helpers.add(name)
     return name
 
 

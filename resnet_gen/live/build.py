@@ -12,22 +12,14 @@ from torch.utils.checkpoint import checkpoint
 from ..plan import BlockPlan, Plan, lower
 from ..plan import layers as L
 from ..plan.backbone import feature_taps
+from ..runtime.attention import EfficientChannelAttention, SplitAttention, SqueezeExcite
+from ..runtime.convs import StdConv2d
+from ..runtime.norms import EvoNormS0, FilterResponseNormTLU, FrozenBatchNorm2d
+from ..runtime.pooling import BlurPool2d, SamePadAvgPool2d
+from ..runtime.residual import DropPath, ZeroPadShortcut
 from ..spec import Spec
 from .freeze import freeze
-from .interface import FeatureInfo, ModelInterface
-from .modules import (
-    BlurPool2d,
-    DropPath,
-    EfficientChannelAttention,
-    EvoNormS0,
-    FilterResponseNormTLU,
-    FrozenBatchNorm2d,
-    SamePadAvgPool2d,
-    SplitAttention,
-    SqueezeExcite,
-    StdConv2d,
-    ZeroPadShortcut,
-)
+from .interface import ModelInterface, feature_info
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -107,7 +99,7 @@ def make_layer(layer: L.Layer) -> nn.Module:
     if isinstance(layer, L.BlurPool):
         return BlurPool2d(layer.channels, layer.filter_size, layer.stride, layer.padding)
     if isinstance(layer, L.SqueezeExcite):
-        return SqueezeExcite(layer.channels, layer.reduced, ACTIVATIONS[layer.activation])
+        return SqueezeExcite(layer.channels, layer.reduced, make_activation(layer.activation))
     if isinstance(layer, L.EfficientChannelAttention):
         return EfficientChannelAttention(layer.kernel)
     if isinstance(layer, L.SplitAttention):
@@ -123,7 +115,7 @@ def make_layer(layer: L.Layer) -> nn.Module:
             attn_channels=layer.attn_channels,
             eps=layer.eps,
             momentum=layer.momentum,
-            act_layer=ACTIVATIONS[layer.activation],
+            act=make_activation(layer.activation),
         )
     if isinstance(layer, L.ZeroPadShortcut):
         return ZeroPadShortcut(layer.in_channels, layer.out_channels, layer.stride)
@@ -215,7 +207,7 @@ class ResNet(ModelInterface):
         freeze(self, plan.frozen)
         self._set_interface(plan)
         if not plan.features:
-            self.feature_info = FeatureInfo(feature_taps(plan))
+            self.feature_info = feature_info(feature_taps(plan))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         for name in self.stem:

@@ -6,7 +6,7 @@ import torch
 
 from ..plan import Plan
 from .build import ResNet
-from .interface import FeatureInfo
+from .interface import feature_info
 
 
 class FeatureResNet(ResNet):
@@ -16,7 +16,7 @@ class FeatureResNet(ResNet):
 
     def __init__(self, plan: Plan) -> None:
         super().__init__(plan)
-        self.feature_info = FeatureInfo(plan.features)
+        self.feature_info = feature_info(plan.features)
         self.taps = [tap.module for tap in plan.features]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:  # type: ignore[override]

@@ -12,46 +12,14 @@ from torch import nn
 from ..plan import Plan
 from ..plan import interface as cfg
 from ..plan.types import FeatureTap
+from ..runtime.features import FeatureInfo
 
 
-class FeatureInfo(list[dict[str, Any]]):
-    """One dict per feature map (``num_chs``, ``reduction``, ``module``, ``index``), with timm's
-    accessors: ``channels()``, ``reduction()``, ``module_name()``, ``get(key)`` and
-    ``get_dicts()``, each for every feature or at ``idx`` (one position or a list of them).
-
-    The emitted file writes the same class (templates/modules/FeatureInfo.py.j2)."""
-
-    def __init__(self, taps: list[FeatureTap] | tuple[FeatureTap, ...]) -> None:
-        super().__init__(
-            {"num_chs": tap.channels, "reduction": tap.reduction, "module": tap.module, "index": tap.index}
-            for tap in taps
-        )
-
-    def get(self, key: str, idx: int | list[int] | tuple[int, ...] | None = None) -> Any:
-        if idx is None:
-            return [info[key] for info in self]
-        if isinstance(idx, (list, tuple)):
-            return [self[i][key] for i in idx]
-        return self[idx][key]
-
-    def get_dicts(self, keys: list[str] | None = None, idx: int | list[int] | tuple[int, ...] | None = None) -> Any:
-        def pick(info: dict[str, Any]) -> dict[str, Any]:
-            return info if keys is None else {key: info[key] for key in keys}
-
-        if idx is None:
-            return [pick(info) for info in self]
-        if isinstance(idx, (list, tuple)):
-            return [pick(self[i]) for i in idx]
-        return pick(self[idx])
-
-    def channels(self, idx: int | list[int] | tuple[int, ...] | None = None) -> Any:
-        return self.get("num_chs", idx)
-
-    def reduction(self, idx: int | list[int] | tuple[int, ...] | None = None) -> Any:
-        return self.get("reduction", idx)
-
-    def module_name(self, idx: int | list[int] | tuple[int, ...] | None = None) -> Any:
-        return self.get("module", idx)
+def feature_info(taps: list[FeatureTap] | tuple[FeatureTap, ...]) -> FeatureInfo:
+    """timm's ``feature_info`` of the feature maps at ``taps``, as the emitted file writes it."""
+    return FeatureInfo(
+        {"num_chs": tap.channels, "reduction": tap.reduction, "module": tap.module, "index": tap.index} for tap in taps
+    )
 
 
 class ModelInterface(nn.Module):

@@ -1,4 +1,10 @@
-{{- need("Any") -}}
+"""timm's ``feature_info``: what each feature map of a network is (no torch needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
 class FeatureInfo(list[dict[str, Any]]):
     """One dict per feature map (``num_chs``, ``reduction``, ``module``, ``index``), with timm's
     accessors: ``channels()``, ``reduction()``, ``module_name()``, ``get(key)`` and

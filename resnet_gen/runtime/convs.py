@@ -1,4 +1,12 @@
-{{- need("F") -}}
+"""Convolutions torch has no module for."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
 class StdConv2d(nn.Conv2d):
     """A conv whose filters are standardised to zero mean and unit variance before use
     (Qiao et al. 2019, timm's StdConv2d); ``eps`` is added to the variance."""

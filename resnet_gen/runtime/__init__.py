@@ -1,0 +1,28 @@
+"""The helper ``nn.Module`` classes both back ends use, written once.
+
+The live back end imports them; the source back end copies each class it needs, as it is written
+here, into the emitted file (``resnet_gen.emit.helpers`` reads these files as text, so emitting
+never imports torch). A class here therefore stands alone: it may use ``torch``, ``nn``, ``F``,
+``math``, ``copy`` and ``Any`` (the imports an emitted file can have) and builtins, nothing else of
+its module, and its ``forward`` must work under ``torch.jit.script`` as the emitted files do.
+
+This package's ``__init__`` imports nothing, so that reading the table below is free.
+"""
+
+from __future__ import annotations
+
+# Each helper class and the module of this package that defines it.
+HELPER_MODULES: dict[str, str] = {
+    "BlurPool2d": "pooling",
+    "DropPath": "residual",
+    "EfficientChannelAttention": "attention",
+    "EvoNormS0": "norms",
+    "FeatureInfo": "features",
+    "FilterResponseNormTLU": "norms",
+    "FrozenBatchNorm2d": "norms",
+    "SamePadAvgPool2d": "pooling",
+    "SplitAttention": "attention",
+    "SqueezeExcite": "attention",
+    "StdConv2d": "convs",
+    "ZeroPadShortcut": "residual",
+}
