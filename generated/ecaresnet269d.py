@@ -30,7 +30,7 @@ class EfficientChannelAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = x.mean((2, 3)).view(x.shape[0], 1, -1)
         scale = self.conv(scale).view(x.shape[0], -1, 1, 1)
-        return x * scale.sigmoid()
+        return x * torch.sigmoid(scale)
 
 
 class FeatureInfo(list[dict[str, Any]]):

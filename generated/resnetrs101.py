@@ -53,18 +53,18 @@ class FeatureInfo(list[dict[str, Any]]):
 
 
 class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation (Hu et al. 2018) with timm's module names, so its weights load."""
+    """Squeeze-and-excitation (Hu et al. 2018) with timm's module names (``fc1``, ``act``, ``fc2``)."""
 
-    def __init__(self, channels: int, reduced: int) -> None:
+    def __init__(self, channels: int, reduced: int, act: nn.Module) -> None:
         super().__init__()
         self.fc1 = nn.Conv2d(channels, reduced, kernel_size=1)
-        self.act = nn.ReLU(inplace=True)
+        self.act = act
         self.fc2 = nn.Conv2d(reduced, channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = x.mean((2, 3), keepdim=True)
         scale = self.fc2(self.act(self.fc1(scale)))
-        return x * scale.sigmoid()
+        return x * torch.sigmoid(scale)
 
 
 class Bottleneck(nn.Module):
@@ -81,7 +81,7 @@ class Bottleneck(nn.Module):
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(mid_channels, out_channels, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
-        self.se = SqueezeExcite(out_channels, se_reduced)
+        self.se = SqueezeExcite(out_channels, se_reduced, nn.ReLU(inplace=True))
         self.downsample = (
             nn.Sequential(
                 nn.AvgPool2d(kernel_size=2, stride=stride, ceil_mode=True, count_include_pad=False)

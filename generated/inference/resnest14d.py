@@ -18,6 +18,7 @@ build`` without ``--target``). For serving on a CPU, ``fuse_for_cpu(model)`` run
 with the ReLU (and residual addition) after it as one oneDNN call.
 """
 
+import copy
 import operator
 from collections.abc import Mapping
 from typing import Any
@@ -62,9 +63,10 @@ class FeatureInfo(list[dict[str, Any]]):
 
 
 class SplitAttention(nn.Module):
-    """ResNeSt's split-attention conv (Zhang et al. 2020) with timm's module names: ``radix`` splits
-    of a grouped conv, weighted by a softmax over the splits (a sigmoid for radix 1) computed from
-    their pooled sum."""
+    """ResNeSt's split-attention conv (Zhang et al. 2020) with timm's module names (``conv``,
+    ``bn0``, ``fc1``, ``bn1``, ``fc2``): ``radix`` splits of a grouped conv, weighted by a softmax
+    over the splits (a sigmoid for radix 1) computed from their pooled sum. ``act`` follows
+    ``bn0``; a copy of it follows ``bn1``."""
 
     def __init__(
         self,
@@ -75,8 +77,10 @@ class SplitAttention(nn.Module):
         padding: int = 1,
         dilation: int = 1,
         groups: int = 1,
-        radix: int = 2,
-        attn_channels: int = 32,
+        *,
+        radix: int,
+        attn_channels: int,
+        act: nn.Module,
         eps: float = 1e-5,
         momentum: float = 0.1,
     ) -> None:
@@ -88,10 +92,10 @@ class SplitAttention(nn.Module):
             in_channels, mid, kernel_size, stride, padding, dilation, groups=groups * radix, bias=False
         )
         self.bn0 = nn.BatchNorm2d(mid, eps=eps, momentum=momentum)
-        self.act0 = nn.ReLU(inplace=True)
+        self.act0 = act
         self.fc1 = nn.Conv2d(out_channels, attn_channels, 1, groups=groups)
         self.bn1 = nn.BatchNorm2d(attn_channels, eps=eps, momentum=momentum)
-        self.act1 = nn.ReLU(inplace=True)
+        self.act1 = copy.deepcopy(act)
         self.fc2 = nn.Conv2d(attn_channels, mid, 1, groups=groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -106,7 +110,7 @@ class SplitAttention(nn.Module):
         else:
             weights = logits.sigmoid()
         weights = weights.reshape(batch, self.radix, channels // self.radix, 1, 1)
-        return (splits * weights).sum(dim=1)
+        return torch.sum(splits * weights, dim=1)
 
 
 class ResNeStBottleneck(nn.Module):
@@ -122,7 +126,9 @@ class ResNeStBottleneck(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, mid_channels, kernel_size=1)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = SplitAttention(mid_channels, mid_channels, radix=2, attn_channels=conv2_attn_channels)
+        self.conv2 = SplitAttention(
+            mid_channels, mid_channels, radix=2, attn_channels=conv2_attn_channels, act=nn.ReLU(inplace=True)
+        )
         self.avd_last = nn.AvgPool2d(kernel_size=3, stride=stride, padding=1) if stride != 1 else None
         self.conv3 = nn.Conv2d(mid_channels, out_channels, kernel_size=1)
         self.downsample = nn.Sequential(

@@ -32,19 +32,27 @@ __all__ = ["ResNet", "fold_batch_norms", "fuse_for_cpu", "resnetblur50d"]
 
 class BlurPool2d(nn.Module):
     """Anti-aliased downsampling (Zhang 2019, timm's BlurPool2d): reflect-pad, then a fixed binomial
-    filter per channel at ``stride``. The filter is a non-persistent buffer, not a weight."""
+    filter per channel at ``stride``. The filter is a non-persistent buffer, not a weight, so
+    state_dicts match timm's."""
 
     filt: torch.Tensor
 
     def __init__(self, channels: int, filter_size: int, stride: int, padding: int) -> None:
         super().__init__()
         self.channels = channels
+        self.filter_size = filter_size
         self.stride = stride
         self.padding = [padding] * 4
-        coeffs = torch.tensor([math.comb(filter_size - 1, k) for k in range(filter_size)], dtype=torch.float32)
-        coeffs = coeffs / 2 ** (filter_size - 1)
-        blur = (coeffs[:, None] * coeffs[None, :])[None, None].repeat(channels, 1, 1, 1)
-        self.register_buffer("filt", blur, persistent=False)
+        self.register_buffer("filt", torch.empty(channels, 1, filter_size, filter_size), persistent=False)
+        self.init_non_persistent_buffers()
+
+    def init_non_persistent_buffers(self) -> None:
+        """(Re)compute the filter, as timm's method of this name: after ``to_empty`` from the meta device."""
+        coeffs = torch.tensor([math.comb(self.filter_size - 1, k) for k in range(self.filter_size)], device="cpu")
+        coeffs = coeffs.double() / 2 ** (self.filter_size - 1)
+        blur = (coeffs[:, None] * coeffs[None, :])[None, None].repeat(self.channels, 1, 1, 1)
+        with torch.no_grad():
+            self.filt.copy_(blur)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, self.padding, mode="reflect")

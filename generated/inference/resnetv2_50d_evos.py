@@ -40,7 +40,7 @@ class EvoNormS0(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = (1, -1, 1, 1)
-        v = self.v
+        v = self.v  # a local, so that torch.jit.script sees it is not None below
         if v is not None:
             b, c, h, w = x.shape
             # Statistics in at least float32, never below the input's precision.
@@ -49,6 +49,9 @@ class EvoNormS0(nn.Module):
             std = var.add(self.eps).sqrt().to(x.dtype).expand(grouped.shape).reshape(b, c, h, w)
             x = x * (x * v.view(shape)).sigmoid() / std
         return x * self.weight.view(shape) + self.bias.view(shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.numel()}, groups={self.groups}, eps={self.eps}, apply_act={self.v is not None}"
 
 
 class FeatureInfo(list[dict[str, Any]]):

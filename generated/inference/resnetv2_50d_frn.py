@@ -76,10 +76,13 @@ class FilterResponseNormTLU(nn.Module):
         mean_square = x.square().to(torch.promote_types(x.dtype, torch.float32)).mean(dim=(2, 3), keepdim=True)
         x = x * mean_square.add(self.eps).rsqrt().to(x.dtype)
         x = x * self.weight.view(shape) + self.bias.view(shape)
-        tau = self.tau
+        tau = self.tau  # a local, so that torch.jit.script sees it is not None below
         if tau is not None:
             x = torch.maximum(x, tau.view(shape))
         return x
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.numel()}, eps={self.eps}, apply_act={self.tau is not None}"
 
 
 class PreActBottleneck(nn.Module):
