@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .analysis import Report, analyze
+from .compile import compile_spec, load_spec, plan_of
 from .errors import SpecError
 from .plan import Plan, lower
-from .spec import Spec, load_spec
+from .spec import Spec
 from .weights.report import WeightsError, WeightsReport
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def build(spec: Spec | Plan, **backbone: Any) -> nn.Module:
     require_torch("resnet_gen.build (a live torch.nn.Module)")
     from .live import build as build_live
 
-    return build_live(spec, **backbone)
+    return build_live(plan_of(spec, **backbone))
 
 
 def detection_backbone(spec: Spec, fpn: bool = True, trainable_layers: int = 3, **options: Any) -> nn.Module:
@@ -70,10 +71,10 @@ def diagram(spec: Spec | Plan, view: str = "macro", *, direction: str = "TB") ->
     """
     from .diagram import diagram as draw_diagram
 
-    return draw_diagram(spec, view, direction=direction)
+    return draw_diagram(plan_of(spec), view, direction=direction)
 
 
-def emit(spec: Spec, source: str | Path | None = None, *, target: str = "training") -> str:
+def emit(spec: Spec | Plan, source: str | Path | None = None, *, target: str = "training") -> str:
     """Standalone PyTorch source for ``spec``: one formatted file that needs only torch and builds
     the same module as :func:`build`. ``source`` names the spec file in the header. Needs no torch.
 
@@ -81,9 +82,9 @@ def emit(spec: Spec, source: str | Path | None = None, *, target: str = "trainin
     channels-last, no gradients or training-only parts, and ``fold_batch_norms`` to load a
     checkpoint of the training form.
     """
-    from .emit import emit as emit_source
+    from .emit.source import emit_source
 
-    return emit_source(spec, source, target=target)
+    return emit_source(plan_of(spec), source, target=target)
 
 
 def evaluate(checkpoint: str | Path | nn.Module, data: str | None = None, **options: Any) -> dict[str, Any]:
@@ -114,6 +115,7 @@ __all__ = [
     "__version__",
     "analyze",
     "build",
+    "compile_spec",
     "detection_backbone",
     "diagram",
     "emit",

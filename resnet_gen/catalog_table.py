@@ -14,7 +14,8 @@ from pathlib import Path
 
 from . import catalog, marked_section
 from .analysis import analyze
-from .spec import Spec, load_spec
+from .compile import load_spec
+from .spec import Spec
 from .spec.model import ReferenceSpec
 
 START = "<!-- catalog:start -->"
@@ -36,18 +37,26 @@ class CatalogRow:
         return reference_mismatches(self.reference, self.params, self.macs)
 
 
-def reference_mismatches(reference: ReferenceSpec | None, params: int, macs: int) -> list[str]:
-    """Compare with the cited numbers: parameters exactly, GMACs to the decimals published."""
+def reference_checks(reference: ReferenceSpec | None, params: int, macs: int) -> list[tuple[str, bool, str]]:
+    """Each number the reference states, compared with ours: (``params`` or ``GMACs``, whether it
+    matches, the stated value as written). Parameters exactly, GMACs to the decimals published.
+    The catalog table, the gallery and ``info`` all judge a spec by this."""
     if reference is None:
         return []
     out = []
-    if reference.params is not None and reference.params != params:
-        out.append(f"params (reference {reference.params:,})")
+    if reference.params is not None:
+        out.append(("params", reference.params == params, f"{reference.params:,}"))
     if reference.gmacs is not None:
         decimals = max(0, -int(Decimal(repr(reference.gmacs)).as_tuple().exponent))
-        if round(macs / 1e9, decimals) != reference.gmacs:
-            out.append(f"GMACs (reference {reference.gmacs})")
+        out.append(("GMACs", round(macs / 1e9, decimals) == reference.gmacs, f"{reference.gmacs}"))
     return out
+
+
+def reference_mismatches(reference: ReferenceSpec | None, params: int, macs: int) -> list[str]:
+    """The numbers that differ from the cited ones, each with the cited value."""
+    return [
+        f"{label} (reference {stated})" for label, same, stated in reference_checks(reference, params, macs) if not same
+    ]
 
 
 def _natural_key(name: str) -> tuple[object, ...]:
@@ -83,15 +92,12 @@ def _reference_cell(reference: ReferenceSpec | None) -> str:
 
 
 def _verdict(row: CatalogRow) -> str:
-    reference = row.reference
-    if reference is None or (reference.params is None and reference.gmacs is None):
+    checks = reference_checks(row.reference, row.params, row.macs)
+    if not checks:
         return "no numbers"
     if row.mismatches:
         return "✗ " + ", ".join(row.mismatches)
-    checked = [
-        label for label, value in (("params", reference.params), ("GMACs", reference.gmacs)) if value is not None
-    ]
-    return "✓ " + ", ".join(checked)
+    return "✓ " + ", ".join(label for label, _, _ in checks)
 
 
 def _macs(macs: int) -> str:

@@ -15,6 +15,21 @@ ShortcutKind = Literal["identity", "projection", "zero_pad", "avg_down", "none"]
 AttentionType = Literal["se", "eca"]
 NormType = Literal["batch", "frozen_batch", "group", "evonorm_s0", "frn", "none"]
 ActivationType = Literal["relu", "leaky_relu", "silu", "gelu", "mish", "hardswish", "elu", "tanh", "identity"]
+# The torch.nn class of each activation: what the live back end builds, the emitted code writes
+# (``nn.<class>``) and the diagrams label it. A test holds the keys to ActivationType.
+ACTIVATION_CLASSES: dict[ActivationType, str] = {
+    "relu": "ReLU",
+    "leaky_relu": "LeakyReLU",
+    "silu": "SiLU",
+    "gelu": "GELU",
+    "mish": "Mish",
+    "hardswish": "Hardswish",
+    "elu": "ELU",
+    "tanh": "Tanh",
+    "identity": "Identity",
+}
+# The activations torch can run in place (``inplace=True``), as the networks build them.
+IN_PLACE_ACTIVATIONS: frozenset[ActivationType] = frozenset({"relu", "leaky_relu", "silu", "mish", "hardswish", "elu"})
 
 # How reports and diagrams name each order: in full, and as a short prefix ("" for the default).
 ORDER_NAMES: dict[BlockOrder, str] = {

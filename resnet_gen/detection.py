@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, FeaturePyramidNetwork, LastLevelMaxPool
 
+from .compile import plan_of
 from .live import build
 from .spec import Spec
 from .spec.backbone import with_backbone
@@ -70,7 +71,7 @@ def detection_backbone(
     frozen = trainable_to_frozen(stages, trainable_layers)
     if frozen is not None:
         options["frozen_stages"] = frozen
-    body = build(with_backbone(spec, **options))
+    body = build(plan_of(with_backbone(spec, **options)))
     channels = body.feature_info.channels()
     if not fpn:
         return DetectionBackbone(body, None, int(channels[-1]))

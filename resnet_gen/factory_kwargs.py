@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import Location
 from .spec import Spec
-from .spec.load import apply_overrides, validate
+from .spec.load import apply_overrides
 from .spec.yaml_source import LocatedMapping
 
 # timm.create_model keyword -> the spec key it sets.
@@ -49,8 +49,10 @@ def spec_overrides(spec: Spec, kwargs: Mapping[str, Any], name: str) -> dict[str
 
 
 def with_overrides(spec: Spec, overrides: dict[str, Any], where: str = "overrides") -> Spec:
-    """``spec`` with dotted-path ``overrides`` applied and validated, as ``--set`` would."""
+    """``spec`` with dotted-path ``overrides`` applied and compiled, as ``--set`` would."""
+    from .compile import compile_mapping
+
     data = spec.model_dump(mode="python", exclude_unset=True)
     mapping = LocatedMapping(data, {(): Location(where)}, where)
     apply_overrides(mapping, overrides)
-    return validate(mapping)
+    return compile_mapping(mapping)[0]

@@ -20,25 +20,26 @@ import jinja2
 from . import catalog
 from .analysis import Report, analyze
 from .catalog import spec_label
-from .catalog_table import _natural_key, reference_mismatches
+from .catalog_table import _natural_key, reference_checks, reference_mismatches
+from .compile import load_spec
 from .diagram import draw
 from .emit import emit
 from .files import check_replaceable, output_folder, target_of, write_output
-from .spec import Spec, load_spec
+from .plan import lower
+from .spec import Spec
 from .spec.load import spec_path
 from .spec.yaml_source import read_yaml_file
 
 
 def _status(spec: Spec, params: int, macs: int) -> tuple[str, str]:
     """(css class, text): whether the cited reference numbers are reproduced."""
-    ref = spec.reference
-    if ref is None or (ref.params is None and ref.gmacs is None):
+    checks = reference_checks(spec.reference, params, macs)
+    if not checks:
         return "none", "no reference numbers"
-    problems = reference_mismatches(ref, params, macs)
+    problems = reference_mismatches(spec.reference, params, macs)
     if problems:
         return "bad", "differs: " + ", ".join(problems)
-    checked = [label for label, value in (("params", ref.params), ("GMACs", ref.gmacs)) if value is not None]
-    return "ok", "reproduced: " + ", ".join(checked)
+    return "ok", "reproduced: " + ", ".join(label for label, _, _ in checks)
 
 
 def _parent(source: str) -> str | None:
@@ -171,7 +172,8 @@ def _spec_files(
 ) -> dict[Path, bytes]:
     """The spec's diagrams, emitted source and page, by where they go."""
     spec, name = entry.spec, entry.spec.name
-    code = emit(spec, spec_label(entry.source))
+    plan = lower(spec)
+    code = emit(plan, spec_label(entry.source))
     ref = spec.reference
     size = spec.input.hw
     page = {
@@ -190,8 +192,8 @@ def _spec_files(
         "plots": plot_links(name, plots, (out / page_link(name)).parent),
     }
     return {
-        out / diagram_link(name): draw(spec),
-        out / diagram_link(name, "blocks"): draw(spec, "blocks"),
+        out / diagram_link(name): draw(plan),
+        out / diagram_link(name, "blocks"): draw(plan, "blocks"),
         out / source_link(name): code.encode(),
         out / page_link(name): env.get_template("spec.html.j2").render(title=title, page=page).encode(),
     }

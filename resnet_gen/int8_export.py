@@ -21,6 +21,7 @@ from .data import open_dataset
 from .data.info import DataError
 from .emit.source import emit_source
 from .files import staging
+from .plan import lower
 from .spec import Spec
 
 CALIBRATION_BATCH = 32
@@ -48,7 +49,7 @@ def quantised_model(spec: Spec, checkpoint: Mapping[str, torch.Tensor], batches:
     folder = Path(tempfile.mkdtemp(prefix="resnet_gen_int8_"))
     name = f"_resnet_gen_int8_{spec.name}"
     path = folder / f"{name}.py"
-    path.write_text(emit_source(spec, target="int8"), encoding="utf-8")
+    path.write_text(emit_source(lower(spec), target="int8"), encoding="utf-8")
     module_spec = importlib.util.spec_from_file_location(name, path)
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)

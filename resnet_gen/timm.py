@@ -19,8 +19,10 @@ import timm
 from timm.models import register_model
 
 from . import catalog
+from .compile import load_spec
 from .factory_kwargs import spec_overrides, with_overrides
-from .spec import Spec, load_spec
+from .plan import lower
+from .spec import Spec
 
 ENTRYPOINT_MODULE = "resnet_gen.timm_entrypoints"
 _registered: dict[str, Callable[..., Any]] = {}
@@ -52,7 +54,7 @@ def _entrypoint(spec: Spec, name: str) -> Callable[..., Any]:
         from .weights.load import load_weights
 
         built = with_overrides(spec, spec_overrides(spec, kwargs, name), "timm.create_model()") if kwargs else spec
-        model = build(built)
+        model = build(lower(built))
         if pretrained:
             file = _local_file(name, pretrained_cfg, pretrained_cfg_overlay)
             load_weights(model, file)

@@ -36,7 +36,7 @@ def import_source(source: str, module_name: str) -> ModuleType:
 @cache
 def emitted_catalog_module(name: str) -> ModuleType:
     """The emitted file of catalog spec ``name``, imported."""
-    return import_source(emit_source(rg.load_spec(name), f"specs/{name}.yaml"), f"emitted_{name}")
+    return import_source(emit_source(rg.lower(rg.load_spec(name)), f"specs/{name}.yaml"), f"emitted_{name}")
 
 
 _counter = iter(range(1_000_000))
@@ -44,7 +44,7 @@ _counter = iter(range(1_000_000))
 
 def emitted_model(spec: rg.Spec) -> nn.Module:
     """A fresh instance of the emitted model for any spec (overrides included)."""
-    module = import_source(emit_source(spec), f"emitted_{spec.name}_{next(_counter)}")
+    module = import_source(emit_source(rg.lower(spec)), f"emitted_{spec.name}_{next(_counter)}")
     factory = getattr(module, spec.name)
     model = factory()
     assert isinstance(model, nn.Module)

@@ -27,7 +27,7 @@ def test_build_writes_the_file_then_leaves_it(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == "wrote out/resnet18.py\n"
     written = (tmp_path / "out/resnet18.py").read_text()
-    assert written == emit_source(rg.load_spec("resnet18"), "specs/resnet18.yaml")
+    assert written == emit_source(rg.lower(rg.load_spec("resnet18")), "specs/resnet18.yaml")
     again = run(["build", str(catalog.catalog_path("resnet18")), "-o", "out"], tmp_path)
     assert again.returncode == 0 and again.stdout == "up to date out/resnet18.py\n"
 
@@ -48,7 +48,7 @@ def test_set_and_a_spec_file_of_ones_own(tmp_path: Path) -> None:
 def test_stdout(tmp_path: Path) -> None:
     done = run(["build", "resnet34", "--stdout"], tmp_path)
     assert done.returncode == 0 and done.stderr == ""
-    assert done.stdout == emit_source(rg.load_spec("resnet34"), "specs/resnet34.yaml")
+    assert done.stdout == emit_source(rg.lower(rg.load_spec("resnet34")), "specs/resnet34.yaml")
     assert not list(tmp_path.iterdir())
     two = run(["build", "resnet18", "resnet34", "--stdout"], tmp_path)
     assert two.returncode == 2

@@ -23,7 +23,7 @@ def test_committed_source_is_current(name: str) -> None:
     spec = rg.load_spec(name)
     path = GENERATED / f"{spec.name}.py"
     assert path.is_file(), f"generated/{spec.name}.py is missing; {HOW}"
-    fresh = emit_source(spec, f"specs/{catalog.catalog_path(name).name}")
+    fresh = emit_source(rg.lower(spec), f"specs/{catalog.catalog_path(name).name}")
     assert path.read_text(encoding="utf-8") == fresh, f"generated/{spec.name}.py is out of date; {HOW}"
 
 
@@ -32,7 +32,7 @@ def test_committed_inference_source_is_current(name: str) -> None:
     spec = rg.load_spec(name)
     path = INFERENCE / f"{spec.name}.py"
     assert path.is_file(), f"generated/inference/{spec.name}.py is missing; {HOW_INFERENCE}"
-    fresh = emit_source(spec, f"specs/{catalog.catalog_path(name).name}", target="inference")
+    fresh = emit_source(rg.lower(spec), f"specs/{catalog.catalog_path(name).name}", target="inference")
     assert path.read_text(encoding="utf-8") == fresh, (
         f"generated/inference/{spec.name}.py is out of date; {HOW_INFERENCE}"
     )

@@ -31,7 +31,7 @@ _count = iter(range(1_000_000))
 
 
 def inference_module(spec: rg.Spec) -> ModuleType:
-    return import_source(emit_source(spec, target="inference"), f"inference_{spec.name}_{next(_count)}")
+    return import_source(emit_source(rg.lower(spec), target="inference"), f"inference_{spec.name}_{next(_count)}")
 
 
 def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
@@ -169,8 +169,8 @@ def test_scripts_and_exports() -> None:
 
 def test_source_is_specialised_and_deterministic() -> None:
     spec = rg.load_spec("resnet50d")
-    text = emit_source(spec, "specs/resnet50d.yaml", target="inference")
-    assert text == emit_source(spec, "specs/resnet50d.yaml", target="inference")
+    text = emit_source(rg.lower(spec), "specs/resnet50d.yaml", target="inference")
+    assert text == emit_source(rg.lower(spec), "specs/resnet50d.yaml", target="inference")
     assert text == rg.emit(spec, "specs/resnet50d.yaml", target="inference")
     with pytest.raises(ValueError, match="target must be one of training, inference"):
         rg.emit(spec, target="deploy")
@@ -183,7 +183,7 @@ def test_source_is_specialised_and_deterministic() -> None:
     for word in ("BatchNorm2d", "Dropout", "DropPath", "kaiming", "zero_init", "_init_weights"):
         assert word not in text, word
     # The group-normed BiT net folds nothing, so its file has no fold function.
-    bit = emit_source(rg.load_spec("resnetv2_50x1_bit"), target="inference")
+    bit = emit_source(rg.lower(rg.load_spec("resnetv2_50x1_bit")), target="inference")
     assert "def fold_batch_norms" not in bit and "model.load_state_dict(checkpoint)" in bit
 
 
@@ -194,7 +194,7 @@ def test_build_target_inference_cli(tmp_path: Path) -> None:
     written = tmp_path / "out" / "inference" / "resnet18.py"
     assert done.stdout.strip() == "wrote out/inference/resnet18.py"
     assert written.read_text(encoding="utf-8") == emit_source(
-        rg.load_spec("resnet18"), "specs/resnet18.yaml", target="inference"
+        rg.lower(rg.load_spec("resnet18")), "specs/resnet18.yaml", target="inference"
     )
     bad = subprocess.run([*run[:5], "deploy", "resnet18"], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode == 2

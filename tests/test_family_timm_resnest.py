@@ -16,11 +16,10 @@ import torch
 from torch import nn
 from torch_helpers import count_macs, count_params
 
-from resnet_gen import catalog
+from resnet_gen import build, catalog
+from resnet_gen.compile import load_spec
 from resnet_gen.errors import SpecError
-from resnet_gen.live import build
 from resnet_gen.plan import lower
-from resnet_gen.spec.load import load_spec
 
 TIMM_NAMES = timm.list_models(module="resnest")
 

@@ -16,8 +16,9 @@ from conftest import ALL_SPECS, ROOT
 
 import resnet_gen as rg
 from resnet_gen.cli import cli, extra_commands
+from resnet_gen.compile import compile_spec
 from resnet_gen.errors import SpecError
-from resnet_gen.spec.load import ParentCache, load_spec_and_plan, resolve
+from resnet_gen.spec.load import ParentCache, resolve
 
 
 def _outcome(source: Path | str, parents: ParentCache | None = None) -> tuple[str, Any, Any]:
@@ -102,7 +103,7 @@ def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ALL_SPECS)
 def test_plan_from_validation_and_report_totals(name: str) -> None:
-    spec, plan = load_spec_and_plan(name)
+    spec, plan = compile_spec(name)
     assert spec == rg.load_spec(name)
     assert plan == rg.lower(spec)
     report = rg.analyze(plan)

@@ -24,7 +24,7 @@ _count = itertools.count()
 
 def inference_module(name: str, overrides: list[str] | None = None) -> ModuleType:
     spec = rg.load_spec(name, overrides or [])
-    return import_source(emit_source(spec, target="inference"), f"fusion_{spec.name}_{next(_count)}")
+    return import_source(emit_source(rg.lower(spec), target="inference"), f"fusion_{spec.name}_{next(_count)}")
 
 
 def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
@@ -161,8 +161,8 @@ def test_without_the_operators_or_a_trace_the_model_comes_back_unchanged(monkeyp
 
 
 def test_only_relu_nets_carry_the_fast_path() -> None:
-    relu = emit_source(rg.load_spec("resnet50"), target="inference")
+    relu = emit_source(rg.lower(rg.load_spec("resnet50")), target="inference")
     assert "def fuse_for_cpu" in relu and '"fuse_for_cpu"' in relu
-    silu = emit_source(rg.load_spec("resnet50", ["activation=silu"]), target="inference")
+    silu = emit_source(rg.lower(rg.load_spec("resnet50", ["activation=silu"])), target="inference")
     assert "fuse_for_cpu" not in silu and "import operator" not in silu
-    assert "fuse_for_cpu" not in emit_source(rg.load_spec("resnet50"))  # not in the training form
+    assert "fuse_for_cpu" not in emit_source(rg.lower(rg.load_spec("resnet50")))  # not in the training form

@@ -41,7 +41,7 @@ def one_thread() -> Iterator[None]:
 
 def int8_module(name: str, overrides: list[str] | None = None) -> ModuleType:
     spec = rg.load_spec(name, overrides or [])
-    return import_source(emit_source(spec, target="int8"), f"int8_{spec.name}_{next(_count)}")
+    return import_source(emit_source(rg.lower(spec), target="int8"), f"int8_{spec.name}_{next(_count)}")
 
 
 def quantised_convs(model: nn.Module) -> list[nn.Module]:
@@ -171,8 +171,8 @@ def test_no_calibration_is_a_clear_error() -> None:
 
 def test_source_needs_only_torch_and_the_cli_writes_it(tmp_path: Path) -> None:
     spec = rg.load_spec("resnet18")
-    text = emit_source(spec, "specs/resnet18.yaml", target="int8")
-    assert text == emit_source(spec, "specs/resnet18.yaml", target="int8")
+    text = emit_source(rg.lower(spec), "specs/resnet18.yaml", target="int8")
+    assert text == emit_source(rg.lower(spec), "specs/resnet18.yaml", target="int8")
     assert "--target int8" in text.splitlines()[0]
     tree = ast.parse(text)
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
@@ -234,4 +234,4 @@ def test_names_the_deployment_files_define_are_refused(name: str, target: str) -
 
     spec = rg.load_spec("resnet18").model_copy(update={"name": name})
     with pytest.raises(EmitError, match="name"):
-        emit_source(spec, target=target)
+        emit_source(rg.lower(spec), target=target)

@@ -48,7 +48,7 @@ def test_the_users_loop_needs_no_torch(tmp_path: Path) -> None:
     # The header names the spec by its path from the project's top folder; this scratch folder
     # has no .git or pyproject.toml, so by its file name.
     assert (tmp_path / "out/mine.py").read_text() == emit_source(
-        rg.load_spec(tmp_path / "specs/mine.yaml"), "mine.yaml"
+        rg.lower(rg.load_spec(tmp_path / "specs/mine.yaml")), "mine.yaml"
     )
     assert (tmp_path / "out/mine.dot").is_file() and (tmp_path / "out/inference/mine.py").is_file()
     assert (tmp_path / "out/gallery/pages/mine.html").is_file()

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import analyze
+from ..compile import load_spec
 from ..errors import SpecError
 from ..plan import lower
-from ..spec import Spec, load_spec
+from ..spec import Spec
 
 DEGRADATION_SPECS = ("cifar_plain20", "cifar_plain56", "cifar_resnet20", "cifar_resnet56")
 

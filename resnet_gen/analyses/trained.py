@@ -35,7 +35,7 @@ def load_trained(checkpoint: str | Path, spec: Spec | None = None, device: str =
 
     loaded = load_checkpoint(checkpoint)
     analysed = spec if spec is not None else loaded.spec
-    from ..live import build
+    from .. import build
 
     model = build(analysed)
     if spec is not None:

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from ..spec import Spec, load_spec
+from ..compile import load_spec
+from ..spec import Spec
 from .app import set_option
 
 F = TypeVar("F", bound=Callable[..., Any])

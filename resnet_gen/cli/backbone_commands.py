@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
+from ..compile import compile_spec
 from ..errors import SpecError
 from ..files import ONNX, PT2, check_output_file, check_replaceable, target_of
 from ..memory import check_fits
 from ..paths import LOOP, kind, name_problem, shown
-from ..spec.load import load_spec_and_plan
 from ..torch_check import TorchMissing, require_torch
 from .app import set_option
 from .sources import default_output, with_identity
@@ -59,11 +59,11 @@ def weights(
     Never downloads. Adapts the first conv to input.channels and skips a classifier of another
     num_classes (unless --no-adapt); prints loaded, adapted, skipped and missing keys.
     """
-    loaded, plan = load_spec_and_plan(spec, with_identity(spec, overrides))
+    loaded, plan = compile_spec(spec, with_identity(spec, overrides))
     check_checkpoint(checkpoint)  # cheap checks first: importing torch takes seconds
     check_fits(plan, "loading weights", copies=2)
     _require_torch("weights")
-    from ..live import build
+    from .. import build
     from ..weights import WeightsError
     from ..weights.load import load_weights
 
@@ -123,7 +123,7 @@ def export(
         raise click.UsageError("--format int8 needs --calibration SOURCE (for example digits or imagefolder:PATH)")
     if fmt != "int8" and calibration is not None:
         raise click.UsageError("--calibration is only for --format int8")
-    loaded, plan = load_spec_and_plan(spec, with_identity(spec, overrides))
+    loaded, plan = compile_spec(spec, with_identity(spec, overrides))
     suffix = "int8.pt" if fmt == "int8" else fmt
     target = output if output is not None else default_output(False) / f"{loaded.name}.{suffix}"
     # Cheap checks first: importing torch and exporting take seconds.
@@ -135,8 +135,8 @@ def export(
     _require_torch("export")
     import torch
 
+    from .. import build
     from ..export import export_onnx, export_program, save_program
-    from ..live import build
     from ..weights import WeightsError
     from ..weights.load import load_weights
 

@@ -74,10 +74,10 @@ def build(
     file is for deployment (see --target); its factory takes the training form's state_dict.
     """
     from ..catalog import spec_label
+    from ..compile import compile_spec
     from ..emit.source import emit_source
     from ..emit.values import EmitError
     from ..files import output_folder, same_name_problem
-    from ..spec import load_spec
     from .output import FileTally, progress
     from .sources import default_output, expand_sources, with_identity
 
@@ -94,9 +94,9 @@ def build(
     for source in progress(sources, "build"):
         label = source
         try:
-            spec = load_spec(source, with_identity(source, overrides))
+            spec, plan = compile_spec(source, with_identity(source, overrides))
             label = spec_label(source)
-            text = emit_source(spec, label, overrides=overrides, target=target)
+            text = emit_source(plan, label, overrides=overrides, target=target)
         except EmitError as exc:
             problems.extend(f"{label}: cannot write source: {problem}" for problem in exc.problems)
             continue

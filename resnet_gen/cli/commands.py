@@ -10,9 +10,10 @@ import click
 from .. import catalog
 from ..analysis import Report, analyze
 from ..catalog_table import reference_mismatches
+from ..compile import compile_spec
 from ..errors import SpecError
 from ..spec import Spec
-from ..spec.load import ParentCache, load_spec_and_plan
+from ..spec.load import ParentCache
 from ..spec.schema import file_schema
 from .app import set_option, update_option
 from .output import echo, progress
@@ -37,7 +38,7 @@ def validate(specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bo
     valid = 0
     for source in progress(sources, "validate"):
         try:
-            spec, plan = load_spec_and_plan(source, with_identity(source, overrides), parents=parents)
+            spec, plan = compile_spec(source, with_identity(source, overrides), parents=parents)
             report = analyze(plan)
         except SpecError as exc:
             problems.extend(exc.problems)
@@ -109,14 +110,13 @@ def render_report(spec: Spec, report: Report, *, overridden: bool = False) -> st
     if report.frozen:
         lines.append(f"frozen: {', '.join(report.frozen)} (no gradients, eval mode)")
     if spec.reference is not None:
+        from ..catalog_table import reference_checks
+
         ref = spec.reference
-        checks = []
-        if ref.params is not None:
-            checks.append(f"params {'match' if ref.params == report.params else f'DIFFER (reference {ref.params:,})'}")
-        if ref.gmacs is not None:
-            digits = len(repr(ref.gmacs).partition(".")[2])
-            same = round(report.macs / 1e9, digits) == ref.gmacs
-            checks.append(f"GMACs {'match' if same else f'DIFFER (reference {ref.gmacs})'}")
+        checks = [
+            f"{label} {'match' if same else f'DIFFER (reference {stated})'}"
+            for label, same, stated in reference_checks(ref, report.params, report.macs)
+        ]
         if overridden and any("DIFFER" in check for check in checks):
             checks = ["reference numbers do not apply to this override"]
         lines.append(f"reference: {ref.source}: {', '.join(checks) or 'no numbers'}")
@@ -129,7 +129,7 @@ def render_report(spec: Spec, report: Report, *, overridden: bool = False) -> st
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Per-stage table (output size, channels, blocks, params, MACs) and totals."""
-    loaded, plan = load_spec_and_plan(spec, with_identity(spec, overrides))
+    loaded, plan = compile_spec(spec, with_identity(spec, overrides))
     report = analyze(plan)
     if as_json:
         data = {
@@ -179,7 +179,7 @@ def list_specs(family: str | None, markdown: bool, update_path: Path | None) -> 
     parents = ParentCache()
     families: set[str] = set()
     for name in catalog.catalog_names():
-        spec, plan = load_spec_and_plan(name, parents=parents)
+        spec, plan = compile_spec(name, parents=parents)
         families.add(spec.family)
         if family and spec.family != family:
             continue

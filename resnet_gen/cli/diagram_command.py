@@ -81,11 +81,11 @@ def diagram(
 
     `--format dot` needs nothing else; svg, png and pdf need Graphviz's `dot` program.
     """
+    from ..compile import compile_spec
     from ..diagram import diagram as make_diagram
     from ..diagram import render
     from ..errors import SpecError
     from ..files import output_folder, same_name_problem, write_output
-    from ..spec import load_spec
     from .output import FileTally, progress
     from .sources import default_output, expand_sources, with_identity
 
@@ -101,8 +101,8 @@ def diagram(
     drawn: dict[Path, tuple[str, bytes]] = {}  # path -> (the spec as given, its drawing)
     for source in progress(sources, "diagram"):
         try:
-            spec = load_spec(source, with_identity(source, overrides))
-            data = render(make_diagram(spec, view, direction=direction), fmt)
+            spec, plan = compile_spec(source, with_identity(source, overrides))
+            data = render(make_diagram(plan, view, direction=direction), fmt)
         except SpecError as exc:
             problems.extend(exc.problems)
             continue

@@ -10,8 +10,9 @@ import click
 
 from ..analysis import analyze
 from ..compare import ABSENT, field_changes, format_delta, stage_deltas
+from ..compile import load_spec
 from ..diagram.choices import FORMATS, GraphvizNotFound
-from ..spec import Spec, load_spec
+from ..spec import Spec
 
 
 def _show(value: Any) -> str:

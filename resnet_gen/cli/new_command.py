@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from .. import catalog
+from ..compile import load_spec
 from ..errors import SpecError
 from ..files import write_text_atomic
-from ..spec import load_spec
 
 SCHEMA_COMMENT = "# yaml-language-server: $schema=../resnet-gen.schema.json"
 

@@ -71,8 +71,8 @@ def with_identity(source: str, overrides: tuple[str, ...]) -> list[str]:
     if not items:
         return items
     keys = {item.partition("=")[0].strip() for item in items}
+    from ..compile import load_spec
     from ..errors import SpecError
-    from ..spec import load_spec
 
     try:
         base = load_spec(source).name

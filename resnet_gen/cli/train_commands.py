@@ -81,7 +81,7 @@ def train(
     (--set train.optimizer.lr=0.05). Writes spec.yaml, recipe.yaml, metrics.jsonl, last.ckpt,
     best.ckpt and curves.png/svg into the run folder.
     """
-    from ..spec import load_spec
+    from ..compile import load_spec
     from ..train.recipe import recipe_overrides
 
     if spec is None and resume is None:

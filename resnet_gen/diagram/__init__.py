@@ -1,6 +1,6 @@
 """Diagram back end: a Plan drawn with Graphviz, never by tracing a torch model.
 
-``diagram(spec, view="macro")`` returns a ``graphviz.Digraph``; :func:`render` turns it into SVG,
+``diagram(plan, view="macro")`` returns a ``graphviz.Digraph``; :func:`render` turns it into SVG,
 PNG, PDF or DOT bytes. Importing this package is cheap: Graphviz is imported on first use.
 """
 
@@ -19,11 +19,12 @@ if TYPE_CHECKING:
     from ..spec import Spec
 
 
-def diagram(spec: Spec | Plan, view: str = "macro", *, direction: str = "TB") -> graphviz.Digraph:
-    """The ``view`` (``macro`` or ``blocks``) of ``spec`` as a graph, laid out ``TB`` or ``LR``."""
-    from ..plan import Plan, lower
+def diagram(plan: Plan | Spec, view: str = "macro", *, direction: str = "TB") -> graphviz.Digraph:
+    """The ``view`` (``macro`` or ``blocks``) of ``plan`` as a graph, laid out ``TB`` or ``LR``;
+    a spec is compiled to its plan first (the drawing reads only the plan)."""
+    from ..compile import plan_of
 
-    plan = spec if isinstance(spec, Plan) else lower(spec)
+    plan = plan_of(plan)
     if view == "macro":
         from .macro import macro_view
 
@@ -42,9 +43,9 @@ def render(graph: graphviz.Digraph, fmt: str = "svg") -> bytes:
     return render_graph(graph, fmt)
 
 
-def draw(spec: Spec | Plan, view: str = "macro", fmt: str = "svg", *, direction: str = "TB") -> bytes:
+def draw(plan: Plan | Spec, view: str = "macro", fmt: str = "svg", *, direction: str = "TB") -> bytes:
     """:func:`diagram` and :func:`render` in one call."""
-    return render(diagram(spec, view, direction=direction), fmt)
+    return render(diagram(plan, view, direction=direction), fmt)
 
 
 class _CallableModule(types.ModuleType):

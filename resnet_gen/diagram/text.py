@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..choices import ACTIVATION_CLASSES
 from ..plan import layers as L
 
 TIMES = "\u00d7"  # ×
@@ -58,23 +59,13 @@ def kernel(size: int) -> str:
     return f"{size}{TIMES}{size}"
 
 
-ACTIVATION_NAMES = {
-    "relu": "ReLU",
-    "leaky_relu": "LeakyReLU",
-    "silu": "SiLU",
-    "gelu": "GELU",
-    "mish": "Mish",
-    "hardswish": "HardSwish",
-    "elu": "ELU",
-    "tanh": "Tanh",
-    "identity": "Identity",
-}
-
+# Activations are labelled with their torch class names.
+_ACTIVATION_LABELS = {str(kind): name for kind, name in ACTIVATION_CLASSES.items()}
 NORM_NAMES = {"batch": "BatchNorm", "frozen_batch": "FrozenBatchNorm", "group": "GroupNorm"}
 
 
 def activation_name(kind: str) -> str:
-    return ACTIVATION_NAMES.get(kind, _words(kind))
+    return _ACTIVATION_LABELS.get(kind, _words(kind))
 
 
 @dataclass(frozen=True)

@@ -47,24 +47,32 @@ from __future__ import annotations
 import sys
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..spec import Spec
-from .source import MARKER, emit_source, spec_hash
+from ..spec.digest import spec_hash
+from .source import MARKER, emit_source
 from .values import EmitError
 
+if TYPE_CHECKING:
+    from ..plan import Plan
+    from ..spec import Spec
 
-def emit(spec: Spec, source: str | Path | None = None, *, target: str = "training") -> str:
-    """The standalone PyTorch source of ``spec``, formatted; ``source`` names its file in the header.
+
+def emit(spec: Spec | Plan, source: str | Path | None = None, *, target: str = "training") -> str:
+    """The standalone PyTorch source of ``spec`` (compiled to its plan first) or of a plan,
+    formatted; ``source`` names its file in the header.
 
     ``target="inference"`` writes the deployment form (batch norms folded, channels-last)."""
-    return emit_source(spec, source, target=target)
+    from ..compile import plan_of
+
+    return emit_source(plan_of(spec), source, target=target)
 
 
 class _CallableModule(types.ModuleType):
     """``resnet_gen.emit`` is both this package and the ``rg.emit(...)`` function: importing the
     package rebinds ``resnet_gen.emit`` to the module, so calling the module calls :func:`emit`."""
 
-    def __call__(self, spec: Spec, source: str | Path | None = None, *, target: str = "training") -> str:
+    def __call__(self, spec: Spec | Plan, source: str | Path | None = None, *, target: str = "training") -> str:
         return emit(spec, source, target=target)
 
 

@@ -11,7 +11,6 @@ from ..plan.backbone import feature_taps
 from ..plan.inference import TARGETS
 from ..plan.layers import Layer, Norm
 from ..plan.types import FeatureTap, HeadPlan, StagePlan
-from ..spec import Spec
 from .blocks import BlockClass, block_classes, folds_table
 from .code import Items, Member, SharedCode
 from .templates import render_layer, roles_of
@@ -104,6 +103,8 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "frozen",
             "folds",
             "target",
+            "drop_path",
+            "spec_hash",
         ]
     ),
     StagePlan: frozenset(["path", "index", "blocks", "width", "stride", "dilation"]),
@@ -151,14 +152,14 @@ def check_plan_fields() -> None:
             )
 
 
-def model(spec: Spec, plan: Plan) -> Model:
+def model(plan: Plan) -> Model:
     check_plan_fields()
     if plan.init_scheme not in INIT_SCHEMES:
         raise EmitError(f"init scheme {plan.init_scheme!r} has no source template")
     if plan.target not in TARGETS:
         raise EmitError(f"target {plan.target!r} has no source template")
-    name = spec.name
-    rates = _drop_path_rates(spec, plan)
+    name = plan.name
+    rates = _drop_path_rates(plan)
     drop_path_code = _stage_slices(plan) if rates is not None else None
     classes = block_classes(plan, drop_path_code)
     params = []
@@ -173,7 +174,7 @@ def model(spec: Spec, plan: Plan) -> Model:
         dropout = py_literal(plan.head.dropout) if plan.head.dropout else None
         head = Head(plan.head.pool, dropout, fc)
     if rates is not None:
-        params.append(Param("drop_path_rate", "float", py_literal(spec.drop_path)))
+        params.append(Param("drop_path_rate", "float", py_literal(plan.drop_path)))
     stage_of = {index: cls for cls in classes for index in cls.stages}
     stages = []
     for index, stage in enumerate(plan.stages):
@@ -244,15 +245,15 @@ def _classifier(fc: Layer) -> str:
     return render_layer(fc, exprs)
 
 
-def _drop_path_rates(spec: Spec, plan: Plan) -> str | None:
+def _drop_path_rates(plan: Plan) -> str | None:
     """The per-block drop-path rates as the model computes them from ``drop_path_rate`` (the
     spec's rule: rising linearly from 0 to the rate at the last block), if they are that rule."""
     blocks = plan.blocks
     if not any(block.drop_path > 0 for block in blocks):
         return None
-    total = sum(stage.blocks for stage in spec.stages)
+    total = len(blocks)
     steps = max(total - 1, 1)
-    if any(block.drop_path != spec.drop_path * number / steps for number, block in enumerate(blocks)):
+    if any(block.drop_path != plan.drop_path * number / steps for number, block in enumerate(blocks)):
         return None
     return f"[drop_path_rate * index / {steps} for index in range({total})]"
 

@@ -21,6 +21,7 @@ from typing import Any
 import jinja2
 
 from .. import catalog
+from ..choices import ACTIVATION_CLASSES, IN_PLACE_ACTIVATIONS
 from ..plan.layers import Layer
 from ..runtime import HELPER_MODULES
 from .values import EmitError, Expr, literal, py_literal
@@ -115,7 +116,14 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.globals.update(
-        kw=_kw, use=use, need=need, unsupported=_unsupported, activation=activation_code, literal=py_literal
+        kw=_kw,
+        use=use,
+        need=need,
+        unsupported=_unsupported,
+        activation=activation_code,
+        literal=py_literal,
+        activation_classes=ACTIVATION_CLASSES,
+        in_place_activations=IN_PLACE_ACTIVATIONS,
     )
     env.filters["py"] = py_literal
     return env

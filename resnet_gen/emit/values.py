@@ -6,13 +6,12 @@ identifiers, strings are written with ``repr`` (or escaped for a docstring), num
 
 from __future__ import annotations
 
-import builtins
-import keyword
 import math
 import textwrap
 from dataclasses import dataclass
 
 from ..errors import SpecError
+from ..identifiers import identifier_kind
 
 
 class EmitError(SpecError):
@@ -62,15 +61,12 @@ def py_literal(value: object) -> str:
     raise EmitError(f"cannot write {type(value).__name__} value {value!r} as a Python literal")
 
 
-def is_identifier(name: str) -> bool:
-    return name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
-
-
 def check_identifier(name: str, what: str) -> str:
     """``name`` if it is a plain ASCII identifier that shadows no builtin, else EmitError."""
-    if not is_identifier(name) or keyword.issoftkeyword(name):
+    kind = identifier_kind(name)
+    if kind in ("invalid", "keyword"):
         raise EmitError(f"{what} {name!r} is not a valid Python identifier")
-    if name in vars(builtins):
+    if kind == "builtin":
         raise EmitError(f"{what} {name!r} would shadow the Python builtin of that name; rename it")
     return name
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..plan import BlockPlan, Plan, lower
+from ..choices import ACTIVATION_CLASSES, IN_PLACE_ACTIVATIONS, ActivationType
+from ..plan import BlockPlan, Plan
 from ..plan import layers as L
 from ..plan.backbone import feature_taps
 from ..runtime.attention import EfficientChannelAttention, SplitAttention, SqueezeExcite
@@ -17,27 +17,13 @@ from ..runtime.convs import StdConv2d
 from ..runtime.norms import EvoNormS0, FilterResponseNormTLU, FrozenBatchNorm2d
 from ..runtime.pooling import BlurPool2d, SamePadAvgPool2d
 from ..runtime.residual import DropPath, ZeroPadShortcut
-from ..spec import Spec
 from .freeze import freeze
 from .interface import ModelInterface, feature_info
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "silu": nn.SiLU,
-    "gelu": nn.GELU,
-    "mish": nn.Mish,
-    "hardswish": nn.Hardswish,
-    "elu": nn.ELU,
-    "tanh": nn.Tanh,
-    "identity": nn.Identity,
-}
-_INPLACE = {"relu", "leaky_relu", "silu", "mish", "hardswish", "elu"}
 
-
-def make_activation(kind: str, inplace: bool = True) -> nn.Module:
-    cls = ACTIVATIONS[kind]
-    return cls(inplace=True) if inplace and kind in _INPLACE else cls()
+def make_activation(kind: ActivationType, inplace: bool = True) -> nn.Module:
+    cls: type[nn.Module] = getattr(nn, ACTIVATION_CLASSES[kind])
+    return cls(inplace=True) if inplace and kind in IN_PLACE_ACTIVATIONS else cls()
 
 
 def make_layer(layer: L.Layer) -> nn.Module:
@@ -252,20 +238,9 @@ def initialize(model: nn.Module, plan: Plan) -> None:
                 nn.init.zeros_(target.weight)  # type: ignore[arg-type]
 
 
-def build(spec_or_plan: Spec | Plan, **backbone: Any) -> ResNet:
-    """A live ``nn.Module`` for a spec (or plan).
-
-    Keyword arguments override the spec's ``backbone`` section (``features_only``, ``out_indices``,
-    ``output_stride``, ``frozen_stages``) and are validated like it. With ``features_only`` the
-    module returns a list of feature maps and carries ``feature_info``.
-    """
-    if backbone:
-        if isinstance(spec_or_plan, Plan):
-            raise TypeError("backbone options need a Spec; a Plan is already lowered")
-        from ..spec.backbone import with_backbone
-
-        spec_or_plan = with_backbone(spec_or_plan, **backbone)
-    plan = spec_or_plan if isinstance(spec_or_plan, Plan) else lower(spec_or_plan)
+def build(plan: Plan) -> ResNet:
+    """A live ``nn.Module`` for ``plan``; with feature taps (``features_only``) it returns a list of
+    feature maps and carries ``feature_info``. ``rg.build`` takes a spec and backbone options."""
     if plan.features:
         from .features import FeatureResNet
 

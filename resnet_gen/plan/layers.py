@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..choices import ActivationType
+
 Size = tuple[int, int]
 
 
@@ -71,7 +73,7 @@ class Act:
     block that starts with an activation)."""
 
     path: str
-    type: str
+    type: ActivationType
     inplace: bool = True
     params = 0
     macs = 0
@@ -106,7 +108,7 @@ class SqueezeExcite:
     path: str
     channels: int
     reduced: int
-    activation: str
+    activation: ActivationType
 
     @property
     def params(self) -> int:
@@ -259,7 +261,7 @@ class SplitAttention:
     attn_channels: int
     eps: float
     momentum: float
-    activation: str
+    activation: ActivationType
     out_size: Size
 
     @property

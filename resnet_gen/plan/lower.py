@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..choices import PRE_ACTIVATION_ORDERS, BlockOrder, ShortcutKind
+from ..choices import PRE_ACTIVATION_ORDERS, ActivationType, BlockOrder, ShortcutKind
 from ..errors import SpecError
+from ..spec.digest import spec_hash
 from ..spec.model import AntiAliasSpec, AttentionSpec, BlockSpec, ConvSpec, NormSpec, Spec
 from ..spec.stage_options import block_mid_width
 from .backbone import apply_backbone, stage_geometry, stride_of
@@ -50,7 +51,7 @@ def eca_kernel(channels: int, gamma: int = 2, beta: int = 1) -> int:
 class _Builder:
     """Small helper that turns (kind, channels) into layers with the spec's norm and activation."""
 
-    def __init__(self, norm: NormSpec, activation: str, conv: ConvSpec | None = None) -> None:
+    def __init__(self, norm: NormSpec, activation: ActivationType, conv: ConvSpec | None = None) -> None:
         self.norm_spec = norm
         self.activation = activation
         self.conv_spec = conv or ConvSpec()
@@ -101,6 +102,7 @@ class _Builder:
 
 def lower(spec: Spec) -> Plan:
     """Resolve ``spec`` into a :class:`Plan`. Pure Python; raises SpecError for impossible shapes."""
+    digest = spec_hash(spec)  # of the spec as written, before width_factor is applied
     spec = _widened(spec)
     make = _Builder(spec.norm, spec.activation, spec.conv)
     size = spec.input.hw
@@ -179,6 +181,8 @@ def lower(spec: Spec) -> Plan:
         zero_init_residual=spec.init.zero_init_residual,
         activation=spec.activation,
         norm=spec.norm.type,
+        drop_path=spec.drop_path,
+        spec_hash=digest,
     )
     return apply_backbone(spec, _absorb_activations(plan))
 

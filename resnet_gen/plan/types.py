@@ -162,6 +162,11 @@ class Plan:
     # target the plan was made for.
     folds: tuple[Fold, ...] = ()
     target: str = "training"
+    # What the back ends read of the spec beyond its layers: the network's drop-path rate (the
+    # emitted model's drop_path_rate argument; each block holds its own rate) and the sha256 of
+    # the resolved spec (the emitted header's), so that no back end needs the Spec.
+    drop_path: float = 0.0
+    spec_hash: str = ""
 
     @property
     def blocks(self) -> tuple[BlockPlan, ...]:

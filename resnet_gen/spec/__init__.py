@@ -1,6 +1,7 @@
-"""Front end: YAML spec files to validated :class:`Spec` objects."""
+"""Front end: YAML spec files to validated :class:`Spec` objects (``resnet_gen.compile`` goes on
+to the plan; ``rg.load_spec`` is there)."""
 
-from .load import load_spec, resolve, validate
+from .load import resolve, validate
 from .model import Spec
 
-__all__ = ["Spec", "load_spec", "resolve", "validate"]
+__all__ = ["Spec", "resolve", "validate"]

@@ -89,7 +89,8 @@ def raise_problems(problems: list[Problem]) -> None:
 
 
 def with_backbone(spec: Spec, **options: Any) -> Spec:
-    """``spec`` with some ``backbone`` fields replaced, validated like a spec file.
+    """``spec`` with some ``backbone`` fields replaced, validated like a spec file (backbone options
+    change no shape the planner checks, so validation is the whole check).
 
     ``rg.build(spec, features_only=True, out_indices=(1, 2, 3, 4))`` goes through here.
     """

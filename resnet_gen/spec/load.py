@@ -1,4 +1,7 @@
-"""Front end: spec file or catalog name -> resolved mapping (extends, overrides) -> validated Spec."""
+"""Front end: spec file or catalog name -> resolved mapping (extends, overrides) -> validated Spec.
+
+Validation only; :mod:`resnet_gen.compile` goes on to the plan and places the planner's problems
+with the same rules (:func:`place`)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -19,41 +22,33 @@ from . import messages
 from .model import Spec
 from .yaml_source import KeyPath, LocatedMapping, format_path, load_plain_value, read_yaml_file
 
-if TYPE_CHECKING:
-    from ..plan.types import Plan
-
 # Identity fields describe one spec file; a child never inherits them from its parent.
 _NOT_INHERITED = ("name", "description", "reference")
 _MAX_EXTENDS_DEPTH = 32
 
 
-def load_spec(source: str | Path, overrides: Mapping[str, Any] | list[str] | None = None) -> Spec:
-    """Load a spec from a file path or a catalog name, apply ``extends`` and overrides, validate.
-
-    ``overrides`` is a mapping of dotted paths to values (``{"stages[3].blocks": 4}``) or a list of
-    ``"path=value"`` strings as given to ``--set``. Raises :class:`SpecError` on any problem.
-    """
-    return load_spec_and_plan(source, overrides)[0]
-
-
-def load_spec_and_plan(
+def read_spec(
     source: str | Path,
     overrides: Mapping[str, Any] | list[str] | None = None,
     *,
     parents: ParentCache | None = None,
-) -> tuple[Spec, Plan]:
-    """:func:`load_spec`, plus the plan that validation lowered the spec to, so that a caller
-    who analyses or emits the spec does not lower it a second time. ``parents`` lets the specs
-    of one run share the parents they extend (see :class:`ParentCache`)."""
+) -> tuple[LocatedMapping, LocatedMapping | None, Location | None]:
+    """A spec file or catalog name with ``extends`` and ``overrides`` applied, not yet validated:
+    the mapping, the mapping before the overrides (None without any) and where the overrides were
+    given (``--set``, or ``overrides`` from Python), which :func:`validate` needs to place problems.
+
+    ``overrides`` is a mapping of dotted paths to values (``{"stages[3].blocks": 4}``) or a list of
+    ``"path=value"`` strings as given to ``--set``. ``parents`` lets the specs of one run share the
+    parents they extend (see :class:`ParentCache`)."""
     mapping = resolve(source, parents=parents)
     if not overrides:
-        return validate_and_lower(mapping)
+        return mapping, None, None
     unchanged = mapping.copy()
-    where = _SET if isinstance(overrides, list) else _PYTHON_OVERRIDES
+    where = SET if isinstance(overrides, list) else PYTHON_OVERRIDES
     apply_overrides(
         mapping, parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides), where=where
     )
-    return validate_and_lower(mapping, unchanged=unchanged, overrides_at=where)
+    return mapping, unchanged, where
 
 
 def spec_path(source: str | Path) -> Path:
@@ -238,8 +233,8 @@ def _merge(parent: LocatedMapping, child: LocatedMapping) -> LocatedMapping:
 
 
 _PATH_TOKEN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
-_SET = Location("--set")
-_PYTHON_OVERRIDES = Location("overrides")  # the overrides= mapping of load_spec
+SET = Location("--set")
+PYTHON_OVERRIDES = Location("overrides")  # the overrides= mapping of load_spec
 _BAD_PATH = "bad key path; write it like stages[3].blocks or head.num_classes"
 
 
@@ -252,11 +247,11 @@ def parse_key_path(text: str) -> KeyPath:
             position += 1
         match = _PATH_TOKEN.match(text, position)
         if match is None:
-            raise SpecError(located(_SET, text, _BAD_PATH))
+            raise SpecError(located(SET, text, _BAD_PATH))
         parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
         position = match.end()
     if not parts or not isinstance(parts[0], str):
-        raise SpecError(located(_SET, text, _BAD_PATH))
+        raise SpecError(located(SET, text, _BAD_PATH))
     return tuple(parts)
 
 
@@ -266,18 +261,18 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise SpecError(located(_SET, item, "expected PATH=VALUE, for example --set head.num_classes=10"))
+            raise SpecError(located(SET, item, "expected PATH=VALUE, for example --set head.num_classes=10"))
         try:
             out[key.strip()] = load_plain_value(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
             problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
             syntax = isinstance(exc, (yaml.scanner.ScannerError, yaml.parser.ParserError))
             hint = "; quote text values" if syntax else ""
-            raise SpecError(located(_SET, key.strip(), f"cannot read the value {raw!r}: {problem}{hint}")) from None
+            raise SpecError(located(SET, key.strip(), f"cannot read the value {raw!r}: {problem}{hint}")) from None
     return out
 
 
-def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any], *, where: Location = _SET) -> None:
+def apply_overrides(mapping: LocatedMapping, overrides: dict[str, Any], *, where: Location = SET) -> None:
     """Set each dotted path in place; the path's parents must exist (lists) or are created (mappings).
     Problems are located at ``where``: ``--set``, or ``overrides`` from Python."""
     for text, value in overrides.items():
@@ -337,14 +332,25 @@ def _check_override_step(node: Any, path: KeyPath, depth: int, where: Location) 
         raise SpecError(located(where, format_path(path[: depth + 1]), messages.unknown_key_message(path[: depth + 1])))
 
 
-def validate(mapping: LocatedMapping) -> Spec:
+def validate(
+    mapping: LocatedMapping, *, unchanged: LocatedMapping | None = None, overrides_at: Location | None = None
+) -> Spec:
     """Validate a resolved mapping, turning pydantic's errors into located one-line messages.
-    A spec must also lower to a plan: shapes that collapse to nothing are errors here, located."""
-    return validate_and_lower(mapping)[0]
+
+    ``unchanged`` is the mapping before the overrides: when it is valid, the overrides broke it,
+    and problems are placed where they were given (``overrides_at``), with the file's line as a
+    note, instead of at a catalog file the user cannot edit. Validation only: a spec whose shapes
+    collapse to nothing is valid here and refused by the planner (see :mod:`resnet_gen.compile`)."""
+    try:
+        return check(mapping)
+    except Problems as exc:
+        found = exc.found
+    blame = (overrides_at or SET) if unchanged is not None and _checks(unchanged) else None
+    raise SpecError(place(found, mapping, blame)) from None
 
 
 @dataclass(frozen=True)
-class _Found:
+class Found:
     """One problem before it is placed: the key path it is about (None: the whole spec), and
     whether it comes from a rule across keys (or from the planner) rather than one value's type
     or bound, so that the key it names may not be the one that changed."""
@@ -354,70 +360,47 @@ class _Found:
     across_keys: bool
 
 
-class _Problems(Exception):
-    def __init__(self, found: list[_Found]) -> None:
+class Problems(Exception):
+    """The problems of one spec, not yet placed (:func:`place` makes them located lines)."""
+
+    def __init__(self, found: list[Found]) -> None:
         super().__init__(len(found))
         self.found = found
 
 
-def validate_and_lower(
-    mapping: LocatedMapping, *, unchanged: LocatedMapping | None = None, overrides_at: Location | None = None
-) -> tuple[Spec, Plan]:
-    """:func:`validate`, also returning the plan. ``unchanged`` is the mapping before the
-    overrides: when it is valid, the overrides broke it, and problems are placed where they were
-    given (``overrides_at``: ``--set``, or ``overrides`` from Python), with the file's line as a
-    note, instead of at a catalog file the user cannot edit."""
+def _checks(mapping: LocatedMapping) -> bool:
     try:
-        return _validated(mapping)
-    except _Problems as exc:
-        found = exc.found
-    blame = (overrides_at or _SET) if unchanged is not None and _is_valid(unchanged) else None
-    raise SpecError(_placed(found, mapping, blame)) from None
-
-
-def _is_valid(mapping: LocatedMapping) -> bool:
-    try:
-        _validated(mapping)
-    except _Problems:
+        check(mapping)
+    except Problems:
         return False
     return True
 
 
-def _validated(mapping: LocatedMapping) -> tuple[Spec, Plan]:
+def check(mapping: LocatedMapping) -> Spec:
+    """The Spec of ``mapping``, or :class:`Problems` for what pydantic refuses."""
     try:
-        spec = Spec.model_validate(mapping.data)
+        return Spec.model_validate(mapping.data)
     except ValidationError as exc:
-        raise _Problems(
+        raise Problems(
             [
-                _Found(messages.error_path(error), messages.message(error), error["type"] == "value_error")
+                Found(messages.error_path(error), messages.message(error), error["type"] == "value_error")
                 for error in messages.select(exc.errors(include_url=False))
             ]
         ) from None
-    from ..plan.lower import lower  # the planner imports the spec models, so only now
-    from .limits import params_problem
-
-    try:
-        plan = lower(spec)
-        too_big = params_problem(plan, spec.width_factor)
-        if too_big is not None:
-            raise SpecError(too_big)
-    except SpecError as exc:
-        raise _Problems([_plan_problem(problem) for problem in exc.problems]) from None
-    return spec, plan
 
 
-def _plan_problem(problem: str) -> _Found:
+def plan_problem(problem: str) -> Found:
     """The planner says ``input.size: too small ...``; keep the key path it names."""
     key, sep, message = problem.partition(": ")
     if sep and re.fullmatch(r"[A-Za-z_][\w.\[\]]*", key):
         try:
-            return _Found(parse_key_path(key), message, True)
+            return Found(parse_key_path(key), message, True)
         except SpecError:
             pass
-    return _Found(None, problem, True)
+    return Found(None, problem, True)
 
 
-def _placed(found: list[_Found], mapping: LocatedMapping, blame: Location | None) -> list[str]:
+def place(found: list[Found], mapping: LocatedMapping, blame: Location | None) -> list[str]:
     """One located line per problem (at most ``messages.MAX_PROBLEMS``, then a count). A rule
     across keys that fails at a key the user did not write (a parent's, when the child or an
     override changed another key) is placed where the change was, noting the key's own line."""
@@ -433,7 +416,7 @@ def _placed(found: list[_Found], mapping: LocatedMapping, blame: Location | None
             continue
         key = format_path(item.path)
         where, note = mapping.where(item.path), ""
-        if item.across_keys and where.source not in (_SET.source, _PYTHON_OVERRIDES.source):
+        if item.across_keys and where.source not in (SET.source, PYTHON_OVERRIDES.source):
             if blame is not None:
                 where, note = blame, f" ({key} is set at {where})"
             elif where.source != mapping.source:

@@ -5,49 +5,13 @@ a name the generated file defines, or a module that ``import`` could find instea
 
 from __future__ import annotations
 
-import builtins
-import keyword
 import re
 import sys
 
-# Module-level names every generated file may define or import (see emit/source.py).
-GENERATED_FILE_NAMES = frozenset(
-    {
-        "torch",
-        "nn",
-        "F",
-        "math",
-        "copy",
-        "operator",
-        "OrderedDict",
-        "Iterable",
-        "Mapping",
-        "Any",
-        "checkpoint",
-        "FROZEN_MODULES",
-        "fold_batch_norms",
-        "fuse_for_cpu",
-        "_fused_conv",
-        "_CONV_POINTWISE",
-        "quantize_int8",
-    }
-)
-# Classes a generated file may define: fixed ones, and block classes named after their kind
-# (SEBottleneck, PreActBasicBlock, PlainBasicBlock2, ...; see emit/blocks.py).
-GENERATED_CLASSES = frozenset(
-    {
-        "ResNet",
-        "SqueezeExcite",
-        "EfficientChannelAttention",
-        "StdConv2d",
-        "BlurPool2d",
-        "ZeroPadShortcut",
-        "EvoNormS0",
-        "FilterResponseNormTLU",
-        "SplitAttention",
-        "FeatureInfo",
-    }
-)
+from ..identifiers import GENERATED_CLASSES, GENERATED_FILE_NAMES, identifier_kind
+
+# Block classes are named after their kind (SEBottleneck, PreActBasicBlock, PlainBasicBlock2, ...;
+# see emit/blocks.py); the other names an emitted file uses are in resnet_gen.identifiers.
 _BLOCK_CLASS = re.compile(r"(?:[A-Z][A-Za-z]*)?(?:Block|Bottleneck)\d*")
 # Packages the generated file imports, besides the standard library.
 IMPORTED_PACKAGES = frozenset({"torch", "torchvision", "timm", "numpy", "onnx", "onnxruntime"})
@@ -60,13 +24,14 @@ def name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a network, or None."""
     if len(name) > MAX_LENGTH:
         return f"{name[:20]!r}... is {len(name):,} characters long; a name has at most {MAX_LENGTH}"
-    if not (name.isascii() and name.isidentifier()):
+    kind = identifier_kind(name)
+    if kind == "invalid":
         return f"{name!r} is not a valid name; use letters, digits and underscores, not starting with a digit (it names the generated Python function)"
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if kind == "keyword":
         return f"{name!r} is a Python keyword; choose another name (it names the generated Python function)"
     if name.startswith("__") and name.endswith("__"):
         return f"{name!r} has Python's own double underscores; choose a name without them"
-    if name in vars(builtins):
+    if kind == "builtin":
         return f"{name!r} is a Python builtin, which the generated function would shadow; choose another name"
     if name in sys.stdlib_module_names or name in IMPORTED_PACKAGES:
         return f"{name!r} is the name of a Python module: the generated {name}.py would be imported in its place; choose another name"

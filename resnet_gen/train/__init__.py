@@ -47,7 +47,7 @@ def train(
     that many steps in all and saves ``last.ckpt``. Returns ``{"history": [one row per epoch],
     "steps", "best", "best_metric", "global_step", "stopped", "out"}``.
     """
-    from ..spec import load_spec
+    from ..compile import load_spec
     from . import loop
     from .checkpoint import load_checkpoint
 

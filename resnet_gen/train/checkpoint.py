@@ -54,7 +54,7 @@ class Checkpoint:
 
     def build_model(self, *, ema: bool = False) -> nn.Module:
         """The live network of the checkpoint's spec with its weights (the EMA's when ``ema``)."""
-        from ..live import build
+        from .. import build
 
         model = build(self.spec)
         weights = self.ema if ema and self.ema is not None else self.model

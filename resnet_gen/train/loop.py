@@ -162,7 +162,7 @@ class _Run:
         write_text_atomic(self.out / "recipe.yaml", recipe_text, hint=hint)
 
     def _build(self) -> None:
-        from ..live import build
+        from .. import build
 
         recipe = self.recipe
         random.seed(recipe.seed)

@@ -1,0 +1,47 @@
+"""What may name something in an emitted file: plain Python identifiers, and the names every
+emitted file itself defines or imports. The spec's name rules and the emitter's checks share these."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from typing import Literal
+
+from .runtime import HELPER_MODULES
+
+# Module-level names every emitted file may define or import (see emit/source.py).
+GENERATED_FILE_NAMES = frozenset(
+    {
+        "torch",
+        "nn",
+        "F",
+        "math",
+        "copy",
+        "operator",
+        "OrderedDict",
+        "Iterable",
+        "Mapping",
+        "Any",
+        "checkpoint",
+        "FROZEN_MODULES",
+        "fold_batch_norms",
+        "fuse_for_cpu",
+        "_fused_conv",
+        "_CONV_POINTWISE",
+        "quantize_int8",
+    }
+)
+# Classes an emitted file may define besides its block classes: the model and the runtime's helpers.
+GENERATED_CLASSES = frozenset({"ResNet", *HELPER_MODULES})
+
+
+def identifier_kind(name: str) -> Literal["identifier", "invalid", "keyword", "builtin"]:
+    """Whether ``name`` is a Python name that shadows nothing: ``identifier``; else why not
+    (not an ASCII identifier, a keyword or soft keyword, a builtin). Callers word the message."""
+    if not (name.isascii() and name.isidentifier()):
+        return "invalid"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "keyword"
+    if name in vars(builtins):
+        return "builtin"
+    return "identifier"
