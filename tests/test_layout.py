@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "resnet_gen"
 
 
@@ -117,3 +119,36 @@ def test_live_emitted_and_drawn_from_a_plan_whose_spec_is_gone() -> None:
     state, reference = model.state_dict(), expected_model.state_dict()
     assert list(state) == list(reference)
     assert all(torch.equal(state[key], reference[key]) for key in state)
+
+
+def test_the_front_end_validates_and_the_compiler_lowers() -> None:
+    """``spec/load.py`` imports nothing of the planner and no module of ``spec/`` imports the
+    lowering or the compiler (lowering is not validation's job; ``spec/limits.py`` names the Plan
+    type only to check a plan's size); the compiler returns the spec and exactly the plan the
+    planner makes of it."""
+    offenders = sorted(
+        f"{path.relative_to(PACKAGE.parent)} imports {module}"
+        for path in sorted((PACKAGE / "spec").glob("*.py"))
+        for module in imported_modules(path)
+        if module.startswith(("resnet_gen.plan.lower", "resnet_gen.compile"))
+        or (path.name == "load.py" and module.startswith("resnet_gen.plan"))
+    )
+    assert offenders == []
+
+    import resnet_gen as rg
+    from resnet_gen.spec import resolve, validate
+
+    spec, plan = rg.compile_spec("resnet26d", ["head.num_classes=7"])
+    assert spec == rg.load_spec("resnet26d", {"head.num_classes": 7})
+    assert plan == rg.lower(spec) and plan.head is not None and plan.head.num_classes == 7
+    # Validation alone accepts a spec the planner refuses; compiling it is the located error
+    # validate prints (tests/bad_specs has the case).
+    from resnet_gen.compile import compile_mapping
+
+    corpus = Path(__file__).resolve().parent / "bad_specs"
+    mapping = resolve(corpus / "combo_blur_pool_too_small.yaml")
+    assert validate(mapping.copy()).input.size == 4
+    expected = (corpus / "combo_blur_pool_too_small.expected").read_text(encoding="utf-8").strip()
+    with pytest.raises(rg.SpecError) as raised:
+        compile_mapping(mapping)
+    assert str(raised.value).endswith(expected.partition(": ")[2])

@@ -26,14 +26,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..choices import ActivationType, AttentionType, BlockOrder, BlockType, NormType
+from .limits import MAX_CHANNELS
 
 # Bounds keep absurd specs (a billion blocks, width 2**40) from ever reaching the planner.
 Count = Annotated[int, Field(ge=1, le=10_000)]
-Channels = Annotated[int, Field(ge=1, le=65_536)]
+Channels = Annotated[int, Field(ge=1, le=MAX_CHANNELS)]
 Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
 # Lowering is linear in blocks; ResNet-1202 has 600. More than this is a typo or an attack.
 MAX_TOTAL_BLOCKS = 2_000
-MAX_CHANNELS = 65_536
 
 
 class _Strict(BaseModel):
