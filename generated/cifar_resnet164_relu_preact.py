@@ -79,9 +79,7 @@ class ReLUPreActBottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.act1(x)
-        # The projection reads the pre-activated input; an identity shortcut reads the block's input.
-        if self.downsample is not None:
-            shortcut = self.downsample(x)
+        preact = x  # the projection reads the pre-activated input; an identity shortcut, the block's input
         x = self.conv1(x)
         x = self.bn1(x)
         x = self.act2(x)
@@ -90,6 +88,8 @@ class ReLUPreActBottleneck(nn.Module):
         x = self.act3(x)
         x = self.conv3(x)
         x = self.bn3(x)
+        if self.downsample is not None:
+            shortcut = self.downsample(preact)
         x = x + shortcut
         return x
 

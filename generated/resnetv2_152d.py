@@ -82,9 +82,7 @@ class PreActBottleneck(nn.Module):
         shortcut = x
         x = self.bn1(x)
         x = self.act1(x)
-        # The projection reads the pre-activated input; an identity shortcut reads the block's input.
-        if self.downsample is not None:
-            shortcut = self.downsample(x)
+        preact = x  # the projection reads the pre-activated input; an identity shortcut, the block's input
         x = self.conv1(x)
         x = self.bn2(x)
         x = self.act2(x)
@@ -92,6 +90,8 @@ class PreActBottleneck(nn.Module):
         x = self.bn3(x)
         x = self.act3(x)
         x = self.conv3(x)
+        if self.downsample is not None:
+            shortcut = self.downsample(preact)
         x = x + shortcut
         return x
 

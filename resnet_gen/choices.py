@@ -55,7 +55,7 @@ ORDER_PREFIXES: dict[BlockOrder, str] = {
 # A block's forward, as the plan records it (``BlockPlan.steps``) and every back end runs it:
 # ``fork`` keeps the current tensor as the shortcut; ``preact``, ``branch`` and ``after_add`` run
 # the block's layers of that name on the current tensor; ``shortcut`` runs the shortcut's layers
-# on what ``reads`` names (the fork, or the current tensor: a pre-activation block's projection);
+# on what ``reads`` names (the fork, or the output of ``preact``: a pre-activation block's projection);
 # ``drop_path`` drops the branch per sample (a no-op at rate 0); ``add`` adds the shortcut;
 # ``activation`` applies the block's ``post_activation``.
 # The block widths a layer's output channels can be, as the emitted classes name them: where
@@ -63,7 +63,7 @@ ORDER_PREFIXES: dict[BlockOrder, str] = {
 WidthName = Literal["in_channels", "first_channels", "mid_channels", "out_channels"]
 
 BlockStepOp = Literal["fork", "preact", "shortcut", "branch", "drop_path", "add", "after_add", "activation"]
-ShortcutInput = Literal["fork", "x"]
+ShortcutInput = Literal["fork", "preact"]
 
 
 @dataclass(frozen=True)

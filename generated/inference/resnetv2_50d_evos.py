@@ -112,14 +112,14 @@ class PreActBottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x
         x = self.bn1(x)
-        # The projection reads the pre-activated input; an identity shortcut reads the block's input.
-        if self.downsample is not None:
-            shortcut = self.downsample(x)
+        preact = x  # the projection reads the pre-activated input; an identity shortcut, the block's input
         x = self.conv1(x)
         x = self.bn2(x)
         x = self.conv2(x)
         x = self.bn3(x)
         x = self.conv3(x)
+        if self.downsample is not None:
+            shortcut = self.downsample(preact)
         x += shortcut
         return x
 

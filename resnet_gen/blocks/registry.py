@@ -189,6 +189,9 @@ class BlockKind:
 
         The shortcut forks from the block's input, except for a pre-activation block's
         projection, which reads the pre-activation (an identity shortcut still reads the input).
+        A projection runs after the branch, just before the addition, as torchvision's blocks run
+        theirs: run first, its output (and in the backward pass its gradient) would be held while
+        the branch runs.
         """
         pre = order in PRE_ACTIVATION_ORDERS
         steps: list[BlockStep] = []
@@ -196,12 +199,10 @@ class BlockKind:
             steps.append(BlockStep("fork"))
         if pre:
             steps.append(BlockStep("preact"))
-            if projects:
-                steps.append(BlockStep("shortcut", reads="x"))
         steps += [BlockStep("branch"), BlockStep("drop_path")]
         if residual:
-            if projects and not pre:
-                steps.append(BlockStep("shortcut"))
+            if projects:
+                steps.append(BlockStep("shortcut", reads="preact" if pre else "fork"))
             steps.append(BlockStep("add"))
         if order == "bn_after_add":
             steps.append(BlockStep("after_add"))

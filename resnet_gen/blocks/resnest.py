@@ -102,6 +102,31 @@ class SplitAttention(KindLayer):
             act=make_activation(self.activation),
         )
 
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (self.out_channels, *self.out_size)
+
+    def counts(self) -> tuple[int, int, int, int]:
+        from ..counting import PTFLOPS_ACTIVATION
+
+        mid = self.out_channels * self.radix
+        pixels = self.out_size[0] * self.out_size[1]
+        attn = self.attn_channels
+        norms = 2 * mid * pixels + 2 * attn  # bn0 on the conv's output, bn1 on the pooled path
+        acts = PTFLOPS_ACTIVATION[self.activation] * (mid * pixels + attn)
+        biases = attn + mid  # fc1 and fc2
+        return (self.macs, self.macs + norms, self.macs + norms + acts + biases, mid * pixels + attn + mid)
+
+    def saved(self) -> tuple[int, int]:
+        mid = self.out_channels * self.radix
+        pixels = self.out_size[0] * self.out_size[1]
+        # bn0's input and act0's output (which the weighting reads); the pooled path's tensors:
+        # fc1's input, bn1's input, act1's output, the split weights.
+        small = self.out_channels + 2 * self.attn_channels + mid
+        return 2 * mid * pixels + small, 2 * (mid + self.attn_channels)
+
+    def buffer_elements(self) -> int:
+        return 2 * (self.out_channels * self.radix + self.attn_channels) + 2
+
     def text(self) -> tuple[str, str, str, str]:
         size = f"{self.kernel}\u00d7{self.kernel}"
         stride = f"/{self.stride}" if self.stride > 1 else ""

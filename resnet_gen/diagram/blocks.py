@@ -128,7 +128,7 @@ def _draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: B
     spine = f"{prefix}/spine"
     source = f"{prefix}/input"
     graph.node(source, html([bold("input"), small(shape(block.in_channels, block.in_size))]), **_terminal(spine))
-    tail = split = source
+    tail = split = preacted = source
     for step in block.steps:
         match step.op:
             case "fork":
@@ -136,10 +136,11 @@ def _draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: B
             case "preact":
                 for layer in block.preact:
                     tail = _layer(graph, edges, f"{prefix}/preact/{layer.path}", layer, tail, spine)
+                preacted = tail
             case "shortcut":
-                # Drawn at the addition; a projection that reads the current tensor forks here.
-                if step.reads == "x":
-                    split = tail
+                # Drawn at the addition; a projection of the pre-activation forks after it.
+                if step.reads == "preact":
+                    split = preacted
             case "branch":
                 for layer in block.branch:
                     tail = _layer(graph, edges, f"{prefix}/branch/{layer.path}", layer, tail, spine)

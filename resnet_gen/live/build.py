@@ -164,15 +164,15 @@ class ResidualBlock(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x
+        shortcut = preacted = x
         for step in self.steps:
             match step.op:
                 case "fork":
                     shortcut = x
                 case "preact":
-                    x = self._run(self.preact, x)
+                    x = preacted = self._run(self.preact, x)
                 case "shortcut":
-                    shortcut = self._run(self.shortcut, x if step.reads == "x" else shortcut)
+                    shortcut = self._run(self.shortcut, preacted if step.reads == "preact" else shortcut)
                 case "branch":
                     x = self._run(self.branch, x)
                 case "drop_path":

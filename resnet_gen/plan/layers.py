@@ -274,6 +274,24 @@ class KindLayer:
         """How the emitted block class's docstring names it among the convs ("" if not a conv)."""
         return ""
 
+    # Its counts in the report's conventions (resnet_gen.counting) and its training memory
+    # (resnet_gen.memory_estimate): the kind's module knows what its torch module runs.
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape it writes (channels, height, width), given the shape it reads."""
+        raise NotImplementedError
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """Its cost as torchvision, fvcore and ptflops count it, and its activations."""
+        raise NotImplementedError
+
+    def saved(self) -> tuple[int, int]:
+        """What its backward keeps beside its input: elements per sample and per batch (statistics)."""
+        raise NotImplementedError
+
+    def buffer_elements(self) -> int:
+        """Elements of its buffers (batch-norm statistics)."""
+        raise NotImplementedError
+
 
 Layer = (
     Conv
