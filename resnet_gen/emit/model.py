@@ -104,6 +104,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "frozen",
             "folds",
             "target",
+            "decoder",
         ]
     ),
     StagePlan: frozenset(["path", "index", "blocks", "width", "stride", "dilation"]),

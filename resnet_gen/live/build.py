@@ -274,6 +274,10 @@ def build(spec_or_plan: Spec | Plan, **backbone: Any) -> ResNet:
 
         spec_or_plan = with_backbone(spec_or_plan, **backbone)
     plan = spec_or_plan if isinstance(spec_or_plan, Plan) else lower(spec_or_plan)
+    if plan.decoder is not None:
+        from .segmentation import SegmentationResNet
+
+        return SegmentationResNet(plan)
     if plan.features:
         from .features import FeatureResNet
 

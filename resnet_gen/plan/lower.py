@@ -10,6 +10,7 @@ from ..errors import SpecError
 from ..spec.model import AntiAliasSpec, AttentionSpec, BlockSpec, ConvSpec, NormSpec, Spec
 from ..spec.stage_options import block_mid_width
 from .backbone import apply_backbone, stage_geometry, stride_of
+from .heads import with_decoder
 from .layers import (
     Act,
     BlurPool,
@@ -180,7 +181,7 @@ def lower(spec: Spec) -> Plan:
         activation=spec.activation,
         norm=spec.norm.type,
     )
-    return apply_backbone(spec, _absorb_activations(plan))
+    return with_decoder(spec, apply_backbone(spec, _absorb_activations(plan)))
 
 
 def _widened(spec: Spec) -> Spec:

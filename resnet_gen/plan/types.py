@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..choices import ActivationType, AttentionType, BlockOrder, BlockType, ShortcutKind
 from .layers import Layer, Size
+
+if TYPE_CHECKING:
+    from .heads import DecoderPlan
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,8 @@ class Plan:
     # target the plan was made for.
     folds: tuple[Fold, ...] = ()
     target: str = "training"
+    # A segmentation or multitask head's decoder (plan.heads); None for classifiers.
+    decoder: DecoderPlan | None = None
 
     @property
     def blocks(self) -> tuple[BlockPlan, ...]:
@@ -180,6 +186,8 @@ class Plan:
         out.extend(self.final)
         if self.head is not None:
             out.extend(self.head.layers)
+        if self.decoder is not None:
+            out.extend(self.decoder.layers)
         return tuple(out)
 
     @property
