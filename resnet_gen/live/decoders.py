@@ -24,10 +24,6 @@ class MultiTaskOutput(NamedTuple):
     mask: torch.Tensor
 
 
-def _resize(mask: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
-    return F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
-
-
 class TransposedDecoder(nn.Module):
     """The third seed's segmentation head on the last feature map: per width, a 4x4 stride-2
     transposed conv, batch norm and ReLU; then a 1x1 conv to the classes."""
@@ -46,7 +42,7 @@ class TransposedDecoder(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, features: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
-        return _resize(self.layers(features[-1]), size)
+        return F.interpolate(self.layers(features[-1]), size=size, mode="bilinear", align_corners=False)
 
 
 class FPNDecoder(nn.Module):
@@ -69,7 +65,7 @@ class FPNDecoder(nn.Module):
         out = levels[0]
         for level in levels[1:]:
             out = out + F.interpolate(level, size=out.shape[-2:], mode="bilinear", align_corners=False)
-        return _resize(self.classifier(out), size)
+        return F.interpolate(self.classifier(out), size=size, mode="bilinear", align_corners=False)
 
 
 class UNetDecoder(nn.Module):
@@ -104,4 +100,4 @@ class UNetDecoder(nn.Module):
             x = up(x)
             x = F.pad(x, [0, skip.shape[-1] - x.shape[-1], 0, skip.shape[-2] - x.shape[-2]])
             x = block(torch.cat([x, skip], dim=1))
-        return _resize(self.classifier(x), size)
+        return F.interpolate(self.classifier(x), size=size, mode="bilinear", align_corners=False)
