@@ -106,6 +106,11 @@ class HeadSpec(_Strict):
         description="`multitask` only: the mask's channels (unset: 1, a binary mask as the seed's medical example).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
     @model_serializer(mode="wrap")
     def _classifier_dumps_as_before(self, handler: SerializerFunctionWrapHandler) -> Any:
         # A classifier head leaves the decoder keys out of dumps, so every classifier spec's
