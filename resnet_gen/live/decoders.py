@@ -18,7 +18,7 @@ from torch import nn
 class MultiTaskOutput(NamedTuple):
     """A multitask network's output: class scores ``(N, classes)`` and the mask ``(N, mask
     classes, H, W)``. A named tuple: it unpacks as the seed's ``class_output, seg_output``,
-    and FX, torch.jit.trace and ONNX export all take tuples."""
+    and FX tracing and torch.export take tuples."""
 
     logits: torch.Tensor
     mask: torch.Tensor
