@@ -639,7 +639,7 @@ class Spec(_Strict):
     )
     head: HeadSpec | None = Field(
         default=HeadSpec(),
-        description="Pooling and classifier, or a segmentation decoder (`type`); `null` leaves the head out and returns the last feature map.",
+        description="Pooling and classifier, or a segmentation decoder; a type name is short for `{type: ...}`; `null` leaves the head out and returns the last feature map.",
     )
     init: InitSpec = Field(default=InitSpec(), description="Weight initialisation.")
     drop_path: Rate = Field(
