@@ -6,7 +6,9 @@ a training step that lowers a segmentation loss; tracing; the diagram and the re
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 
+import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,6 +21,7 @@ from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.ops import FeaturePyramidNetwork
 
 import resnet_gen as rg
+from resnet_gen.export import export_onnx
 
 FPN = "head={type: segmentation, num_classes: 5, decoder: {type: fpn, width: 32}}"
 UNET = "head={type: segmentation, num_classes: 3, decoder: {type: unet, features: [0, 1, 2, 3, 4]}}"
@@ -386,3 +389,33 @@ def test_emitted_multitask_returns_a_named_tuple() -> None:
         out = model(torch.randn(1, 1, 32, 32))
     assert type(out).__name__ == "MultiTaskOutput" and out.mask.shape == mask.shape == (1, 1, 32, 32)
     assert logits.shape == (1, 2)
+
+
+# --- pretrained backbones, export ----------------------------------------------------------------
+
+
+def test_imagenet_backbone_weights_load_under_the_decoder() -> None:
+    """torchvision's resnet18 weights fill the backbone; the decoder keeps its initialisation."""
+    model = rg.build(rg.load_spec("resnet18_unet_seg"))
+    state = torchvision.models.resnet18().state_dict()
+    report = rg.load_weights(model, state)
+    assert sorted(key for key, _ in report.skipped) == ["fc.bias", "fc.weight"]
+    assert report.missing and all(key.startswith("decoder.") for key in report.missing)
+    ours = model.state_dict()
+    for key, tensor in state.items():
+        if not key.startswith("fc."):
+            assert torch.equal(ours[key], tensor), key
+
+
+def test_onnx_export_names_logits_and_mask(tmp_path: Path) -> None:
+    spec = rg.load_spec("medical_resnet18_multitask", ["input.size=64"])
+    model = rg.build(spec).eval()
+    path = export_onnx(model, tmp_path / "medical.onnx")
+    session = ort.InferenceSession(str(path))
+    assert [output.name for output in session.get_outputs()] == ["logits", "mask"]
+    x = torch.randn(3, 1, 64, 64)
+    logits, mask = session.run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        expected = model(x)
+    torch.testing.assert_close(torch.from_numpy(logits), expected.logits, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(mask), expected.mask, rtol=1e-4, atol=1e-4)
