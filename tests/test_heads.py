@@ -21,7 +21,9 @@ from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.ops import FeaturePyramidNetwork
 
 import resnet_gen as rg
+from resnet_gen.data import DataError, DatasetInfo
 from resnet_gen.export import export_onnx
+from resnet_gen.train.fit import check_fit
 
 FPN = "head={type: segmentation, num_classes: 5, decoder: {type: fpn, width: 32}}"
 UNET = "head={type: segmentation, num_classes: 3, decoder: {type: unet, features: [0, 1, 2, 3, 4]}}"
@@ -419,3 +421,27 @@ def test_onnx_export_names_logits_and_mask(tmp_path: Path) -> None:
         expected = model(x)
     torch.testing.assert_close(torch.from_numpy(logits), expected.logits, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(torch.from_numpy(mask), expected.mask, rtol=1e-4, atol=1e-4)
+
+
+def test_training_on_class_labels_refuses_a_segmentation_head() -> None:
+    """``resnet-gen train`` fits classifiers to labelled images: a decoder head is refused in one line."""
+    info = DatasetInfo("digits", "train", 10, 1, (8, 8), tuple("0123456789"), (0.5,), (0.5,), 100)
+    spec = rg.load_spec("medical_resnet18_multitask", ["input.size=8"])
+    with pytest.raises(
+        DataError, match=r"^digits: class labels into a multitask head .*; add --set head.type=classifier$"
+    ):
+        check_fit(spec, info, resizes=False)
+    check_fit(
+        rg.load_spec(
+            "medical_resnet18_multitask",
+            [
+                "input.size=8",
+                "head.type=classifier",
+                "head.decoder=null",
+                "head.mask_classes=null",
+                "head.num_classes=10",
+            ],
+        ),
+        info,
+        resizes=False,
+    )
