@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..plan.heads import DecoderPlan
 from . import style
 from .canvas import bold, html, small
-from .text import ARROW, DOT, NBSP, TIMES, cost, esc, shape
+from .text import ARROW, DOT, NBSP, TIMES, cost, describe, esc, shape
 
 if TYPE_CHECKING:
     from .macro import _Macro
@@ -43,6 +43,10 @@ def draw_decoder(macro: _Macro, tail: str, here: str) -> None:
     decoder = plan.decoder
     assert decoder is not None
     rows = [bold(f"{decoder.type} decoder")]
+    if plan.head is None and plan.final:
+        # A pre-activation net's final norm runs on the last map before the decoder reads it.
+        final = f" {DOT} ".join(describe(layer).short for layer in plan.final)
+        rows.append(small(esc(f"on the last map: {final}"), style.INK))
     rows += [small(esc(line), style.INK) for line in decoder_lines(decoder)]
     rows.append(small(esc(cost(decoder.params, decoder.macs))))
     colours = {"fillcolor": style.HEAD_FILL, "color": style.HEAD_BORDER, "class": "decoder"}
