@@ -256,6 +256,8 @@ SMALL: dict[str, tuple[str, ...]] = {
         "head={type: segmentation, num_classes: 2, decoder: unet}",
         "stages=[{blocks: 1, width: 8}, {blocks: 2, width: 16, stride: 2}, {blocks: 1, width: 16, stride: 2}]",
     ),
+    "dilated fpn": ("resnet18", FPN, "backbone.output_stride=8"),
+    "frozen unet, drop path": ("resnet18", UNET, "backbone.frozen_stages=2", "drop_path=0.1"),
     "cifar fpn": ("cifar_resnet20", "head={type: segmentation, num_classes: 10, decoder: {type: fpn, width: 16}}"),
 }
 
@@ -348,6 +350,14 @@ def test_fx_trace_and_torch_export(case: str) -> None:
             ):
                 torch.testing.assert_close(a, b)
     assert any(node.target == F.interpolate for node in traced.graph.nodes)
+    emitted = emitted_model(spec).eval()
+    copy_weights(model, emitted)
+    with torch.no_grad():
+        got = torch.fx.symbolic_trace(emitted)(x)
+    for a, b in zip(
+        got if isinstance(got, tuple) else [got], expected if isinstance(expected, tuple) else [expected], strict=True
+    ):
+        torch.testing.assert_close(a, b)
 
 
 # --- diagram, report, dumps ------------------------------------------------------------------
