@@ -455,3 +455,16 @@ def test_training_on_class_labels_refuses_a_segmentation_head() -> None:
         info,
         resizes=False,
     )
+
+
+def test_timm_create_model_sets_the_mask_classes_and_input_channels() -> None:
+    import timm
+
+    from resnet_gen.timm import register
+
+    name = register("resnet18_unet_seg", name="heads_test_unet")
+    model = timm.create_model(name, num_classes=5, in_chans=1).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 1, 45, 64)).shape == (1, 5, 45, 64)
+    with pytest.raises(rg.SpecError, match="a segmentation head needs the whole network"):
+        timm.create_model(name, features_only=True)
