@@ -137,6 +137,12 @@ class HeadSpec(_Strict):
                 problems.append(
                     (("num_classes",), "a segmentation head needs at least 1 class (the mask's channels)", 0)
                 )
+            # Defaults pass: a segmentation spec may extend a classifier that spells them out.
+            if self.pool != "avg" or self.dropout:
+                key = "pool" if self.pool != "avg" else "dropout"
+                problems.append(
+                    ((key,), "applies to classifier and multitask heads; a segmentation head has no pooling", None)
+                )
             if self.mask_classes is not None:
                 problems.append(
                     (
