@@ -258,6 +258,8 @@ SMALL: dict[str, tuple[str, ...]] = {
     ),
     "dilated fpn": ("resnet18", FPN, "backbone.output_stride=8"),
     "frozen unet, drop path": ("resnet18", UNET, "backbone.frozen_stages=2", "drop_path=0.1"),
+    "deep stem, avg-down unet": ("resnet18d", UNET),
+    "blur pools, SE fpn": ("resnetblur18", FPN, "block.attention=se"),
     "cifar fpn": ("cifar_resnet20", "head={type: segmentation, num_classes: 10, decoder: {type: fpn, width: 16}}"),
 }
 
