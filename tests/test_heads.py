@@ -260,6 +260,10 @@ SMALL: dict[str, tuple[str, ...]] = {
     "frozen unet, drop path": ("resnet18", UNET, "backbone.frozen_stages=2", "drop_path=0.1"),
     "deep stem, avg-down unet": ("resnet18d", UNET),
     "blur pools, SE fpn": ("resnetblur18", FPN, "block.attention=se"),
+    "fpn on layer1, layer2 alone": (
+        "resnet18",
+        "head={type: segmentation, num_classes: 2, decoder: {type: fpn, width: 16, features: [1, 2]}}",
+    ),
     "cifar fpn": ("cifar_resnet20", "head={type: segmentation, num_classes: 10, decoder: {type: fpn, width: 16}}"),
 }
 
@@ -272,6 +276,7 @@ def test_emitted_equals_live(case: str) -> None:
     randomize(live)
     ours = emitted_model(spec).double()
     assert_same_structure(live, ours)
+    assert count_params(live) == rg.analyze(spec).params
     copy_weights(live, ours)
     for size in ((40, 40), (37, 29)):
         assert_same_outputs(live, ours, torch.randn(2, spec.input.channels, *size, dtype=torch.float64))
@@ -282,6 +287,8 @@ def test_mask_at_input_resolution(case: str) -> None:
     name, *options = SMALL[case]
     spec = _spec(name, *options)
     model = rg.build(spec).eval()
+    if "alone" in case:
+        assert not hasattr(model, "layer3") and not hasattr(model, "layer4")  # no stage past the last feature
     classes = spec.head.mask_channels if spec.head is not None else 0
     for size in ODD_SIZES:
         with torch.no_grad():
