@@ -477,3 +477,12 @@ def test_timm_create_model_sets_the_mask_classes_and_input_channels() -> None:
         assert model(torch.randn(1, 1, 45, 64)).shape == (1, 5, 45, 64)
     with pytest.raises(rg.SpecError, match="a segmentation head needs the whole network"):
         timm.create_model(name, features_only=True)
+
+
+def test_analyses_refuse_a_multitask_head() -> None:
+    """The analyses measure a classification loss on the logits alone: a decoder head is refused in one line."""
+    from resnet_gen.analyses.common import classifier_plan
+
+    with pytest.raises(rg.SpecError, match=r"^medical_resnet18_multitask: the analyses need a classifier head"):
+        classifier_plan(rg.load_spec("medical_resnet18_multitask"))
+    assert classifier_plan(rg.load_spec("resnet18")).head is not None
