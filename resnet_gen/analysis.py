@@ -130,6 +130,8 @@ def analyze(spec_or_plan: Spec | Plan | str | Path) -> Report:
                 _head_detail(plan),
             )
         )
+    if plan.decoder is not None:
+        rows.append(decoder_row(plan))
     # The rows hold every layer once (stem, blocks, final layers and head), so their sums are the
     # plan's totals, without rebuilding each layer under its full path as ``plan.layers`` does.
     return Report(
@@ -144,6 +146,15 @@ def analyze(spec_or_plan: Spec | Plan | str | Path) -> Report:
         plan.frozen,
         plan,
     )
+
+
+def decoder_row(plan: Plan) -> Row:
+    """The segmentation decoder's line: its mask comes back at the input's size."""
+    from .plan.heads import describe
+
+    decoder = plan.decoder
+    assert decoder is not None
+    return Row("decoder", plan.input_size, decoder.num_classes, 0, decoder.params, decoder.macs, describe(decoder))
 
 
 def _stem_detail(plan: Plan) -> str:

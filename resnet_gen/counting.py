@@ -29,6 +29,7 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
+from .errors import SpecError
 from .plan import layers as L
 from .plan.types import Plan
 
@@ -149,6 +150,8 @@ def out_shape(layer: Step, shape: Shape) -> Shape:
         return (layer.out_channels, -(-shape[1] // stride), -(-shape[2] // stride))
     if isinstance(layer, L.Linear):
         return (layer.out_features,)
+    if isinstance(layer, L.ConvTranspose):
+        return (layer.out_channels, *layer.out_size)
     if isinstance(layer, HeadPool):
         return (shape[0], 1, 1)
     if isinstance(layer, DropPath):
@@ -166,6 +169,12 @@ def placed(plan: Plan) -> tuple[Placed, ...]:
 
     Adds what the plan keeps outside ``Plan.layers``: each block's drop-path and activation after
     the add (``act_out``), and the head's global pool and dropout, as the live network has them."""
+    if plan.decoder is not None:
+        # The decoders' upsampling, concatenations and sums are not modelled in these conventions.
+        raise SpecError(
+            f"{plan.name}: the counting conventions, activations, per-layer table and memory estimate"
+            " do not cover decoder heads yet; info without --count/--depth/--batch reports their params and MACs"
+        )
     out: list[Placed] = []
     tensors = 0  # the last tensor number handed out
 
@@ -261,6 +270,9 @@ def counts(item: Placed) -> Counts:
         return Counts(layer.macs, layer.macs, 0, n_out)
     if isinstance(layer, L.KindLayer):
         return Counts(*layer.counts())
+    if isinstance(layer, L.ConvTranspose):  # both tools count its input pixels, as torch does; ptflops adds the bias
+        bias = n_out if layer.bias else 0
+        return Counts(layer.macs, layer.macs, layer.macs + bias, n_out)
     if isinstance(layer, HeadPool):  # fvcore counts adaptive_avg_pool2d only; ptflops hook + function
         return Counts(0, n_in if layer.type == "avg" else 0, 2 * n_in, 0)
     if isinstance(layer, DropPath):

@@ -38,7 +38,8 @@ def example_input(model: nn.Module, batch: int = 1, size: tuple[int, int] | None
 
 
 def output_names(model: nn.Module) -> list[str]:
-    """``feature<i>`` per returned feature map, else ``logits`` (with a classifier) or ``features``.
+    """``feature<i>`` per returned feature map, else ``logits`` (with a classifier) or ``features``;
+    ``mask`` after them for a segmentation decoder.
 
     Read from the module itself (``features_only``, ``feature_info``, ``fc``), so live and emitted
     networks agree; a classifier lists its feature maps in ``feature_info`` too, but returns logits.
@@ -46,7 +47,10 @@ def output_names(model: nn.Module) -> list[str]:
     info = getattr(model, "feature_info", None)
     if getattr(model, "features_only", False) and info is not None:
         return [f"feature{entry['index']}" for entry in info]
-    return ["logits" if isinstance(getattr(model, "fc", None), nn.Linear) else "features"]
+    classifier = isinstance(getattr(model, "fc", None), nn.Linear)
+    if isinstance(getattr(model, "decoder", None), nn.Module):  # a segmentation or multitask head
+        return ["logits", "mask"] if classifier else ["mask"]
+    return ["logits" if classifier else "features"]
 
 
 def _batch_dim() -> tuple[dict[int, object]]:

@@ -34,6 +34,7 @@ def needed_bytes(plan: Plan, *, copies: int = 1, example_batch: int = 0) -> int:
     params = sum(stage.params for stage in plan.stages) + sum(
         layer.params for layer in (*plan.stem, *plan.final, *(plan.head.layers if plan.head else ()))
     )
+    params += plan.decoder.params if plan.decoder is not None else 0
     height, width = plan.input_size
     return FLOAT_BYTES * (copies * params + example_batch * plan.input_channels * height * width)
 

@@ -165,6 +165,8 @@ def saves(item: Placed) -> Saves:
     if isinstance(layer, L.KindLayer):
         elements, stats = layer.saved()
         return Saves(input=True, elements=elements, stats=stats)
+    if isinstance(layer, L.ConvTranspose):  # its backward needs its input, as a conv's
+        return Saves(input=True)
     if isinstance(layer, HeadPool):
         if layer.type == "max":
             return Saves(input=True, bytes=n_out * _INDEX_BYTES)
@@ -200,6 +202,7 @@ def buffer_elements(layer: L.Layer | HeadPool | DropPath) -> int:
             L.EvoNormS0,
             L.FilterResponseNorm,
             L.ConstantPad,
+            L.ConvTranspose,
             HeadPool,
             DropPath,
         ),

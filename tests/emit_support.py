@@ -18,7 +18,7 @@ from resnet_gen.emit.source import emit_source
 
 _DIR = Path(tempfile.mkdtemp(prefix="resnet_gen_emitted_"))
 # Live modules that stand where the emitted file has its own class (the block classes, the model).
-LIVE_CONTAINERS = {"ResidualBlock", "ResNet", "FeatureResNet"}
+LIVE_CONTAINERS = {"ResidualBlock", "ResNet", "FeatureResNet", "SegmentationResNet"}
 
 
 def import_source(source: str, module_name: str) -> ModuleType:
@@ -95,8 +95,8 @@ def assert_same_outputs(live: nn.Module, ours: nn.Module, x: torch.Tensor, run=N
             expected = run(live, x.clone())
             torch.manual_seed(1234)
             got = run(ours, x.clone())
-        if isinstance(expected, list):
-            assert isinstance(got, list) and len(got) == len(expected)
+        if isinstance(expected, (list, tuple)):  # feature maps; (logits, mask) of a multitask head
+            assert type(got).__name__ == type(expected).__name__ and len(got) == len(expected)
             pairs = list(zip(got, expected, strict=True))
         else:
             pairs = [(got, expected)]

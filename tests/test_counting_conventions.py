@@ -92,7 +92,14 @@ def _ours(source: str, overrides: dict[str, Any], activations: bool = True) -> t
     return spec, {**counts, "activations": report.activations} if activations else counts
 
 
-@pytest.mark.parametrize("name", ALL_SPECS)
+# Decoder heads are refused by the conventions (their upsampling is not modelled yet); the
+# refusal is tested below.
+COUNTED_SPECS = [
+    name for name in ALL_SPECS if rg.load_spec(name).head is None or rg.load_spec(name).head.type == "classifier"
+]
+
+
+@pytest.mark.parametrize("name", COUNTED_SPECS)
 def test_conventions_equal_the_tools_for_every_spec(name: str) -> None:
     spec = rg.load_spec(name)
     overrides = {"input.size": REDUCED} if min(spec.input.hw) > REDUCED else {}
@@ -148,3 +155,12 @@ def test_unknown_convention_is_refused() -> None:
         ValueError, match="unknown counting convention 'thop'; choose one of torchvision, fvcore, ptflops"
     ):
         report.count("thop")
+
+
+def test_decoder_heads_are_refused_by_the_conventions_in_one_line() -> None:
+    report = rg.analyze("resnet18_unet_seg")
+    assert report.macs > 0  # the torchvision convention comes from the plan's layers, decoder included
+    with pytest.raises(rg.SpecError, match="do not cover decoder heads yet"):
+        report.count("fvcore")
+    with pytest.raises(rg.SpecError, match="do not cover decoder heads yet"):
+        report.memory(batch=2)

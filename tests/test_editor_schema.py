@@ -177,6 +177,8 @@ def test_shorthand_sites_are_the_ones_the_models_document(schema: dict[str, Any]
         "anti_alias",
         "block.attention",
         "stages[0].block.attention",
+        "head",
+        "head.decoder",
     }
 
 
@@ -187,8 +189,9 @@ def _shorthand_cases() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("site", "name"), _shorthand_cases(), ids=lambda value: str(value))
 def test_each_shorthand_the_schema_offers_loads_as_its_mapping(site: str, name: str) -> None:
     """``--set norm=group`` is ``--set norm={type: group}`` (aliases resolved), as the schema promises."""
-    short = rg.load_spec("resnet50", overrides=[f"{site}={name}"])
-    full = rg.load_spec("resnet50", overrides=[f"{site}={{type: {name}}}"])
+    base = ["head.type=segmentation"] if site.startswith("head.") else []  # a decoder needs a segmentation head
+    short = rg.load_spec("resnet50", overrides=[*base, f"{site}={name}"])
+    full = rg.load_spec("resnet50", overrides=[*base, f"{site}={{type: {name}}}"])
     assert short == full
 
 

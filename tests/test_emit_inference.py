@@ -72,6 +72,7 @@ FLOAT64_CASES = [
     ("resnet34", ["drop_path=0.2", "head.dropout=0.3"]),  # drop path and head dropout vanish
     ("resnet50", ["backbone.features_only=true", "backbone.out_indices=[0, 2, 4]"]),  # feature maps
     ("cifar_plain20", []),  # no shortcut
+    ("resnet18_unet_seg", []),  # a segmentation decoder (its own norms kept unfolded)
 ]
 
 

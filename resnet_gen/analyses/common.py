@@ -31,8 +31,10 @@ def as_plan(spec_or_plan: Spec | Plan) -> Plan:
 def classifier_plan(spec_or_plan: Spec | Plan) -> Plan:
     """The plan, which must end in a classifier: the analyses measure a classification loss."""
     plan = as_plan(spec_or_plan)
-    if plan.head is None or plan.head.fc is None or plan.features:
-        raise SpecError(f"{plan.name}: the analyses need a classifier head (head.num_classes > 0, not features_only)")
+    if plan.head is None or plan.head.fc is None or plan.features or plan.decoder is not None:
+        raise SpecError(
+            f"{plan.name}: the analyses need a classifier head (head.type classifier, head.num_classes > 0, not features_only)"
+        )
     if not plan.blocks:
         raise SpecError(f"{plan.name}: has no blocks to analyse; give a spec with at least one stage")
     return plan

@@ -113,9 +113,11 @@ def render_report(
         lines.append("  ".join(cells).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
-    macs = report.count(convention) if report.plan is not None else report.macs
+    # Decoder heads are counted in the torchvision convention only (resnet_gen.counting says why).
+    countable = report.plan is not None and report.plan.decoder is None
+    macs = report.count(convention) if countable or convention != "torchvision" else report.macs
     rule = "conv + linear, batch 1" if convention == "torchvision" else f"{convention}: {CONVENTION_RULES[convention]}"
-    activations = report.activations if report.plan is not None else None
+    activations = report.activations if countable else None
     lines += [
         "",
         f"params: {report.params:,}",
@@ -179,6 +181,7 @@ def info(
     report = analyze(plan)
     rows = report.per_layer(depth, convention) if depth is not None else None
     wants_memory = batch is not None or dtype is not None or optimizer is not None
+    countable = plan.decoder is None or convention != "torchvision"  # else counted by the report alone
     memory = report.memory(batch or 1, dtype or "fp32", optimizer or "sgd") if wants_memory else None
     if as_json:
         data = {
@@ -186,8 +189,8 @@ def info(
             "params": report.params,
             "macs": report.macs,
             "flops": report.flops,
-            "activations": report.activations,
-            "count": {"convention": convention, "macs": report.count(convention)},
+            "activations": report.activations if countable else None,
+            "count": {"convention": convention, "macs": report.count(convention) if countable else report.macs},
             "input": [report.input_channels, *report.input_size],
             "rows": [
                 {

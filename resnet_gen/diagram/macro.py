@@ -17,6 +17,7 @@ from ..plan import BlockPlan, Plan, StagePlan
 from ..plan import layers as L
 from . import style
 from .canvas import bold, html, legend_entry, new_graph, small, title
+from .decoder import draw_decoder
 from .text import (
     ARROW,
     DOT,
@@ -151,7 +152,10 @@ class _Macro:
         tail, here = "stem", shape(plan.stem_channels, plan.stem_out_size)
         for stage in plan.stages:
             tail, here = self._stage(stage, tail, here)
-        self._head(tail, here)
+        if plan.decoder is not None:
+            draw_decoder(self, tail, here)
+        if plan.decoder is None or plan.head is not None:
+            self._head(tail, here)
         self._features()
         for start, end, attrs in self.edges:
             self.graph.edge(self.id(start), self.id(end), **attrs)

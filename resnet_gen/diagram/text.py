@@ -125,6 +125,10 @@ def describe(layer: L.Layer | object) -> LayerText:
         case L.Linear():
             detail = f"{layer.in_features} {ARROW} {layer.out_features}"
             return LayerText("linear", "Linear", detail, f"fc {layer.out_features}")
+        case L.ConvTranspose():
+            title = f"{kernel(layer.kernel)} transposed conv"
+            detail = f"{layer.in_channels} {ARROW} {layer.out_channels}, ×{layer.stride}"
+            return LayerText("conv", title, detail, f"{title} {layer.out_channels} ×{layer.stride}")
         case L.EvoNormS0() | L.FilterResponseNorm() | L.ConstantPad() | L.BlurPool():
             return generic(layer)  # their class name and fields say it
         case _:

@@ -13,6 +13,7 @@ from ..plan.layers import Layer, Norm
 from ..plan.types import FeatureTap, HeadPlan, StagePlan
 from .blocks import BlockClass, block_classes, folds_table
 from .code import Items, Member, SharedCode
+from .heads import Decoder, decoder
 from .templates import render_layer, roles_of
 from .values import EmitError, Expr, check_identifier, literal, py_literal
 
@@ -68,6 +69,7 @@ class Model:
     inference: bool  # the inference form: eval mode, no gradients, channels-last
     folds: str | None  # the stem's and final layers' FOLDS table (inference form), as code
     fold_eps: str | None  # the folded batch norms' eps, when any norm is folded
+    decoder: Decoder | None = None  # a segmentation or multitask head's decoder (emit.heads)
 
     @property
     def features_only(self) -> bool:
@@ -105,6 +107,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "target",
             "drop_path",
             "spec_hash",
+            "decoder",
         ]
     ),
     StagePlan: frozenset(["path", "index", "blocks", "width", "stride", "dilation"]),
@@ -176,6 +179,10 @@ def model(plan: Plan) -> Model:
             raise EmitError(f"head pool {plan.head.pool!r} has no source template")
         dropout = py_literal(plan.head.dropout) if plan.head.dropout else None
         head = Head(plan.head.pool, dropout, fc)
+    if plan.decoder is not None:
+        found = decoder(plan)
+        assert found is not None
+        params.append(Param(found.classes_param, "int", found.classes_default))
     if rates is not None:
         params.append(Param("drop_path_rate", "float", py_literal(plan.drop_path)))
     stage_of = {index: cls for cls in classes for index in cls.stages}
@@ -210,6 +217,7 @@ def model(plan: Plan) -> Model:
         inference=plan.target == "inference",
         folds=folds_table(plan.folds),
         fold_eps=_fold_eps(plan),
+        decoder=decoder(plan),
     )
 
 

@@ -123,13 +123,15 @@ def _render_helpers(helpers: set[str]) -> list[str]:
 
 def _import_lines(names: set[str]) -> list[str]:
     """Standard library first, then torch, each sorted as isort sorts them."""
-    stdlib_names = ("copy", "math", "operator", "OrderedDict", "Iterable", "Mapping", "Any")
+    stdlib_names = ("copy", "math", "operator", "OrderedDict", "Iterable", "Mapping", "Any", "NamedTuple")
     stdlib = sorted((IMPORTS[name] for name in names if name in stdlib_names), key=_isort_key)
-    # One line for everything from collections.abc, as isort writes it.
-    abc = sorted(line.rsplit(" ", 1)[1] for line in stdlib if line.startswith("from collections.abc "))
-    stdlib = [line for line in stdlib if not line.startswith("from collections.abc ")]
-    if abc:
-        stdlib = sorted([*stdlib, f"from collections.abc import {', '.join(abc)}"], key=_isort_key)
+    # One line for everything from collections.abc (and from typing), as isort writes it.
+    for module in ("collections.abc", "typing"):
+        prefix = f"from {module} "
+        taken = sorted(line.rsplit(" ", 1)[1] for line in stdlib if line.startswith(prefix))
+        stdlib = [line for line in stdlib if not line.startswith(prefix)]
+        if taken:
+            stdlib = sorted([*stdlib, f"from {module} import {', '.join(taken)}"], key=_isort_key)
     torch_lines = sorted(
         ["import torch", "from torch import nn", *(IMPORTS[n] for n in names if n in ("F", "checkpoint"))],
         key=_isort_key,
@@ -151,6 +153,11 @@ def _numbers(plan: Plan) -> str:
 
 
 def _output(plan: Plan) -> str:
+    if plan.decoder is not None:
+        mask = f"a {plan.decoder.num_classes}-channel mask at the input's size ({plan.decoder.type} decoder)"
+        if plan.decoder.multitask:
+            return f"It returns {plan.head.num_classes if plan.head else 0} class scores and {mask}, as (logits, mask)."
+        return f"It returns {mask}."
     if plan.features:
         taps = ", ".join(tap.module for tap in plan.features)
         return f"It returns the feature maps of {taps} (a backbone)."

@@ -45,6 +45,7 @@ IMPORTS = {
     "copy": "import copy",
     "operator": "import operator",
     "Any": "from typing import Any",
+    "NamedTuple": "from typing import NamedTuple",
     "F": "import torch.nn.functional as F",
     "checkpoint": "from torch.utils.checkpoint import checkpoint",
 }

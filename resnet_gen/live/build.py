@@ -115,6 +115,10 @@ def make_layer(layer: L.Layer) -> nn.Module:
             return ZeroPadShortcut(layer.in_channels, layer.out_channels, layer.stride)
         case L.Linear():
             return nn.Linear(layer.in_features, layer.out_features, bias=layer.bias)
+        case L.ConvTranspose():
+            return nn.ConvTranspose2d(
+                layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding, bias=layer.bias
+            )
         case L.KindLayer():  # a block kind's own layer builds itself (blocks/resnest.py)
             module: nn.Module = layer.torch_module()
             return module
@@ -262,6 +266,10 @@ def initialize(model: nn.Module, plan: Plan) -> None:
 def build(plan: Plan) -> ResNet:
     """A live ``nn.Module`` for ``plan``; with feature taps (``features_only``) it returns a list of
     feature maps and carries ``feature_info``. ``rg.build`` takes a spec and backbone options."""
+    if plan.decoder is not None:
+        from .segmentation import SegmentationResNet
+
+        return SegmentationResNet(plan)
     if plan.features:
         from .features import FeatureResNet
 

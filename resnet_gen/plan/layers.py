@@ -293,6 +293,36 @@ class KindLayer:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class ConvTranspose:
+    """A transposed conv (``nn.ConvTranspose2d``), the decoders' learned upsampling. Each input
+    pixel scatters a ``kernel`` x ``kernel`` patch, so its MACs count input pixels, as torch does."""
+
+    path: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    padding: int
+    bias: bool
+    in_size: Size
+    out_size: Size
+
+    @property
+    def params(self) -> int:
+        return self.in_channels * self.out_channels * self.kernel * self.kernel + (
+            self.out_channels if self.bias else 0
+        )
+
+    @property
+    def macs(self) -> int:
+        return self.in_channels * self.out_channels * self.kernel * self.kernel * self.in_size[0] * self.in_size[1]
+
+
+def conv_transpose_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size - 1) * stride - 2 * padding + kernel
+
+
 Layer = (
     Conv
     | Norm
@@ -309,4 +339,5 @@ Layer = (
     | ConstantPad
     | BlurPool
     | KindLayer
+    | ConvTranspose
 )

@@ -10,6 +10,7 @@ from ..errors import SpecError
 from ..spec.digest import spec_hash
 from ..spec.model import AttentionSpec, BlockSpec, Spec
 from .backbone import apply_backbone, stage_geometry, stride_of
+from .heads import with_decoder
 from .layer_builder import LayerBuilder, anti_alias_layer, eca_kernel, make_divisible, size_after
 from .layers import (
     Act,
@@ -122,7 +123,7 @@ def lower(spec: Spec) -> Plan:
         drop_path=spec.drop_path,
         spec_hash=digest,
     )
-    return apply_backbone(spec, _absorb_activations(plan))
+    return with_decoder(spec, apply_backbone(spec, _absorb_activations(plan)))
 
 
 def _widened(spec: Spec) -> Spec:

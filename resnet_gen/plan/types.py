@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..choices import ActivationType, AttentionType, BlockOrder, BlockStep, BlockType, ShortcutKind, WidthName
 from .layers import Layer, Size
+
+if TYPE_CHECKING:
+    from .heads import DecoderPlan
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,8 @@ class Plan:
     # the resolved spec (the emitted header's), so that no back end needs the Spec.
     drop_path: float = 0.0
     spec_hash: str = ""
+    # A segmentation or multitask head's decoder (plan.heads); None for classifiers.
+    decoder: DecoderPlan | None = None
 
     @property
     def blocks(self) -> tuple[BlockPlan, ...]:
@@ -192,6 +198,8 @@ class Plan:
         out.extend(self.final)
         if self.head is not None:
             out.extend(self.head.layers)
+        if self.decoder is not None:
+            out.extend(self.decoder.layers)
         return tuple(out)
 
     @property

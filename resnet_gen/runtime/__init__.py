@@ -3,8 +3,9 @@
 The live back end imports them; the source back end copies each class it needs, as it is written
 here, into the emitted file (``resnet_gen.emit.helpers`` reads these files as text, so emitting
 never imports torch). A class here therefore stands alone: it may use ``torch``, ``nn``, ``F``,
-``math``, ``copy`` and ``Any`` (the imports an emitted file can have) and builtins, nothing else of
-its module, and its ``forward`` must work under ``torch.jit.script`` as the emitted files do.
+``math``, ``copy``, ``Any`` and ``NamedTuple`` (the imports an emitted file can have) and
+builtins, nothing else of its module, and its ``forward`` must work under ``torch.jit.script`` as
+the emitted files do (the segmentation decoders excepted: they are traced, not scripted).
 
 This package's ``__init__`` imports nothing, so that reading the table below is free.
 """
@@ -18,11 +19,15 @@ HELPER_MODULES: dict[str, str] = {
     "EfficientChannelAttention": "attention",
     "EvoNormS0": "norms",
     "FeatureInfo": "features",
+    "FPNDecoder": "decoders",
     "FilterResponseNormTLU": "norms",
     "FrozenBatchNorm2d": "norms",
+    "MultiTaskOutput": "decoders",
     "SamePadAvgPool2d": "pooling",
     "SplitAttention": "attention",
     "SqueezeExcite": "attention",
     "StdConv2d": "convs",
+    "TransposedDecoder": "decoders",
+    "UNetDecoder": "decoders",
     "ZeroPadShortcut": "residual",
 }

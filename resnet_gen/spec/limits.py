@@ -79,9 +79,15 @@ def params_problem(plan: Plan, width_factor: int) -> str | None:
     blaming ``width_factor`` when it widens the net, else the largest stage's width."""
     counts = [stage.params for stage in plan.stages]
     outside = (*plan.stem, *plan.final, *(plan.head.layers if plan.head is not None else ()))
-    total = sum(counts) + sum(layer.params for layer in outside)
+    decoder = plan.decoder.params if plan.decoder is not None else 0
+    total = sum(counts) + sum(layer.params for layer in outside) + decoder
     if total <= MAX_PARAMS:
         return None
+    if decoder > max(counts, default=0):
+        return (
+            f"head.decoder: the network has {total:,} parameters ({decoder:,} in the decoder);"
+            f" at most {MAX_PARAMS:,} are supported; give the decoder fewer channels"
+        )
     largest = max(range(len(counts)), key=counts.__getitem__) if counts else 0
     key = "width_factor" if width_factor > 1 else f"stages[{largest}].width"
     return (

@@ -545,16 +545,8 @@ class ShortcutSpec(_Strict):
         return value
 
 
-class HeadSpec(_Strict):
-    """Global pooling, dropout and the classifier. ``num_classes: 0`` returns pooled features."""
-
-    pool: Literal["avg", "max"] = Field(
-        default="avg", description="Global pooling before the classifier: average or max."
-    )
-    dropout: Rate = Field(default=0.0, description="Dropout rate before the classifier.")
-    num_classes: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
-        default=1000, description="Outputs of the final linear layer; 0 leaves it out and returns the pooled features."
-    )
+# The head's kinds (classifier, segmentation, multitask) live in their own module.
+from .heads import HeadSpec  # noqa: E402
 
 
 class InitSpec(_Strict):
@@ -679,7 +671,7 @@ class Spec(_Strict):
     )
     head: HeadSpec | None = Field(
         default=HeadSpec(),
-        description="Pooling and classifier; `null` leaves the head out and returns the last feature map.",
+        description="Pooling and classifier, or a segmentation decoder; a type name is short for `{type: ...}`; `null` leaves the head out and returns the last feature map.",
     )
     init: InitSpec = Field(default=InitSpec(), description="Weight initialisation.")
     drop_path: Rate = Field(
@@ -809,6 +801,14 @@ class Spec(_Strict):
                         ]
                     )
                 channels = out
+        return self
+
+    @model_validator(mode="after")
+    def _head_fits(self) -> Spec:
+        from .backbone import raise_problems
+        from .heads import head_problems
+
+        raise_problems(head_problems(self))
         return self
 
     @model_validator(mode="after")

@@ -20,7 +20,10 @@ def check_fit(spec: Spec, info: DatasetInfo, *, resizes: bool) -> None:
         height, width = info.size
         found.append(f"{height}x{width} images into a {spec.input.hw[0]}x{spec.input.hw[1]} input")
         fixes.append(f"--set input.size={height}" if height == width else f"--set input.size=[{height},{width}]")
-    if spec.head is None or spec.head.num_classes == 0:
+    if spec.head is not None and spec.head.has_decoder:
+        found.append(f"class labels into a {spec.head.type} head (training takes classifiers; it returns a mask)")
+        fixes.append("--set head.type=classifier")
+    elif spec.head is None or spec.head.num_classes == 0:
         found.append("a network without a classifier")
         fixes.append(f"--set head.num_classes={info.num_classes}")
     elif spec.head.num_classes != info.num_classes:
