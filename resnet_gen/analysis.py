@@ -7,13 +7,20 @@ FLOPs are reported as 2 x MACs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .choices import ORDER_PREFIXES
 from .plan import Plan, lower
 from .plan.layers import Conv, Pool, Size, SplitAttention
 from .plan.types import BlockPlan, FeatureTap
 from .spec import Spec
+
+if TYPE_CHECKING:
+    from .counting import Convention
+    from .layer_table import LayerRow
+    from .memory_estimate import Dtype, MemoryEstimate, Optimizer
 
 
 @dataclass(frozen=True)
@@ -40,14 +47,51 @@ class Report:
     rows: tuple[Row, ...]
     features: tuple[FeatureTap, ...] = ()  # backbone: the feature maps returned instead of logits
     frozen: tuple[str, ...] = ()  # backbone: top-level modules kept frozen
+    plan: Plan | None = field(default=None, compare=False, repr=False)  # for the counts below
 
     @property
     def flops(self) -> int:
         return 2 * self.macs
 
+    def _plan(self) -> Plan:
+        if self.plan is None:
+            raise ValueError("this report was made without its plan; use resnet_gen.analyze(spec)")
+        return self.plan
 
-def analyze(spec_or_plan: Spec | Plan) -> Report:
-    """Count parameters and MACs per stage. Accepts a Spec or an already lowered Plan."""
+    @property
+    def activations(self) -> int:
+        """Elements of every conv and linear output at batch 1 (fvcore's and timm's "activations")."""
+        from .counting import total_counts
+
+        return total_counts(self._plan()).activations
+
+    def count(self, convention: Convention | str) -> int:
+        """MACs as ``torchvision``, ``fvcore`` or ``ptflops`` count them (see resnet_gen.counting)."""
+        from .counting import check_convention, total_counts
+
+        return total_counts(self._plan()).convention(check_convention(convention))
+
+    def per_layer(self, depth: int = 2, convention: Convention | str = "torchvision") -> tuple[LayerRow, ...]:
+        """torchinfo-style rows down to ``depth``: path, kind, output shape, params, MACs, share."""
+        from .counting import check_convention
+        from .layer_table import per_layer
+
+        return per_layer(self._plan(), depth, check_convention(convention))
+
+    def memory(self, batch: int = 1, dtype: Dtype | str = "fp32", optimizer: Optimizer | str = "sgd") -> MemoryEstimate:
+        """Training-memory estimate of one step (see resnet_gen.memory_estimate)."""
+        from .memory_estimate import estimate
+
+        return estimate(self._plan(), batch, dtype, optimizer)
+
+
+def analyze(spec_or_plan: Spec | Plan | str | Path) -> Report:
+    """Count parameters and MACs per stage. Accepts a Spec, an already lowered Plan, or a spec
+    file or catalog name (loaded as the CLI loads it, with the same located errors)."""
+    if isinstance(spec_or_plan, (str, Path)):
+        from .spec.load import load_spec_and_plan
+
+        spec_or_plan = load_spec_and_plan(spec_or_plan)[1]
     plan = spec_or_plan if isinstance(spec_or_plan, Plan) else lower(spec_or_plan)
     rows = [
         Row(
@@ -99,6 +143,7 @@ def analyze(spec_or_plan: Spec | Plan) -> Report:
         tuple(rows),
         plan.features,
         plan.frozen,
+        plan,
     )
 
 

@@ -1,0 +1,73 @@
+"""The per-layer table, as torchinfo's ``summary(depth=...)`` lays it out: every module down to a
+depth, with its output shape, parameters, MACs in a chosen convention, and their share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .counting import Convention, HeadPool, Shape, Step, counts, placed
+from .plan import layers as L
+from .plan.types import Plan
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One module: ``path`` as in the state_dict, ``depth`` its number of dotted parts."""
+
+    path: str
+    depth: int
+    kind: str
+    output_shape: Shape  # batch 1 left out: (channels, height, width), or (features,)
+    params: int
+    macs: int
+    share: float  # of the network's MACs in the same convention
+
+
+def _kind(step: Step) -> str:
+    if isinstance(step, L.StdConv):
+        return f"std conv {step.kernel}x{step.kernel}"
+    if isinstance(step, L.Conv):
+        return f"conv {step.kernel}x{step.kernel}" + (f" /{step.stride}" if step.stride > 1 else "")
+    if isinstance(step, L.Norm):
+        return f"{step.type} norm"
+    if isinstance(step, (L.Act, L.Pool)):
+        return step.type + (" pool" if isinstance(step, L.Pool) else "")
+    if isinstance(step, HeadPool):
+        return f"global {step.type} pool"
+    words = {"SqueezeExcite": "squeeze-excite", "EfficientChannelAttention": "ECA", "ZeroPadShortcut": "zero-pad"}
+    name = type(step).__name__
+    return words.get(name, name.lower() if name in ("Linear", "Dropout") else name)
+
+
+def per_layer(plan: Plan, depth: int, convention: Convention = "torchvision") -> tuple[LayerRow, ...]:
+    """Rows for every module whose path has at most ``depth`` parts, parents before children."""
+    if depth < 1:
+        raise ValueError(f"depth must be 1 or more, not {depth}")
+    steps = placed(plan)
+    cost = [counts(item).convention(convention) for item in steps]
+    total = sum(cost) or 1
+    stages = {stage.path for stage in plan.stages}
+    blocks = {block.path for block in plan.blocks}
+    order: list[str] = []
+    params: dict[str, int] = {}
+    macs: dict[str, int] = {}
+    shape: dict[str, Shape] = {}
+    kind: dict[str, str] = {}
+    for item, item_macs in zip(steps, cost, strict=True):
+        parts = item.step.path.split(".")
+        for level in range(1, min(depth, len(parts)) + 1):
+            path = ".".join(parts[:level])
+            if path not in params:
+                order.append(path)
+                params[path] = macs[path] = 0
+                if level == len(parts):
+                    kind[path] = _kind(item.step)
+                else:
+                    kind[path] = "stage" if path in stages else "block" if path in blocks else "sequential"
+            params[path] += item.step.params
+            macs[path] += item_macs
+            shape[path] = item.out_shape  # the last module under a path writes its output
+    return tuple(
+        LayerRow(path, path.count(".") + 1, kind[path], shape[path], params[path], macs[path], macs[path] / total)
+        for path in order
+    )

@@ -1,0 +1,237 @@
+"""Training-memory estimate from the plan (no torch): what one training step holds at its peak.
+
+parameters and buffers + gradients + optimizer state + the input batch + the tensors torch's
+autograd saves for the backward pass + the backward pass's working set, all in one dtype (the
+network cast to it, as ``model.to(torch.bfloat16)``; batch-norm statistics stay float32).
+
+Saved tensors follow the backward formulas of torch's autograd for each layer kind: a conv or
+linear saves its input, a batch or group norm its input (and float32 statistics per channel or
+group), ReLU its output (in place: the same tensor its input was), SiLU/GELU/Mish/Hardswish their
+input, max pooling its input and int64 indices, average pooling its input, dropout a bool mask,
+attention modules their input and their small pooled tensors; residual sums, padding and
+slicing save nothing. A tensor several layers save is counted once. The working set is the
+gradients of the largest layer's output and input, alive together in the backward pass.
+
+Not modelled: the loss's own tensors, allocator fragmentation, and mixed precision (float32
+master weights with bfloat16 activations): for that, add the float32 copies yourself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, assert_never, get_args
+
+from .counting import HeadPool, Placed, Shape, placed
+from .plan import layers as L
+from .plan.types import Plan
+
+Dtype = Literal["fp32", "bf16", "fp16"]
+DTYPES: tuple[Dtype, ...] = get_args(Dtype)
+DTYPE_BYTES: dict[Dtype, int] = {"fp32": 4, "bf16": 2, "fp16": 2}
+Optimizer = Literal["sgd", "sgd_momentum", "adamw"]
+OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
+# Copies of the trainable parameters each optimizer keeps: momentum buffer; AdamW's two moments.
+STATE_COPIES: dict[Optimizer, int] = {"sgd": 0, "sgd_momentum": 1, "adamw": 2}
+_STAT_BYTES = 4  # batch/group-norm statistics are float32 whatever the dtype
+_INDEX_BYTES = 8  # max pooling's int64 indices
+_MASK_BYTES = 1  # dropout's bool mask
+
+# Activations whose backward reads their output (so in place they save the tensor they overwrote).
+_SAVE_OUTPUT = {"relu", "tanh"}
+_SAVE_OUTPUT_INPLACE = {"leaky_relu", "elu"}
+
+
+@dataclass(frozen=True)
+class Saves:
+    """What one layer keeps for its backward pass, per sample unless said otherwise."""
+
+    input: bool = False  # the tensor it reads
+    output: bool = False  # the tensor it writes
+    elements: int = 0  # further tensors of its own, in the dtype
+    bytes: int = 0  # further tensors in other dtypes (indices, masks)
+    stat_bytes: int = 0  # per batch, not per sample: float32 norm statistics
+    inplace: bool = False  # writes over its input
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes per item of one training step's peak, and their total."""
+
+    batch: int
+    dtype: Dtype
+    optimizer: Optimizer
+    parameters: int  # parameters and buffers
+    gradients: int
+    optimizer_state: int
+    input: int
+    activations: int  # saved for the backward pass
+    working: int  # the backward pass's largest pair of gradients
+
+    @property
+    def total(self) -> int:
+        return self.parameters + self.gradients + self.optimizer_state + self.input + self.activations + self.working
+
+    def rows(self) -> tuple[tuple[str, int], ...]:
+        """(item, bytes), the total last."""
+        return (
+            ("parameters and buffers", self.parameters),
+            ("gradients", self.gradients),
+            (f"optimizer state ({self.optimizer})", self.optimizer_state),
+            ("input batch", self.input),
+            ("activations saved for backward", self.activations),
+            ("backward working set", self.working),
+            ("total", self.total),
+        )
+
+
+def _numel(shape: Shape) -> int:
+    out = 1
+    for size in shape:
+        out *= size
+    return out
+
+
+def _activation_saves(kind: str, inplace: bool, numel: int) -> Saves:
+    if kind == "identity":
+        return Saves(inplace=True)
+    if kind in _SAVE_OUTPUT or (inplace and kind in _SAVE_OUTPUT_INPLACE):
+        return Saves(output=True, inplace=inplace)
+    if inplace:  # the backward needs the input the op overwrites: autograd keeps a copy
+        return Saves(elements=numel, inplace=True)
+    return Saves(input=True)
+
+
+def saves(item: Placed) -> Saves:
+    """What a layer saves for backward, from torch's autograd formulas (training mode)."""
+    layer, n_in, n_out = item.step, _numel(item.in_shape), _numel(item.out_shape)
+    if isinstance(layer, L.StdConv):  # before Conv: the standardised weight and its statistics
+        weights = layer.out_channels * (layer.in_channels // layer.groups) * layer.kernel**2
+        return Saves(input=True, stat_bytes=(weights + 2 * layer.out_channels) * _STAT_BYTES)
+    if isinstance(layer, L.Conv):
+        return Saves(input=True)
+    if isinstance(layer, L.Norm):
+        if layer.type == "group":
+            return Saves(input=True, stat_bytes=0)
+        return Saves(input=True, stat_bytes=2 * layer.channels * _STAT_BYTES)
+    if isinstance(layer, L.Act):
+        return _activation_saves(layer.type, layer.inplace, n_in)
+    if isinstance(layer, L.Pool):
+        if layer.type == "max":
+            return Saves(input=True, bytes=n_out * _INDEX_BYTES)
+        if layer.type == "avg":
+            return Saves(input=True)
+        if layer.type == "avg_same":  # pads first: the padded copy is what the pool saves
+            pad = layer.kernel - 1
+            return Saves(elements=item.in_shape[0] * (item.in_shape[1] + pad) * (item.in_shape[2] + pad))
+        return Saves(inplace=True)
+    if isinstance(layer, L.Dropout):
+        return Saves(bytes=n_out * _MASK_BYTES) if layer.rate else Saves(inplace=True)
+    if isinstance(layer, L.SqueezeExcite):  # pooled input, reduced activation, sigmoid gate
+        return Saves(input=True, elements=2 * layer.channels + layer.reduced)
+    if isinstance(layer, L.EfficientChannelAttention):  # pooled input, sigmoid gate
+        return Saves(input=True, elements=2 * layer.channels)
+    if isinstance(layer, (L.ZeroPadShortcut, L.ConstantPad)):
+        return Saves()
+    if isinstance(layer, L.Linear):
+        return Saves(input=True)
+    if isinstance(layer, L.EvoNormS0):
+        # x * sigmoid(v x) / std, then the affine: sigmoid's output, the product, the expanded
+        # std and the quotient, each as big as the input.
+        return Saves(input=True, elements=4 * n_in) if layer.apply_act else Saves(input=True)
+    if isinstance(layer, L.FilterResponseNorm):  # the normalised map, and the affine's output for the TLU
+        return Saves(input=True, elements=(2 if layer.apply_act else 1) * n_in + layer.channels)
+    if isinstance(layer, L.BlurPool):  # the reflect-padded copy the filter reads
+        return Saves(
+            elements=layer.channels * (item.in_shape[1] + 2 * layer.padding) * (item.in_shape[2] + 2 * layer.padding)
+        )
+    if isinstance(layer, L.SplitAttention):
+        mid = layer.out_channels * layer.radix
+        pixels = layer.out_size[0] * layer.out_size[1]
+        # bn0's input and act0's output (which the weighting reads), the pooled path's tensors.
+        small = layer.out_channels + 2 * layer.attn_channels + 2 * mid
+        stats = 2 * (mid + layer.attn_channels) * _STAT_BYTES
+        return Saves(input=True, elements=2 * mid * pixels + small, stat_bytes=stats)
+    if isinstance(layer, HeadPool):
+        if layer.type == "max":
+            return Saves(input=True, bytes=n_out * _INDEX_BYTES)
+        return Saves(input=True)
+    assert_never(layer)
+
+
+def buffer_elements(layer: L.Layer | HeadPool) -> int:
+    """Elements of a layer's buffers (batch-norm statistics, BlurPool's filter)."""
+    if isinstance(layer, L.Norm):
+        if layer.type == "batch":
+            return 2 * layer.channels + 1  # running mean and variance, num_batches_tracked
+        if layer.type == "frozen_batch":
+            return 4 * layer.channels + 1
+        return 0
+    if isinstance(layer, L.SplitAttention):
+        return 2 * (layer.out_channels * layer.radix + layer.attn_channels) + 2
+    if isinstance(layer, L.BlurPool):
+        return layer.channels * layer.filter_size**2
+    return 0
+
+
+def _dtype(name: str) -> Dtype:
+    for dtype in DTYPES:
+        if name == dtype:
+            return dtype
+    raise ValueError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}")
+
+
+def _optimizer(name: str) -> Optimizer:
+    for optimizer in OPTIMIZERS:
+        if name == optimizer:
+            return optimizer
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Optimizer | str = "sgd") -> MemoryEstimate:
+    """The memory one training step of ``batch`` samples holds at its peak (see the module docstring)."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a whole number of 1 or more, not {batch!r}")
+    dtype, optimizer = _dtype(dtype), _optimizer(optimizer)
+    size = DTYPE_BYTES[dtype]
+    steps = placed(plan)
+    trainable = sum(item.step.params for item in steps if item.step.path.split(".")[0] not in plan.frozen)
+    alias: dict[int, int] = {}  # tensor written in place -> the tensor it overwrote
+
+    def root(tensor: int) -> int:
+        while tensor in alias:
+            tensor = alias[tensor]
+        return tensor
+
+    saved: dict[int, int] = {}  # tensor -> elements per sample
+    own = stat_bytes = 0
+    largest = _numel((plan.input_channels, *plan.input_size))
+    grad_flows = False  # nothing before the first trainable layer needs a backward pass
+    for item in steps:
+        layer = item.step
+        learns = layer.params > 0 and layer.path.split(".")[0] not in plan.frozen
+        rule = saves(item)
+        if rule.inplace:
+            alias[item.writes] = item.reads
+        if not (grad_flows or learns):
+            continue
+        grad_flows = True
+        largest = max(largest, _numel(item.in_shape) + _numel(item.out_shape))
+        if rule.input:
+            saved[root(item.reads)] = _numel(item.in_shape)
+        if rule.output:
+            saved[root(item.writes)] = _numel(item.out_shape)
+        own += rule.elements * size + rule.bytes
+        stat_bytes += rule.stat_bytes
+    saved.pop(0, None)  # the input batch: counted as such
+    buffers = sum(buffer_elements(item.step) for item in steps)
+    return MemoryEstimate(
+        batch=batch,
+        dtype=dtype,
+        optimizer=optimizer,
+        parameters=(plan.params + buffers) * size,
+        gradients=trainable * size,
+        optimizer_state=STATE_COPIES[optimizer] * trainable * size,
+        input=batch * _numel((plan.input_channels, *plan.input_size)) * size,
+        activations=batch * (sum(saved.values()) * size + own) + stat_bytes,
+        working=batch * largest * size,
+    )
