@@ -10,7 +10,10 @@ import click
 from .. import catalog
 from ..analysis import Report, analyze
 from ..catalog_table import reference_mismatches
+from ..counting import CONVENTION_RULES, CONVENTIONS, Convention
 from ..errors import SpecError
+from ..layer_table import LayerRow
+from ..memory_estimate import DTYPES, OPTIMIZERS, Dtype, MemoryEstimate, Optimizer
 from ..spec import Spec
 from ..spec.load import ParentCache, load_spec_and_plan
 from ..spec.schema import file_schema
@@ -71,9 +74,12 @@ def _header(name: str, description: str) -> str:
     return f"{name}: {description}"
 
 
-def render_report(spec: Spec, report: Report, *, overridden: bool = False) -> str:
+def render_report(
+    spec: Spec, report: Report, *, overridden: bool = False, convention: Convention = "torchvision"
+) -> str:
     """A plain-text table like the paper's Table 1, then totals. ``overridden``: the network was
-    changed with --set, so its reference numbers are not expected to hold."""
+    changed with --set, so its reference numbers are not expected to hold; ``convention``: whose
+    MACs the totals give (the table's are torchvision's)."""
     header = _header(report.name, report.description)
     size = report.input_size
     lines = [header, f"input: {report.input_channels}x{size[0]}x{size[1]}", ""]
@@ -97,12 +103,17 @@ def render_report(spec: Spec, report: Report, *, overridden: bool = False) -> st
         lines.append("  ".join(cells).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
+    macs = report.count(convention) if report.plan is not None else report.macs
+    rule = "conv + linear, batch 1" if convention == "torchvision" else f"{convention}: {CONVENTION_RULES[convention]}"
+    activations = report.activations if report.plan is not None else None
     lines += [
         "",
         f"params: {report.params:,}",
-        f"MACs:   {report.macs:,} ({report.macs / 1e9:.3f} G)  [conv + linear, batch 1]",
-        f"FLOPs:  {report.flops:,} ({report.flops / 1e9:.3f} G)  [= 2 x MACs]",
+        f"MACs:   {macs:,} ({macs / 1e9:.3f} G)  [{rule}]",
+        f"FLOPs:  {2 * macs:,} ({2 * macs / 1e9:.3f} G)  [= 2 x MACs]",
     ]
+    if activations is not None:
+        lines.append(f"activations: {activations:,} ({activations / 1e6:.2f} M)  [conv + linear outputs, batch 1]")
     if report.features:
         maps = (f"{t.module} {t.channels}x{t.size[0]}x{t.size[1]} (/{t.reduction})" for t in report.features)
         lines.append(f"features: {', '.join(maps)}")
@@ -127,16 +138,47 @@ def render_report(spec: Spec, report: Report, *, overridden: bool = False) -> st
 @click.argument("spec")
 @set_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
-    """Per-stage table (output size, channels, blocks, params, MACs) and totals."""
+@click.option(
+    "--count",
+    "convention",
+    type=click.Choice(CONVENTIONS),
+    default="torchvision",
+    show_default=True,
+    help="Whose MACs: torchvision (conv + linear, the papers'), fvcore or ptflops (see the README).",
+)
+@click.option("--depth", type=click.IntRange(min=1), default=None, help="Add a per-layer table down to this depth.")
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="Add a training-memory estimate at this batch.")
+@click.option("--dtype", type=click.Choice(DTYPES), default=None, help="The memory estimate's dtype [default: fp32].")
+@click.option(
+    "--optimizer", type=click.Choice(OPTIMIZERS), default=None, help="The memory estimate's optimizer [default: sgd]."
+)
+def info(
+    spec: str,
+    overrides: tuple[str, ...],
+    as_json: bool,
+    convention: Convention,
+    depth: int | None,
+    batch: int | None,
+    dtype: Dtype | None,
+    optimizer: Optimizer | None,
+) -> None:
+    """Per-stage table (output size, channels, blocks, params, MACs) and totals.
+
+    --count picks whose MACs to report, --depth adds a per-layer table, --batch (with --dtype and
+    --optimizer) a training-memory estimate."""
     loaded, plan = load_spec_and_plan(spec, with_identity(spec, overrides))
     report = analyze(plan)
+    rows = report.per_layer(depth, convention) if depth is not None else None
+    wants_memory = batch is not None or dtype is not None or optimizer is not None
+    memory = report.memory(batch or 1, dtype or "fp32", optimizer or "sgd") if wants_memory else None
     if as_json:
         data = {
             "name": report.name,
             "params": report.params,
             "macs": report.macs,
             "flops": report.flops,
+            "activations": report.activations,
+            "count": {"convention": convention, "macs": report.count(convention)},
             "input": [report.input_channels, *report.input_size],
             "rows": [
                 {
@@ -161,9 +203,70 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
             ],
             "frozen": list(report.frozen),
         }
+        if rows is not None:
+            data["layers"] = [
+                {
+                    "path": r.path,
+                    "kind": r.kind,
+                    "output_shape": list(r.output_shape),
+                    "params": r.params,
+                    "macs": r.macs,
+                    "share": r.share,
+                }
+                for r in rows
+            ]
+        if memory is not None:
+            data["memory"] = {
+                "batch": memory.batch,
+                "dtype": memory.dtype,
+                "optimizer": memory.optimizer,
+                "bytes": {name: value for name, value in memory.rows()},
+            }
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(render_report(loaded, report, overridden=bool(overrides)))
+    text = render_report(loaded, report, overridden=bool(overrides), convention=convention)
+    if rows is not None:
+        text += "\n\n" + render_layers(rows, convention)
+    if memory is not None:
+        text += "\n\n" + render_memory(memory)
+    click.echo(text)
+
+
+def render_layers(rows: tuple[LayerRow, ...], convention: Convention) -> str:
+    """The per-layer table: one line per module, indented by depth (torchinfo's layout)."""
+    columns = ("layer", "kind", "output", "params", f"MACs ({convention})", "share")
+    cells = [columns]
+    for row in rows:
+        cells.append(
+            (
+                "  " * (row.depth - 1) + row.path,
+                row.kind,
+                "x".join(str(size) for size in row.output_shape),
+                f"{row.params:,}",
+                f"{row.macs:,}",
+                f"{100 * row.share:.2f}%",
+            )
+        )
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    lines = []
+    for index, line in enumerate(cells):
+        lines.append(
+            "  ".join(c.ljust(widths[i]) if i < 3 else c.rjust(widths[i]) for i, c in enumerate(line)).rstrip()
+        )
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_memory(memory: MemoryEstimate) -> str:
+    """The training-memory breakdown in bytes and MiB."""
+    lines = [f"training memory, batch {memory.batch}, {memory.dtype}, {memory.optimizer} (estimate):"]
+    rows = memory.rows()
+    width = max(len(name) for name, _ in rows)
+    digits = max(len(f"{value:,}") for _, value in rows)
+    for name, value in rows:
+        lines.append(f"  {name.ljust(width)}  {value:>{digits},} bytes  {value / 2**20:>10,.1f} MiB")
+    return "\n".join(lines)
 
 
 @click.command("list")

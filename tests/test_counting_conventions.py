@@ -1,0 +1,132 @@
+"""Each counting convention equals what its tool reports for the built module.
+
+fvcore (``FlopCountAnalysis``, ``ActivationCountAnalysis``) traces the network with torch.jit and
+ptflops runs it with hooks; neither works on the meta device (jit cannot trace meta tensors, and
+meta kernels call the tensor functions ptflops patches, so it counts them twice). So each spec is
+built on the meta device, given CPU storage filled with zeros (no initialisation, no denormals),
+and run once per tool at batch 1. Every catalog spec is checked at an input of at most 64 pixels
+(the catalog's 32-pixel CIFAR nets at their own size); a set that covers every layer kind (stems,
+attention modules, anti-aliasing, weight standardisation, the norms and the activations) is
+checked at its full input size.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import resnet_gen as rg
+from resnet_gen.spec.load import load_spec_and_plan
+from tests.conftest import ALL_SPECS
+
+fvcore_nn = pytest.importorskip("fvcore.nn")
+ptflops = pytest.importorskip("ptflops")
+
+REDUCED = 64
+FULL_SIZE = [
+    "resnet50",
+    "seresnet50",
+    "ecaresnet50d",
+    "resnest50d",
+    "resnest50d_4s2x40d",
+    "resnetblur50",
+    "resnetaa50",
+    "resnet50_gn",
+    "resnetv2_50x1_bit",
+    "resnetv2_50d_evos",
+    "resnetv2_50d_frn",
+    "resnetv2_50d_gn",
+    "wrn28_10_dropout",
+]
+
+
+def _zeroed(spec: rg.Spec) -> nn.Module:
+    with torch.device("meta"):
+        model = rg.build(spec)
+    model = model.to_empty(device="cpu").eval()
+    with torch.no_grad():
+        for tensor in (*model.parameters(), *model.buffers()):
+            tensor.zero_()
+    return model
+
+
+def _tool_counts(spec: rg.Spec) -> dict[str, int]:
+    """What fvcore and ptflops report for the built module at batch 1."""
+    model = _zeroed(spec)
+    shape = (spec.input.channels, *spec.input.hw)
+    x = torch.zeros(1, *shape)
+    quiet = logging.getLogger("fvcore")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            flops = fvcore_nn.FlopCountAnalysis(model, x)
+            acts = fvcore_nn.ActivationCountAnalysis(model, x)
+            for analysis in (flops, acts):
+                analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            found: dict[str, Any] = {"fvcore": flops.total(), "activations": acts.total()}
+            macs, _ = ptflops.get_model_complexity_info(
+                model, shape, as_strings=False, print_per_layer_stat=False, backend="pytorch"
+            )
+            found["ptflops"] = macs
+    finally:
+        quiet.setLevel(level)
+    return {key: int(value) for key, value in found.items()}
+
+
+def _ours(source: str, overrides: dict[str, Any]) -> tuple[rg.Spec, dict[str, int]]:
+    spec, plan = load_spec_and_plan(source, overrides)
+    report = rg.analyze(plan)
+    counts = {name: report.count(name) for name in ("fvcore", "ptflops")}
+    return spec, {**counts, "activations": report.activations}
+
+
+@pytest.mark.parametrize("name", ALL_SPECS)
+def test_conventions_equal_the_tools_for_every_spec(name: str) -> None:
+    spec = rg.load_spec(name)
+    overrides = {"input.size": REDUCED} if min(spec.input.hw) > REDUCED else {}
+    spec, ours = _ours(name, overrides)
+    assert _tool_counts(spec) == ours
+
+
+@pytest.mark.parametrize("name", FULL_SIZE)
+def test_conventions_equal_the_tools_at_full_size(name: str) -> None:
+    spec, ours = _ours(name, {})
+    assert _tool_counts(spec) == ours
+
+
+def test_torchvision_convention_is_the_report_and_torch_flop_counter() -> None:
+    from tests.torch_helpers import count_macs
+
+    spec = rg.load_spec("seresnet50")
+    report = rg.analyze(spec)
+    with torch.device("meta"):
+        model = rg.build(spec)
+    assert report.count("torchvision") == report.macs == count_macs(model, 3, spec.input.hw)
+
+
+def test_published_resnet50_numbers() -> None:
+    """ResNet-50 as the tools' own documentation quotes it: torchvision 4.09 GFLOPS (its weights'
+    metadata, in MACs), ptflops 4.13 GMac (its README), timm's benchmark 4.11 GMACs and 11.11 M
+    activations (fvcore's counts, results-imagenet.csv)."""
+    from torchvision.models import ResNet50_Weights
+
+    report = rg.analyze("resnet50")
+    assert round(report.count("torchvision") / 1e9, 3) == ResNet50_Weights.IMAGENET1K_V2.meta["_ops"]
+    assert round(report.count("ptflops") / 1e9, 2) == 4.13
+    assert round(report.count("fvcore") / 1e9, 2) == 4.11
+    assert round(report.activations / 1e6, 2) == 11.11
+
+
+def test_unknown_convention_is_refused() -> None:
+    report = rg.analyze("resnet18")
+    with pytest.raises(
+        ValueError, match="unknown counting convention 'thop'; choose one of torchvision, fvcore, ptflops"
+    ):
+        report.count("thop")
