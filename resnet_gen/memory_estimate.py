@@ -1,8 +1,8 @@
 """Training-memory estimate from the plan (no torch): what one training step holds at its peak.
 
 parameters and buffers + gradients + optimizer state + the input batch + the tensors torch's
-autograd saves for the backward pass + the backward pass's working set, all in one dtype (the
-network cast to it, as ``model.to(torch.bfloat16)``; batch-norm statistics stay float32).
+autograd saves for the backward pass + a working set, all in one dtype (the network cast to it,
+as ``model.to(torch.bfloat16)``).
 
 Saved tensors follow the backward formulas of torch's autograd for each layer kind: a conv or
 linear saves its input, a batch or group norm its input (and float32 statistics per channel or
@@ -10,7 +10,8 @@ group), ReLU its output (in place: the same tensor its input was), SiLU/GELU/Mis
 input, max pooling its input and int64 indices, average pooling its input, dropout a bool mask,
 attention modules their input and their small pooled tensors; residual sums, padding and
 slicing save nothing. A tensor several layers save is counted once. The working set is the
-gradients of the largest layer's output and input, alive together in the backward pass.
+larger of the backward pass's biggest pair of gradients (a layer's output and input) and the
+optimizer step's temporaries (AdamW: two copies of the biggest layer's parameters).
 
 Not modelled: the loss's own tensors, allocator fragmentation, and mixed precision (float32
 master weights with bfloat16 activations): for that, add the float32 copies yourself.
@@ -32,7 +33,9 @@ Optimizer = Literal["sgd", "sgd_momentum", "adamw"]
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
 # Copies of the trainable parameters each optimizer keeps: momentum buffer; AdamW's two moments.
 STATE_COPIES: dict[Optimizer, int] = {"sgd": 0, "sgd_momentum": 1, "adamw": 2}
-_STAT_BYTES = 4  # batch/group-norm statistics are float32 whatever the dtype
+# Parameter-sized temporaries of one parameter's update (torch's single-tensor CPU optimizers):
+# SGD updates in place; AdamW's denominator is a square root, then a quotient.
+_STEP_TEMPORARIES: dict[Optimizer, int] = {"sgd": 0, "sgd_momentum": 0, "adamw": 2}
 _INDEX_BYTES = 8  # max pooling's int64 indices
 _MASK_BYTES = 1  # dropout's bool mask
 
@@ -49,7 +52,7 @@ class Saves:
     output: bool = False  # the tensor it writes
     elements: int = 0  # further tensors of its own, in the dtype
     bytes: int = 0  # further tensors in other dtypes (indices, masks)
-    stat_bytes: int = 0  # per batch, not per sample: float32 norm statistics
+    stats: int = 0  # per batch, not per sample: norm statistics, in the dtype
     inplace: bool = False  # writes over its input
 
 
@@ -65,7 +68,7 @@ class MemoryEstimate:
     optimizer_state: int
     input: int
     activations: int  # saved for the backward pass
-    working: int  # the backward pass's largest pair of gradients
+    working: int  # the backward's largest pair of gradients, or the optimizer step's temporaries
 
     @property
     def total(self) -> int:
@@ -79,7 +82,7 @@ class MemoryEstimate:
             (f"optimizer state ({self.optimizer})", self.optimizer_state),
             ("input batch", self.input),
             ("activations saved for backward", self.activations),
-            ("backward working set", self.working),
+            ("working set", self.working),
             ("total", self.total),
         )
 
@@ -106,13 +109,13 @@ def saves(item: Placed) -> Saves:
     layer, n_in, n_out = item.step, _numel(item.in_shape), _numel(item.out_shape)
     if isinstance(layer, L.StdConv):  # before Conv: the standardised weight and its statistics
         weights = layer.out_channels * (layer.in_channels // layer.groups) * layer.kernel**2
-        return Saves(input=True, stat_bytes=(weights + 2 * layer.out_channels) * _STAT_BYTES)
+        return Saves(input=True, stats=weights + 2 * layer.out_channels)
     if isinstance(layer, L.Conv):
         return Saves(input=True)
     if isinstance(layer, L.Norm):
         if layer.type == "group":
-            return Saves(input=True, stat_bytes=0)
-        return Saves(input=True, stat_bytes=2 * layer.channels * _STAT_BYTES)
+            return Saves(input=True)
+        return Saves(input=True, stats=2 * layer.channels)
     if isinstance(layer, L.Act):
         return _activation_saves(layer.type, layer.inplace, n_in)
     if isinstance(layer, L.Pool):
@@ -149,8 +152,8 @@ def saves(item: Placed) -> Saves:
         pixels = layer.out_size[0] * layer.out_size[1]
         # bn0's input and act0's output (which the weighting reads), the pooled path's tensors.
         small = layer.out_channels + 2 * layer.attn_channels + 2 * mid
-        stats = 2 * (mid + layer.attn_channels) * _STAT_BYTES
-        return Saves(input=True, elements=2 * mid * pixels + small, stat_bytes=stats)
+        stats = 2 * (mid + layer.attn_channels)
+        return Saves(input=True, elements=2 * mid * pixels + small, stats=stats)
     if isinstance(layer, HeadPool):
         if layer.type == "max":
             return Saves(input=True, bytes=n_out * _INDEX_BYTES)
@@ -203,7 +206,7 @@ def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Opt
         return tensor
 
     saved: dict[int, int] = {}  # tensor -> elements per sample
-    own = stat_bytes = 0
+    own = stats = 0
     largest = _numel((plan.input_channels, *plan.input_size))
     grad_flows = False  # nothing before the first trainable layer needs a backward pass
     for item in steps:
@@ -221,9 +224,10 @@ def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Opt
         if rule.output:
             saved[root(item.writes)] = _numel(item.out_shape)
         own += rule.elements * size + rule.bytes
-        stat_bytes += rule.stat_bytes
+        stats += rule.stats
     saved.pop(0, None)  # the input batch: counted as such
     buffers = sum(buffer_elements(item.step) for item in steps)
+    biggest_layer = max(item.step.params for item in steps)
     return MemoryEstimate(
         batch=batch,
         dtype=dtype,
@@ -232,6 +236,6 @@ def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Opt
         gradients=trainable * size,
         optimizer_state=STATE_COPIES[optimizer] * trainable * size,
         input=batch * _numel((plan.input_channels, *plan.input_size)) * size,
-        activations=batch * (sum(saved.values()) * size + own) + stat_bytes,
-        working=batch * largest * size,
+        activations=batch * (sum(saved.values()) * size + own) + stats * size,
+        working=max(batch * largest * size, _STEP_TEMPORARIES[optimizer] * biggest_layer * size),
     )
