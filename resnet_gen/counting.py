@@ -132,7 +132,7 @@ def out_shape(layer: Step, shape: Shape) -> Shape:
     if isinstance(layer, L.Linear):
         return (layer.out_features,)
     if isinstance(layer, HeadPool):
-        return (shape[0],)
+        return (shape[0], 1, 1)
     if isinstance(
         layer,
         (L.Norm, L.Act, L.Dropout, L.SqueezeExcite, L.EfficientChannelAttention, L.EvoNormS0, L.FilterResponseNorm),
@@ -180,7 +180,8 @@ def placed(plan: Plan) -> tuple[Placed, ...]:
         return tuple(out)
     current = run(plan.final, current)
     if plan.head is not None:
-        current = run((HeadPool("global_pool", plan.head.pool),), current)
+        pooled_shape, pooled = run((HeadPool("global_pool", plan.head.pool),), current)
+        current = ((pooled_shape[0],), pooled)  # flattened: a view of the pooled tensor
         if plan.head.dropout:
             current = run((L.Dropout("head_dropout", plan.head.dropout),), current)
         if plan.head.fc is not None:
