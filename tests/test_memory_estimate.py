@@ -31,13 +31,15 @@ from resnet_gen.spec.load import load_spec_and_plan
 MARGIN = 0.15
 
 CASES = [
-    # (spec, overrides, batch, optimizer): basic, bottleneck, pre-activation, squeeze-excite
+    # (spec, overrides, batch, optimizer): basic, bottleneck, pre-activation, squeeze-excite, frozen
     ("cifar_resnet20", {}, 16, "sgd"),
     ("cifar_resnet164_post", {f"stages[{i}].blocks": 2 for i in range(3)}, 8, "adamw"),
     ("cifar_resnet110_pre", {f"stages[{i}].blocks": 2 for i in range(3)}, 16, "sgd_momentum"),
     ("cifar_preact_resnet164", {f"stages[{i}].blocks": 1 for i in range(3)}, 8, "sgd"),
     ("seresnet18", {"input.size": 64}, 4, "sgd_momentum"),
     ("resnet50", {"input.size": 64}, 2, "adamw"),
+    # frozen stem and first stage: no gradients there, and nothing saved before the first trainable layer
+    ("resnet18", {"input.size": 64, "backbone.frozen_stages": 1}, 4, "sgd"),
 ]
 
 
