@@ -25,11 +25,17 @@ elements of every conv and linear output, at batch 1.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
-from typing import Literal, assert_never, get_args
+from typing import Literal, get_args
 
 from .plan import layers as L
 from .plan.types import Plan
+
+if sys.version_info >= (3, 11):
+    from typing import assert_never
+else:  # Python 3.10: pydantic's dependency has it
+    from typing_extensions import assert_never
 
 Convention = Literal["torchvision", "fvcore", "ptflops"]
 CONVENTIONS: tuple[Convention, ...] = get_args(Convention)

@@ -19,12 +19,18 @@ master weights with bfloat16 activations): for that, add the float32 copies your
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import Literal, assert_never, get_args
+from typing import Literal, get_args
 
 from .counting import HeadPool, Placed, Shape, placed
 from .plan import layers as L
 from .plan.types import Plan
+
+if sys.version_info >= (3, 11):
+    from typing import assert_never
+else:  # Python 3.10: pydantic's dependency has it
+    from typing_extensions import assert_never
 
 Dtype = Literal["fp32", "bf16", "fp16"]
 DTYPES: tuple[Dtype, ...] = get_args(Dtype)
@@ -173,7 +179,25 @@ def buffer_elements(layer: L.Layer | HeadPool) -> int:
         return 2 * (layer.out_channels * layer.radix + layer.attn_channels) + 2
     if isinstance(layer, L.BlurPool):
         return layer.channels * layer.filter_size**2
-    return 0
+    if isinstance(
+        layer,
+        (
+            L.Conv,  # StdConv too
+            L.Act,
+            L.Pool,
+            L.Dropout,
+            L.SqueezeExcite,
+            L.EfficientChannelAttention,
+            L.ZeroPadShortcut,
+            L.Linear,
+            L.EvoNormS0,
+            L.FilterResponseNorm,
+            L.ConstantPad,
+            HeadPool,
+        ),
+    ):
+        return 0
+    assert_never(layer)
 
 
 def _dtype(name: str) -> Dtype:
