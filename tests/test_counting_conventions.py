@@ -101,6 +101,19 @@ def test_conventions_equal_the_tools_at_full_size(name: str) -> None:
     assert _tool_counts(spec) == ours
 
 
+BACKBONES = {
+    "features": {"backbone.features_only": True, "backbone.out_indices": [1, 2, 3], "backbone.output_stride": 16},
+    "frozen": {"backbone.frozen_stages": 2},  # frozen batch norms: F.batch_norm, no nn.BatchNorm2d
+}
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnetv2_50"])
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_conventions_equal_the_tools_for_backbones(name: str, backbone: str) -> None:
+    spec, ours = _ours(name, {"input.size": 128, **BACKBONES[backbone]})
+    assert _tool_counts(spec) == ours
+
+
 def test_torchvision_convention_is_the_report_and_torch_flop_counter() -> None:
     from tests.torch_helpers import count_macs
 
