@@ -71,3 +71,16 @@ def per_layer(plan: Plan, depth: int, convention: Convention = "torchvision") ->
         LayerRow(path, path.count(".") + 1, kind[path], shape[path], params[path], macs[path], macs[path] / total)
         for path in order
     )
+
+
+def stage_macs(plan: Plan, convention: Convention) -> dict[str, int]:
+    """MACs in ``convention`` per row of the paper-style table: ``stem``, each stage, ``head``."""
+    stages = [stage.path for stage in plan.stages]
+    out = {"stem": 0, **dict.fromkeys(stages, 0), "head": 0}
+    seen_stage = False
+    for item in placed(plan):
+        top = item.step.path.split(".")[0]
+        seen_stage = seen_stage or top in out
+        key = top if top in stages else "head" if seen_stage else "stem"
+        out[key] += counts(item).convention(convention)
+    return out

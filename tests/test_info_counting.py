@@ -97,7 +97,7 @@ def test_info_text_shows_the_chosen_convention(capsys: pytest.CaptureFixture[str
     macs = report.count("ptflops")
     assert f"MACs:   {macs:,} ({macs / 1e9:.3f} G)  [ptflops: " in out
     assert f"activations: {report.activations:,}" in out
-    table = out.split("MACs (ptflops)")[1].split("training memory")[0]
+    table = out.split("MACs (ptflops)")[-1].split("training memory")[0]  # the per-layer table
     assert [line.split()[0] for line in table.strip().splitlines()[2:]] == [
         row.path for row in report.per_layer(depth=1, convention="ptflops")
     ]
@@ -154,3 +154,17 @@ def test_analyze_gives_the_clis_located_errors(
     assert [f"error: {line}" for line in raised.value.problems] == cli_lines
     expected = (CORPUS / f"{name}.expected").read_text(encoding="utf-8").splitlines()
     assert list(raised.value.problems) == expected
+
+
+@pytest.mark.parametrize("convention", ["fvcore", "ptflops"])
+def test_stage_table_in_another_convention(convention: str, capsys: pytest.CaptureFixture[str]) -> None:
+    report = rg.analyze("resnetv2_50")
+    main(["info", "resnetv2_50", "--count", convention])
+    lines = capsys.readouterr().out.splitlines()
+    header = next(index for index, line in enumerate(lines) if line.startswith("stage"))
+    assert f"MACs ({convention})" in lines[header]
+    table = {line.split()[0]: line for line in lines[header + 2 : header + 8]}
+    layers = {row.path: row.macs for row in report.per_layer(depth=1, convention=convention)}
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        assert f" {layers[stage] / 1e6:,.2f}M " in table[stage]
+    assert set(table) == {"stem", "layer1", "layer2", "layer3", "layer4", "head"}

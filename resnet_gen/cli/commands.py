@@ -12,7 +12,7 @@ from ..analysis import Report, analyze
 from ..catalog_table import reference_mismatches
 from ..counting import CONVENTION_RULES, CONVENTIONS, Convention
 from ..errors import SpecError
-from ..layer_table import LayerRow
+from ..layer_table import LayerRow, stage_macs
 from ..memory_estimate import DTYPES, OPTIMIZERS, Dtype, MemoryEstimate, Optimizer
 from ..spec import Spec
 from ..spec.load import ParentCache, load_spec_and_plan
@@ -79,11 +79,20 @@ def render_report(
 ) -> str:
     """A plain-text table like the paper's Table 1, then totals. ``overridden``: the network was
     changed with --set, so its reference numbers are not expected to hold; ``convention``: whose
-    MACs the totals give (the table's are torchvision's)."""
+    MACs the table and totals give."""
     header = _header(report.name, report.description)
     size = report.input_size
     lines = [header, f"input: {report.input_channels}x{size[0]}x{size[1]}", ""]
-    columns = ("stage", "output", "channels", "blocks", "params", "MACs", "layers")
+    by_row = stage_macs(report.plan, convention) if report.plan is not None and convention != "torchvision" else {}
+    columns = (
+        "stage",
+        "output",
+        "channels",
+        "blocks",
+        "params",
+        f"MACs ({convention})" if by_row else "MACs",
+        "layers",
+    )
     rows = [columns]
     for row in report.rows:
         rows.append(
@@ -93,7 +102,7 @@ def render_report(
                 str(row.channels),
                 str(row.blocks or ""),
                 f"{row.params:,}",
-                f"{row.macs / 1e6:,.2f}M",
+                f"{by_row.get(row.name, row.macs) / 1e6:,.2f}M",
                 row.detail,
             )
         )
