@@ -118,14 +118,15 @@ def test_bf16_halves_every_item() -> None:
     assert half.activations * 2 == full.activations and half.working * 2 == full.working
 
 
-def test_bf16_saved_activations_match_torch() -> None:
+@pytest.mark.parametrize(("dtype", "torch_dtype"), [("bf16", torch.bfloat16), ("fp16", torch.float16)])
+def test_half_precision_saved_activations_match_torch(dtype: str, torch_dtype: torch.dtype) -> None:
     report, model, x, _ = _setup("cifar_resnet20", {}, 8)
-    model = model.to(torch.bfloat16)
-    x = x.to(torch.bfloat16)
+    model = model.to(torch_dtype)
+    x = x.to(torch_dtype)
     model(x)
     outputs: list[torch.Tensor] = []
     _, kept = _peak(lambda: outputs.append(model(x)))
-    assert kept - _bytes(outputs) == report.memory(8, "bf16", "sgd").activations
+    assert kept - _bytes(outputs) == report.memory(8, dtype, "sgd").activations
 
 
 @pytest.mark.parametrize(
