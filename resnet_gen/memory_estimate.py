@@ -7,9 +7,10 @@ as ``model.to(torch.bfloat16)``).
 Saved tensors follow the backward formulas of torch's autograd for each layer kind: a conv or
 linear saves its input, a batch or group norm its input (and float32 statistics per channel or
 group), ReLU its output (in place: the same tensor its input was), SiLU/GELU/Mish/Hardswish their
-input, max pooling its input and int64 indices, average pooling its input, dropout a bool mask,
-attention modules their input and their small pooled tensors; residual sums, padding and
-slicing save nothing. A tensor several layers save is counted once. The working set is the
+input (in place: a copy of it), max pooling its input and int64 indices, average pooling its input,
+dropout its mask (in the input's dtype on CPU), reflection padding its input, attention modules
+their input and their small pooled tensors; residual sums, constant padding, slicing and the
+head's global average (a mean) save nothing. A tensor several layers save is counted once. The working set is the
 larger of the backward pass's biggest pair of gradients (a layer's output and input) and the
 optimizer step's temporaries (AdamW: two copies of the biggest layer's parameters).
 
@@ -43,7 +44,6 @@ STATE_COPIES: dict[Optimizer, int] = {"sgd": 0, "sgd_momentum": 1, "adamw": 2}
 # SGD updates in place; AdamW's denominator is a square root, then a quotient.
 _STEP_TEMPORARIES: dict[Optimizer, int] = {"sgd": 0, "sgd_momentum": 0, "adamw": 2}
 _INDEX_BYTES = 8  # max pooling's int64 indices
-_MASK_BYTES = 1  # dropout's bool mask
 
 # Activations whose backward reads their output (so in place they save the tensor they overwrote).
 _SAVE_OUTPUT = {"relu", "tanh"}
@@ -119,8 +119,8 @@ def saves(item: Placed) -> Saves:
     if isinstance(layer, L.Conv):
         return Saves(input=True)
     if isinstance(layer, L.Norm):
-        if layer.type == "group":
-            return Saves(input=True)
+        if layer.type == "group":  # mean and reciprocal std per sample and group
+            return Saves(input=True, elements=2 * layer.groups)
         return Saves(input=True, stats=2 * layer.channels)
     if isinstance(layer, L.Act):
         return _activation_saves(layer.type, layer.inplace, n_in)
@@ -134,7 +134,8 @@ def saves(item: Placed) -> Saves:
             return Saves(elements=item.in_shape[0] * (item.in_shape[1] + pad) * (item.in_shape[2] + pad))
         return Saves(inplace=True)
     if isinstance(layer, L.Dropout):
-        return Saves(bytes=n_out * _MASK_BYTES) if layer.rate else Saves(inplace=True)
+        # On CPU the mask is a tensor of the input's dtype (scaled 0/1 values), not bools.
+        return Saves(elements=n_out) if layer.rate else Saves(inplace=True)
     if isinstance(layer, L.SqueezeExcite):  # pooled input, reduced activation, sigmoid gate
         return Saves(input=True, elements=2 * layer.channels + layer.reduced)
     if isinstance(layer, L.EfficientChannelAttention):  # pooled input, sigmoid gate
@@ -146,24 +147,31 @@ def saves(item: Placed) -> Saves:
     if isinstance(layer, L.EvoNormS0):
         # x * sigmoid(v x) / std, then the affine: sigmoid's output, the product, the expanded
         # std and the quotient, each as big as the input.
-        return Saves(input=True, elements=4 * n_in) if layer.apply_act else Saves(input=True)
+        # The expanded std is a view, not a copy, when each group is one channel; the square root
+        # of the variance is one per sample and group.
+        if not layer.apply_act:
+            return Saves(input=True)
+        full = 4 if layer.channels > layer.groups else 3
+        return Saves(input=True, elements=full * n_in + layer.groups)
     if isinstance(layer, L.FilterResponseNorm):  # the normalised map, and the affine's output for the TLU
         return Saves(input=True, elements=(2 if layer.apply_act else 1) * n_in + layer.channels)
-    if isinstance(layer, L.BlurPool):  # the reflect-padded copy the filter reads
+    if isinstance(layer, L.BlurPool):  # reflection padding saves its input; the filter, the padded copy
         return Saves(
-            elements=layer.channels * (item.in_shape[1] + 2 * layer.padding) * (item.in_shape[2] + 2 * layer.padding)
+            input=True,
+            elements=layer.channels * (item.in_shape[1] + 2 * layer.padding) * (item.in_shape[2] + 2 * layer.padding),
         )
     if isinstance(layer, L.SplitAttention):
         mid = layer.out_channels * layer.radix
         pixels = layer.out_size[0] * layer.out_size[1]
-        # bn0's input and act0's output (which the weighting reads), the pooled path's tensors.
-        small = layer.out_channels + 2 * layer.attn_channels + 2 * mid
+        # bn0's input and act0's output (which the weighting reads); the pooled path's tensors:
+        # fc1's input, bn1's input, act1's output, the split weights.
+        small = layer.out_channels + 2 * layer.attn_channels + mid
         stats = 2 * (mid + layer.attn_channels)
         return Saves(input=True, elements=2 * mid * pixels + small, stats=stats)
     if isinstance(layer, HeadPool):
         if layer.type == "max":
             return Saves(input=True, bytes=n_out * _INDEX_BYTES)
-        return Saves(input=True)
+        return Saves()  # a global average pool is a mean: its backward needs only the shape
     assert_never(layer)
 
 

@@ -7,7 +7,7 @@ the batch, which the test adds from the tensors themselves).
 
 Two checks per network:
 - the activations saved for backward equal, byte for byte, what a training-mode forward pass
-  leaves alive besides its output;
+  leaves alive besides its output (also for a network of each layer kind and activation);
 - the estimated total bounds the measured peak of a whole step (zero_grad, forward, loss,
   backward, optimizer step) from above, by at most 15%. The estimate adds the gradients and the
   saved activations as if both were alive at once; torch frees each saved tensor as the backward
@@ -87,6 +87,32 @@ def test_saved_activations_are_what_the_forward_pass_keeps(
     outputs: list[torch.Tensor] = []
     _, kept = _peak(lambda: outputs.append(model(x)))
     assert kept - _bytes(outputs) == report.memory(batch, "fp32", optimizer).activations
+
+
+LAYER_KINDS = {
+    **{act: ("cifar_resnet20", {"activation": act}) for act in ("silu", "gelu", "mish", "hardswish", "elu", "tanh")},
+    "leaky_relu": ("cifar_resnet20", {"activation": "leaky_relu"}),
+    "identity": ("cifar_resnet20", {"activation": "identity"}),
+    "group_norm": ("resnet50_gn", {"input.size": 64}),
+    "split_attention": ("resnest14d", {"input.size": 64}),
+    "eca": ("ecaresnet26t", {"input.size": 64}),
+    "blur_pool": ("resnetblur18", {"input.size": 64}),
+    "std_conv": ("resnetv2_50x1_bit", {"input.size": 64}),
+    "evonorm": ("resnetv2_50d_evos", {"input.size": 64}),
+    "frn": ("resnetv2_50d_frn", {"input.size": 64}),
+    "dropout": ("wrn16_8", {"head.dropout": 0.3}),
+    "deep_stem_avg_down": ("resnet50d", {"input.size": 64}),
+}
+
+
+@pytest.mark.parametrize("kind", list(LAYER_KINDS))
+def test_saved_activations_for_every_layer_kind(kind: str) -> None:
+    name, overrides = LAYER_KINDS[kind]
+    report, model, x, _ = _setup(name, overrides, 2)
+    model(x)
+    outputs: list[torch.Tensor] = []
+    _, kept = _peak(lambda: outputs.append(model(x)))
+    assert kept - _bytes(outputs) == report.memory(2).activations
 
 
 @pytest.mark.parametrize(("name", "overrides", "batch", "optimizer"), CASES, ids=[case[0] for case in CASES])
