@@ -121,6 +121,8 @@ def saves(item: Placed) -> Saves:
     if isinstance(layer, L.Norm):
         if layer.type == "group":  # mean and reciprocal std per sample and group
             return Saves(input=True, elements=2 * layer.groups)
+        if layer.type == "frozen_batch":  # eval-mode batch norm: no batch statistics
+            return Saves(input=True)
         return Saves(input=True, stats=2 * layer.channels)
     if isinstance(layer, L.Act):
         return _activation_saves(layer.type, layer.inplace, n_in)
