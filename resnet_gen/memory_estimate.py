@@ -8,7 +8,7 @@ Saved tensors follow the backward formulas of torch's autograd for each layer ki
 linear saves its input, a batch or group norm its input (and float32 statistics per channel or
 group), ReLU its output (in place: the same tensor its input was), SiLU/GELU/Mish/Hardswish their
 input (in place: a copy of it), max pooling its input and int64 indices, average pooling its input,
-dropout its mask (in the input's dtype on CPU), reflection padding its input, attention modules
+dropout its mask (in the input's dtype on CPU), drop-path one value per sample, reflection padding its input, attention modules
 their input and their small pooled tensors; residual sums, constant padding, slicing and the
 head's global average (a mean) save nothing. A tensor several layers save is counted once. The working set is the
 larger of the backward pass's biggest pair of gradients (a layer's output and input) and the
@@ -260,6 +260,8 @@ def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Opt
         own += rule.elements * size + rule.bytes
         stats += rule.stats
     saved.pop(0, None)  # the input batch: counted as such
+    # Drop-path scales each residual branch by a per-sample mask, which its multiply saves.
+    own += sum(1 for block in plan.blocks if block.drop_path) * size
     buffers = sum(buffer_elements(item.step) for item in steps)
     biggest_layer = max(item.step.params for item in steps)
     return MemoryEstimate(
