@@ -12,7 +12,7 @@ Two checks per network:
   backward, optimizer step) from above, by at most 15%. The estimate adds the gradients and the
   saved activations as if both were alive at once; torch frees each saved tensor as the backward
   pass reaches it while the gradients fill in, so the real peak is lower by part of the smaller
-  of the two (5-10% on these nets).
+  of the two (2-10% on these nets).
 """
 
 from __future__ import annotations
