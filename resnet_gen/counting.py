@@ -70,7 +70,17 @@ class HeadPool:
     macs = 0
 
 
-Step = L.Layer | HeadPool
+@dataclass(frozen=True)
+class DropPath:
+    """A block's stochastic depth (``drop_path``): not a plan layer; an identity in eval mode."""
+
+    path: str
+    rate: float
+    params = 0
+    macs = 0
+
+
+Step = L.Layer | HeadPool | DropPath
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,8 @@ def out_shape(layer: Step, shape: Shape) -> Shape:
         return (layer.out_features,)
     if isinstance(layer, HeadPool):
         return (shape[0], 1, 1)
+    if isinstance(layer, DropPath):
+        return shape
     if isinstance(
         layer,
         (L.Norm, L.Act, L.Dropout, L.SqueezeExcite, L.EfficientChannelAttention, L.EvoNormS0, L.FilterResponseNorm),
@@ -150,8 +162,8 @@ def out_shape(layer: Step, shape: Shape) -> Shape:
 def placed(plan: Plan) -> tuple[Placed, ...]:
     """Every module the forward pass runs, stem to head, with full paths and shapes.
 
-    Adds what the plan keeps outside ``Plan.layers``: each block's activation after the add
-    (``act_out``) and the head's global pool and dropout, as the live network has them."""
+    Adds what the plan keeps outside ``Plan.layers``: each block's drop-path and activation after
+    the add (``act_out``), and the head's global pool and dropout, as the live network has them."""
     out: list[Placed] = []
     tensors = 0  # the last tensor number handed out
 
@@ -176,10 +188,17 @@ def placed(plan: Plan) -> tuple[Placed, ...]:
         current = run(block.preact, current, block.path)
         shortcut_in = current if block.preact and block.shortcut else block_in
         current = run(block.branch, current, block.path)
+        dropped = None
+        if block.drop_path:
+            step = DropPath(f"{block.path}.drop_path", block.drop_path)
+            dropped = Placed(step, current[0], current[0], current[1], new_tensor())
+            current = (current[0], dropped.writes)
         if block.shortcut_type != "none":
             run(block.shortcut, shortcut_in, block.path)
             current = (current[0], new_tensor())  # the residual sum
         current = run(block.after_add, current, block.path)
+        if dropped is not None:  # listed where the module is registered, after the add's layers
+            out.append(dropped)
         if block.post_activation is not None:
             current = run((L.Act(f"{block.path}.act_out", block.post_activation),), current)
     if plan.features:  # a backbone returns its taps: no final layers, no head
@@ -248,6 +267,8 @@ def counts(item: Placed) -> Counts:
         return Counts(layer.macs, layer.macs + norms, layer.macs + norms + acts + biases, mid * pixels + attn + mid)
     if isinstance(layer, HeadPool):  # fvcore counts adaptive_avg_pool2d only; ptflops hook + function
         return Counts(0, n_in if layer.type == "avg" else 0, 2 * n_in, 0)
+    if isinstance(layer, DropPath):
+        return ZERO
     assert_never(layer)
 
 

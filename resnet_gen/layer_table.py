@@ -34,7 +34,12 @@ def _kind(step: Step) -> str:
         return step.type + (" pool" if isinstance(step, L.Pool) else "")
     if isinstance(step, HeadPool):
         return f"global {step.type} pool"
-    words = {"SqueezeExcite": "squeeze-excite", "EfficientChannelAttention": "ECA", "ZeroPadShortcut": "zero-pad"}
+    words = {
+        "SqueezeExcite": "squeeze-excite",
+        "EfficientChannelAttention": "ECA",
+        "ZeroPadShortcut": "zero-pad",
+        "DropPath": "drop path",
+    }
     name = type(step).__name__
     return words.get(name, name.lower() if name in ("Linear", "Dropout") else name)
 

@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .counting import HeadPool, Placed, Shape, placed
+from .counting import DropPath, HeadPool, Placed, Shape, placed
 from .plan import layers as L
 from .plan.types import Plan
 
@@ -174,10 +174,12 @@ def saves(item: Placed) -> Saves:
         if layer.type == "max":
             return Saves(input=True, bytes=n_out * _INDEX_BYTES)
         return Saves()  # a global average pool is a mean: its backward needs only the shape
+    if isinstance(layer, DropPath):  # the branch times a per-sample mask: the multiply saves the mask
+        return Saves(elements=1)
     assert_never(layer)
 
 
-def buffer_elements(layer: L.Layer | HeadPool) -> int:
+def buffer_elements(layer: L.Layer | HeadPool | DropPath) -> int:
     """Elements of a layer's buffers (batch-norm statistics, BlurPool's filter)."""
     if isinstance(layer, L.Norm):
         if layer.type == "batch":
@@ -204,6 +206,7 @@ def buffer_elements(layer: L.Layer | HeadPool) -> int:
             L.FilterResponseNorm,
             L.ConstantPad,
             HeadPool,
+            DropPath,
         ),
     ):
         return 0
@@ -260,8 +263,6 @@ def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Opt
         own += rule.elements * size + rule.bytes
         stats += rule.stats
     saved.pop(0, None)  # the input batch: counted as such
-    # Drop-path scales each residual branch by a per-sample mask, which its multiply saves.
-    own += sum(1 for block in plan.blocks if block.drop_path) * size
     buffers = sum(buffer_elements(item.step) for item in steps)
     biggest_layer = max(item.step.params for item in steps)
     return MemoryEstimate(

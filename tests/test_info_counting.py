@@ -52,7 +52,8 @@ def _live_modules(spec: rg.Spec) -> tuple[nn.Module, dict[str, tuple[int, ...]],
     ["resnet18", "resnet50d", "cifar_resnet110_pre", "seresnet50", "resnest14d", "resnetv2_50x1_bit", "resnetblur18"],
 )
 def test_per_layer_rows_match_the_live_module(name: str) -> None:
-    spec = rg.load_spec(name, {"input.size": 64} if name.startswith("res") or name.startswith("se") else None)
+    overrides = {"input.size": 64, "drop_path": 0.1} if name.startswith("res") or name.startswith("se") else None
+    spec = rg.load_spec(name, overrides)
     model, shapes, macs = _live_modules(spec)
     depth = 3
     rows = rg.analyze(spec).per_layer(depth=depth)
