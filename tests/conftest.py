@@ -92,3 +92,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept
+
+
+# --- where the suite's time and memory go (RESNET_GEN_TEST_PROFILE=file.jsonl) --------------------
+# One JSON line per test: its wall time (setup, call and teardown) and how far it raised the
+# process's peak resident memory. See README.md, "Contributing", for how the suite is kept fast.
+_PROFILE_PATH = os.environ.get("RESNET_GEN_TEST_PROFILE")
+
+
+if _PROFILE_PATH:
+    import json
+    import resource
+    import time
+
+    def _cpu_seconds() -> float:
+        """User and system time of this process and of the subprocesses it has waited for."""
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+        peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
+        yield
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        record = {
+            "test": item.nodeid,
+            "seconds": round(time.perf_counter() - start, 3),
+            "cpu_seconds": round(_cpu_seconds() - cpu_start, 3),
+            "peak_mb": round(peak / 1024, 1),
+            "peak_rise_mb": round((peak - peak_before) / 1024, 1),
+        }
+        with open(_PROFILE_PATH, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")

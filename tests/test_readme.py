@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-# A few minutes: a scratch copy, about 25 commands, torch imported by each Python example.
-pytestmark = pytest.mark.slow
+# A few minutes: a scratch copy, about 25 commands, torch imported by each Python example. One
+# xdist worker runs the module (make test: --dist loadgroup), so the walk-through runs once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("readme")]
 
 SKIP = re.compile(r"<!-- readme-test: skip \((.+)\) -->")
 
