@@ -28,8 +28,11 @@ def cli_path() -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Each xdist worker gets one core: torch's own threads would only fight over the same cores.
+    # Each xdist worker gets one core: torch's own threads would only fight over the same cores
+    # (OpenMP threads spin while they wait, burning the other worker's core). The processes a test
+    # starts (the CLI, the benchmark, the README's examples) inherit the setting.
     if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
         import torch
 
         torch.set_num_threads(1)
