@@ -41,8 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
 # --- the quick loop (make test-quick) ------------------------------------------------------------
 # `pytest --quick` runs every test once on a sample of the catalog: each family's smallest network
 # stands for the family in tests parametrized over specs, and the tests that cost minutes each
-# (benchmarks, wheel building, the README walk-through, inductor's C++ compile) are left for the
-# full run. Left-out tests are deselected and counted, never skipped; `make test` runs them all.
+# (benchmarks, wheel building, the README walk-through, inductor's C++ compile, and every test
+# marked slow, such as the BiT giants) are left for the full run. Left-out tests are deselected and counted, never skipped; `make test` runs them all.
 QUICK_LEAVES_OUT = {
     "test_bench_smoke.py": None,
     "test_packaging.py": None,
