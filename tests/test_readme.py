@@ -212,3 +212,22 @@ def test_nothing_tracked_changed_and_the_catalog_tests_still_pass(
     done = subprocess.run(suite, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+def test_ci_and_the_readme_name_the_makefile_test_commands() -> None:
+    """CI runs the README's test command, and the README quotes the quick loop's pytest options as
+    the Makefile has them."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipes = dict(re.findall(r"^(test|test-quick):.*\n(?:#.*\n)*\t\$\(BIN\)/(pytest .+)$", makefile, re.MULTILINE))
+    assert set(recipes) == {"test", "test-quick"}
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci[-1] == "make test"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.search(r"^make test +# ", readme, re.MULTILINE) and re.search(
+        r"^make test-quick +# ", readme, re.MULTILINE
+    )
+    quoted = re.search(r"`make test-quick` \(`(pytest [^`]+)`", readme)
+    assert quoted is not None, "the Contributing section quotes the quick loop's pytest command"
+    assert set(quoted.group(1).split()) <= set(recipes["test-quick"].split())
+    for option in ("-n 2", "--dist loadgroup"):  # both loops share the workers' set-up
+        assert all(option in recipe for recipe in recipes.values()), option
