@@ -22,8 +22,6 @@ from resnet_gen.train import train
 from tests.analyses_support import blocks_per_stage
 
 DIGITS = ("input.size=8", "input.channels=1")
-# The module's tests share one trained pair: one xdist worker runs them all (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("analyze_trained")
 
 
 @pytest.fixture(scope="module")

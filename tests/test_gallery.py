@@ -19,9 +19,6 @@ from conftest import VENV_BIN, cli_env
 from resnet_gen import analyze, emit, load_spec
 from resnet_gen.cli import cli
 
-# The module's tests share one built gallery: one xdist worker runs them all (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("gallery")
-
 NAMES = ["resnet18", "resnet50", "seresnet50", "cifar_resnet20", "cifar_resnet56"]
 
 
