@@ -88,11 +88,14 @@ def _uninitialised(make: Callable[[], nn.Module]) -> nn.Module:
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_state_dicts_load_both_ways_and_outputs_agree(name: str) -> None:
     # Allocated without initialisation (every weight gets a random value anyway): initialising
-    # copies of a 127M-parameter net took longer than comparing them.
+    # copies of a 127M-parameter net took longer than comparing them. Ours takes torchvision's
+    # tensors themselves (assign): the same values as a strict copy, held once; each model still
+    # gets its own gradients.
     theirs = _uninitialised(getattr(torchvision.models, name))
-    ours = _uninitialised(lambda: rg.build(rg.load_spec(name)))
+    with torch.device("meta"):
+        ours = rg.build(rg.load_spec(name))
     randomize(theirs, seed=1)
-    ours.load_state_dict(theirs.state_dict(), strict=True)
+    ours.load_state_dict(theirs.state_dict(), strict=True, assign=True)
     # And back: our state_dict loads strictly (keys and shapes) into a fresh torchvision model and
     # puts at every key the value torchvision's had there. The fresh model takes our tensors
     # themselves (assign), so a third float64 copy of the net is never allocated.
