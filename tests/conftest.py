@@ -28,18 +28,23 @@ def cli_path() -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Each xdist worker gets one core: torch's own threads would only fight over the same cores.
+    # Each xdist worker gets one core: torch's own threads would only fight over the same cores
+    # (OpenMP threads spin while they wait, burning the other worker's core). The processes a test
+    # starts (the CLI, the benchmark, the README's examples) inherit the setting.
     if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
         import torch
 
         torch.set_num_threads(1)
 
 
 # --- the quick loop (make test-quick) ------------------------------------------------------------
-# `pytest --quick` runs every test once on a sample of the catalog: each family's smallest network
-# stands for the family in tests parametrized over specs, and the tests that cost minutes each
-# (benchmarks, wheel building, the README walk-through, inductor's C++ compile) are left for the
-# full run. Left-out tests are deselected and counted, never skipped; `make test` runs them all.
+# `pytest --quick` runs every test function at least once on a sample of the catalog: each
+# family's smallest network stands for the family in tests parametrized over specs (a function
+# none of whose cases uses a sampled spec runs its first case), and the tests that cost minutes
+# each (benchmarks, wheel building, the README walk-through, inductor's C++ compile, and every
+# test marked slow, such as the BiT giants) are left for the full run. Left-out tests are
+# deselected and counted, never skipped; `make test` runs them all.
 QUICK_LEAVES_OUT = {
     "test_bench_smoke.py": None,
     "test_packaging.py": None,
@@ -69,26 +74,66 @@ def quick_sample() -> set[str]:
     return {name for params, name in smallest.values() if params <= QUICK_MAX_PARAMS}
 
 
-def _left_out_of_quick(item: pytest.Item, sample: set[str], catalog_names: set[str]) -> bool:
+def _quick_verdict(item: pytest.Item, sample: set[str], catalog_names: set[str]) -> str:
+    """``keep``; ``long`` (left for the full run); or ``unsampled`` (its specs are not in the sample)."""
     if item.get_closest_marker("slow") is not None:
-        return True
+        return "long"
     module = Path(str(item.fspath)).name
     if module in QUICK_LEAVES_OUT:
         word = QUICK_LEAVES_OUT[module]
         if word is None or word in item.nodeid:
-            return True
+            return "long"
     callspec = getattr(item, "callspec", None)
     specs = {v for v in (callspec.params.values() if callspec else ()) if isinstance(v, str) and v in catalog_names}
-    return bool(specs) and not specs & sample
+    return "unsampled" if specs and not specs & sample else "keep"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--quick"):
         return
     sample, names = quick_sample(), set(ALL_SPECS)
+    verdicts = [_quick_verdict(item, sample, names) for item in items]
+    functions = [f"{item.path}::{getattr(item, 'originalname', item.name)}" for item in items]
+    running = {function for function, verdict in zip(functions, verdicts, strict=True) if verdict == "keep"}
     kept, left = [], []
-    for item in items:
-        (left if _left_out_of_quick(item, sample, names) else kept).append(item)
+    for item, function, verdict in zip(items, functions, verdicts, strict=True):
+        if verdict == "unsampled" and function not in running:
+            running.add(function)  # the function's first case stands for it
+            verdict = "keep"
+        (kept if verdict == "keep" else left).append(item)
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept
+
+
+# --- where the suite's time and memory go (RESNET_GEN_TEST_PROFILE=file.jsonl) --------------------
+# One JSON line per test: its wall time (setup, call and teardown) and how far it raised the
+# process's peak resident memory. See README.md, "Contributing", for how the suite is kept fast.
+_PROFILE_PATH = os.environ.get("RESNET_GEN_TEST_PROFILE")
+
+
+if _PROFILE_PATH:
+    import json
+    import resource
+    import time
+
+    def _cpu_seconds() -> float:
+        """User and system time of this process and of the subprocesses it has waited for."""
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+        peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
+        yield
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        record = {
+            "test": item.nodeid,
+            "seconds": round(time.perf_counter() - start, 3),
+            "cpu_seconds": round(_cpu_seconds() - cpu_start, 3),
+            "peak_mb": round(peak / 1024, 1),
+            "peak_rise_mb": round((peak - peak_before) / 1024, 1),
+        }
+        with open(_PROFILE_PATH, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")

@@ -1,9 +1,9 @@
 """timm's ResNet family (``timm.models.resnet``): every registered architecture as a spec, proven.
 
 For each of timm 1.0.31's 81 models, one test id each:
-- the plan's parameter count equals timm's model and the spec's reference;
-- the plan's parameters and MACs equal torch's count of our built module, and its MACs torch's
-  count of timm's model (both counted on the meta device);
+- the plan's parameter count equals the spec's reference, and the plan's parameters and MACs
+  equal torch's count of timm's model (on the meta device); that they equal torch's count of our
+  own built module is proven for every shipped spec, these included, in ``test_catalog_counts.py``;
 - timm's state_dict and ours have the same keys with the same shapes, and each loads strictly into
   the other;
 - on timm's weights, randomised and loaded strictly into ours, the two compute the same function
@@ -12,7 +12,8 @@ For each of timm 1.0.31's 81 models, one test id each:
   101-layer and deeper nets, the wide and 32x8d+ ones) get this check on a shallow twin instead
   (blocks 2, 1, 1, 1: timm's entrypoint with ``layers`` overridden against the spec with
   ``stages[i].blocks`` overridden), plus one float32 eval forward (1x3x32x32) of the full-depth net
-  with shared weights, to keep the suite's time and memory small.
+  with shared weights (our module holds timm's tensors themselves), to keep the suite's time and
+  memory small.
 Then: timm's zero-init of the last norms (on a few nets small enough to initialise for real), its drop-path rule and classifier dropout, and the
 messages the new spec options give when misused.
 """
@@ -54,10 +55,6 @@ FULL_DEPTH_MAX_BLOCKS = 20
 TWIN_BLOCKS = (2, 1, 1, 1)  # two blocks in the first stage: an identity shortcut is exercised too
 
 
-def _timm_params(name: str) -> int:
-    return count_params(timm.create_model(name, device="meta"))
-
-
 def _randomize_state(model: nn.Module, seed: int = 0) -> None:
     """Random values for everything in the state_dict (not non-persistent buffers such as a blur
     filter, which are constants), scaled so activations stay moderate through deep nets."""
@@ -86,7 +83,8 @@ def test_spec_names_its_reference(name: str) -> None:
     assert spec.reference is not None
     expected = f"torchvision.models.{name}" if name in TORCHVISION_NAMES else f"timm.models.resnet.{name}"
     assert spec.reference.source == expected
-    assert spec.reference.params == _timm_params(name)
+    # With test_plan_counts_match_timm below (plan == timm's count): the reference is timm's count.
+    assert spec.reference.params == lower(spec).params
     if name not in TORCHVISION_NAMES:
         text = catalog.catalog_path(name).read_text(encoding="utf-8")
         assert "\nextends: " in f"\n{text}" and "\nfamily: " in f"\n{text}", (
@@ -95,14 +93,14 @@ def test_spec_names_its_reference(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", TIMM_NAMES)
-def test_plan_counts_match_timm_and_torch(name: str) -> None:
+def test_plan_counts_match_timm(name: str) -> None:
+    # torch's count of our own module is held to the plan for every shipped spec in
+    # test_catalog_counts.py; counting it here again would only double the time.
     plan = lower(load_spec(name))
     with torch.device("meta"):
-        ours = build(plan)
         theirs = timm.create_model(name)
-    assert plan.params == count_params(theirs) == count_params(ours)
-    size = plan.input_size
-    assert plan.macs == count_macs(ours, plan.input_channels, size) == count_macs(theirs, plan.input_channels, size)
+    assert plan.params == count_params(theirs)
+    assert plan.macs == count_macs(theirs, plan.input_channels, plan.input_size)
 
 
 @pytest.mark.parametrize("name", TIMM_NAMES)
@@ -184,7 +182,17 @@ def _twin_overrides(spec: Spec) -> dict[str, object]:
 
 
 def _float32_forward_check(plan: Plan, name: str) -> None:
-    ours, theirs = _pair(plan, name, torch.float32)
+    theirs = _materialized(lambda: timm.create_model(name), torch.float32)
+    _randomize_state(theirs)
+    with torch.device("meta"):
+        ours = build(plan)
+    # Ours takes timm's tensors themselves (assign): the full-depth net's weights are held once
+    # (1.9 GB for resnext101_32x32d instead of twice that); only the blur filters are its own.
+    ours.load_state_dict(theirs.state_dict(), strict=True, assign=True)
+    for module in ours.modules():
+        if hasattr(module, "init_non_persistent_buffers"):
+            module.to_empty(device="cpu")
+            module.init_non_persistent_buffers()
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = theirs.eval()(x)

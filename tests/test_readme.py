@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-# A few minutes: a scratch copy, about 25 commands, torch imported by each Python example.
+# A few minutes: a scratch copy, about 25 commands, torch imported by each Python example. One test
+# follows the README and checks everything after it, so no two xdist workers ever both build it.
 pytestmark = pytest.mark.slow
 
 SKIP = re.compile(r"<!-- readme-test: skip \((.+)\) -->")
@@ -166,7 +167,16 @@ def test_the_examples_are_found() -> None:
     assert len(commands) >= 20
 
 
-def test_every_example_runs_and_prints_what_the_readme_shows(followed: tuple[Path, dict[str, str], list[Ran]]) -> None:
+def test_every_example_runs_and_then_nothing_tracked_has_changed(
+    followed: tuple[Path, dict[str, str], list[Ran]],
+) -> None:
+    _assert_every_example_ran_and_printed_what_the_readme_shows(followed)
+    _assert_nothing_tracked_changed_and_the_catalog_tests_still_pass(followed)
+
+
+def _assert_every_example_ran_and_printed_what_the_readme_shows(
+    followed: tuple[Path, dict[str, str], list[Ran]],
+) -> None:
     repo, _, ran = followed
     import_check = subprocess.run(
         [sys.executable, "-c", "import resnet_gen; print(resnet_gen.__file__)"],
@@ -187,7 +197,7 @@ def test_every_example_runs_and_prints_what_the_readme_shows(followed: tuple[Pat
         assert (repo / name).is_file(), name
 
 
-def test_nothing_tracked_changed_and_the_catalog_tests_still_pass(
+def _assert_nothing_tracked_changed_and_the_catalog_tests_still_pass(
     followed: tuple[Path, dict[str, str], list[Ran]],
 ) -> None:
     repo, env, _ = followed
@@ -211,3 +221,22 @@ def test_nothing_tracked_changed_and_the_catalog_tests_still_pass(
     done = subprocess.run(suite, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+def test_ci_and_the_readme_name_the_makefile_test_commands() -> None:
+    """CI runs the README's test command, and the README quotes the quick loop's pytest options as
+    the Makefile has them."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipes = dict(re.findall(r"^(test|test-quick):.*\n(?:#.*\n)*\t\$\(BIN\)/(pytest .+)$", makefile, re.MULTILINE))
+    assert set(recipes) == {"test", "test-quick"}
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci[-1] == "make test"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.search(r"^make test +# ", readme, re.MULTILINE) and re.search(
+        r"^make test-quick +# ", readme, re.MULTILINE
+    )
+    quoted = re.search(r"`make test-quick` \(`(pytest [^`]+)`", readme)
+    assert quoted is not None, "the Contributing section quotes the quick loop's pytest command"
+    assert set(quoted.group(1).split()) <= set(recipes["test-quick"].split())
+    for option in ("-n 2", "--dist worksteal"):  # both loops share the workers' set-up
+        assert all(option in recipe for recipe in recipes.values()), option

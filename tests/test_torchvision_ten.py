@@ -87,17 +87,24 @@ def _uninitialised(make: Callable[[], nn.Module]) -> nn.Module:
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_state_dicts_load_both_ways_and_outputs_agree(name: str) -> None:
-    # Allocated without initialisation (every weight gets a random value anyway): initialising three
-    # copies of a 127M-parameter net took longer than comparing them.
+    # Allocated without initialisation (every weight gets a random value anyway): initialising
+    # copies of a 127M-parameter net took longer than comparing them. Ours takes torchvision's
+    # tensors themselves (assign): the same values as a strict copy, held once; each model still
+    # gets its own gradients.
     theirs = _uninitialised(getattr(torchvision.models, name))
-    ours = _uninitialised(lambda: rg.build(rg.load_spec(name)))
-    again = _uninitialised(getattr(torchvision.models, name))
+    with torch.device("meta"):
+        ours = rg.build(rg.load_spec(name))
     randomize(theirs, seed=1)
-    ours.load_state_dict(theirs.state_dict(), strict=True)
-    # And back: our tensors into a fresh torchvision model give the same model again.
-    again.load_state_dict(ours.state_dict(), strict=True)
+    ours.load_state_dict(theirs.state_dict(), strict=True, assign=True)
+    # And back: our state_dict loads strictly (keys and shapes) into a fresh torchvision model and
+    # puts at every key the value torchvision's had there. The fresh model takes our tensors
+    # themselves (assign), so a third float64 copy of the net is never allocated.
+    with torch.device("meta"):
+        again = getattr(torchvision.models, name)()
+    again.load_state_dict(ours.state_dict(), strict=True, assign=True)
     for key, value in theirs.state_dict().items():
         assert torch.equal(again.state_dict()[key], value), key
+    del again
     # 32x32 leaves the last stage 1x1, so every layer still computes; batch 2 keeps train-mode
     # batch statistics defined.
     x = torch.randn(2, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
