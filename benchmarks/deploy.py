@@ -1,5 +1,6 @@
 """The deployment section of ``benchmarks/bench.py``: eval forward on the CPU of the emitted forms
-(the inference form as written, with ``fuse_for_cpu``, and the int8 form) against the same network
+(the inference form as written, with ``fuse_for_cpu``, with ``freeze_for_cpu`` for each batch's
+shape, and the int8 form) against the same network
 in torch eager mode, ``torch.compile`` with freezing, and ONNX Runtime on the reference's ONNX
 export and on ours, all on the same weights, interleaved.
 
@@ -108,6 +109,8 @@ def deploy_speed(
             contenders["ONNX Runtime, reference export"] = lambda: ort_reference(images)
             contenders["inference form"] = forward(plain)
             contenders["inference form + fuse_for_cpu"] = forward(fused)
+            frozen = inference_file.freeze_for_cpu(getattr(inference_file, name)(checkpoint=state), images)
+            contenders["inference form + freeze_for_cpu"] = forward(frozen)
             contenders["ONNX Runtime, inference-form export"] = lambda: ort_ours(images)
             contenders["int8 form"] = forward(quantised)
             with torch.inference_mode():

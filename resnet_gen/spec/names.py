@@ -26,6 +26,7 @@ GENERATED_FILE_NAMES = frozenset(
         "checkpoint",
         "FROZEN_MODULES",
         "fold_batch_norms",
+        "freeze_for_cpu",
         "fuse_for_cpu",
         "_fused_conv",
         "_CONV_POINTWISE",
