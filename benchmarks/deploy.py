@@ -82,6 +82,7 @@ def deploy_speed(
         generator = torch.Generator().manual_seed(0)
         calibration = [torch.randn(4, 3, size, size, generator=generator) for _ in range(2)]
         quantised = getattr(int8_file, name)(calibration=calibration, checkpoint=state)
+        frozen_int8 = int8_file.freeze_int8(quantised)
         example = torch.randn(2, 3, size, size, generator=generator)
         ort_reference = onnx_session(reference, example, folder / f"{name}_reference.onnx")
         ort_ours = onnx_session(plain, example, folder / f"{name}_inference.onnx")
@@ -113,6 +114,7 @@ def deploy_speed(
             contenders["inference form + freeze_for_cpu"] = forward(frozen)
             contenders["ONNX Runtime, inference-form export"] = lambda: ort_ours(images)
             contenders["int8 form"] = forward(quantised)
+            contenders["int8 form + freeze_int8"] = forward(frozen_int8)
             with torch.inference_mode():
                 expected = reference(images)
                 errors = {
