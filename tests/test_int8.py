@@ -250,7 +250,14 @@ def test_export_int8_calibrates_on_a_data_source(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "target"),
-    [("fuse_for_cpu", "inference"), ("operator", "inference"), ("quantize_int8", "int8"), ("copy", "int8")],
+    [
+        ("fuse_for_cpu", "inference"),
+        ("freeze_for_cpu", "inference"),
+        ("operator", "inference"),
+        ("quantize_int8", "int8"),
+        ("freeze_int8", "int8"),
+        ("copy", "int8"),
+    ],
 )
 def test_names_the_deployment_files_define_are_refused(name: str, target: str) -> None:
     """A spec named like a function or import the inference or int8 file defines cannot replace it."""
