@@ -1,5 +1,6 @@
 """The deployment section of ``benchmarks/bench.py``: eval forward on the CPU of the emitted forms
-(the inference form as written, with ``fuse_for_cpu``, and the int8 form) against the same network
+(the inference form as written, with ``fuse_for_cpu``, with ``freeze_for_cpu`` for each batch's
+shape, and the int8 form) against the same network
 in torch eager mode, ``torch.compile`` with freezing, and ONNX Runtime on the reference's ONNX
 export and on ours, all on the same weights, interleaved.
 
@@ -81,6 +82,7 @@ def deploy_speed(
         generator = torch.Generator().manual_seed(0)
         calibration = [torch.randn(4, 3, size, size, generator=generator) for _ in range(2)]
         quantised = getattr(int8_file, name)(calibration=calibration, checkpoint=state)
+        frozen_int8 = int8_file.freeze_int8(quantised)
         example = torch.randn(2, 3, size, size, generator=generator)
         ort_reference = onnx_session(reference, example, folder / f"{name}_reference.onnx")
         ort_ours = onnx_session(plain, example, folder / f"{name}_inference.onnx")
@@ -108,8 +110,11 @@ def deploy_speed(
             contenders["ONNX Runtime, reference export"] = lambda: ort_reference(images)
             contenders["inference form"] = forward(plain)
             contenders["inference form + fuse_for_cpu"] = forward(fused)
+            frozen = inference_file.freeze_for_cpu(getattr(inference_file, name)(checkpoint=state), images)
+            contenders["inference form + freeze_for_cpu"] = forward(frozen)
             contenders["ONNX Runtime, inference-form export"] = lambda: ort_ours(images)
             contenders["int8 form"] = forward(quantised)
+            contenders["int8 form + freeze_int8"] = forward(frozen_int8)
             with torch.inference_mode():
                 expected = reference(images)
                 errors = {

@@ -25,6 +25,8 @@ GENERATED_FILE_NAMES = frozenset(
         "checkpoint",
         "FROZEN_MODULES",
         "fold_batch_norms",
+        "freeze_for_cpu",
+        "freeze_int8",
         "fuse_for_cpu",
         "_fused_conv",
         "_CONV_POINTWISE",

@@ -65,13 +65,14 @@ def test_quick_benchmark_prints_every_table() -> None:
     starts = [i for i, line in enumerate(lines) if line.startswith("## Deployment")]
     assert len(starts) == len(heaps)
     contenders = ["torch eager (reference)", "ONNX Runtime, reference export", "inference form"]
-    contenders += ["inference form + fuse_for_cpu", "ONNX Runtime, inference-form export", "int8 form"]
+    contenders += ["inference form + fuse_for_cpu", "inference form + freeze_for_cpu"]
+    contenders += ["ONNX Runtime, inference-form export", "int8 form", "int8 form + freeze_int8"]
     for start in starts:
         found = [line for line in lines[start:] if line.startswith("cifar_resnet20 ")][: len(contenders)]
         for contender, line in zip(contenders, found, strict=True):
             assert f" {contender} " in line
             assert len(RATIO.findall(line)) == 2
-            assert float(line.split()[-1]) < (0.1 if contender == "int8 form" else 1e-4)
+            assert float(line.split()[-1]) < (0.1 if contender.startswith("int8 form") else 1e-4)
 
 
 def test_an_unknown_section_is_a_usage_error() -> None:

@@ -166,3 +166,81 @@ def test_only_relu_nets_carry_the_fast_path() -> None:
     silu = emit_source(rg.lower(rg.load_spec("resnet50", ["activation=silu"])), target="inference")
     assert "fuse_for_cpu" not in silu and "import operator" not in silu
     assert "fuse_for_cpu" not in emit_source(rg.lower(rg.load_spec("resnet50")))  # not in the training form
+
+
+def onednn_graph_groups() -> int:
+    """The oneDNN Graph partitions in the graph TorchScript ran last."""
+    return torch.jit.last_executed_optimized_graph().str().count("prim::oneDNNFusionGroup")
+
+
+# Basic, bottleneck, grouped (ResNeXt) against torchvision; pre-activation, SE, a deep stem with
+# avg-down and a CIFAR net with zero-pad shortcuts against the plain form they were frozen from.
+FREEZE_CASES = [
+    ("resnet18", 64, True),
+    ("resnet50", 64, True),
+    ("resnext50_32x4d", 64, True),
+    ("resnetv2_50d", 64, False),
+    ("seresnet50", 64, False),
+    ("resnet50d", 64, False),
+    ("cifar_resnet20", 32, False),
+]
+
+
+@pytest.mark.parametrize(("name", "size", "torchvision_net"), FREEZE_CASES, ids=[c[0] for c in FREEZE_CASES])
+def test_frozen_path_matches_the_plain_form(name: str, size: int, torchvision_net: bool) -> None:
+    """``freeze_for_cpu`` compiles oneDNN Graph partitions for the example's shape and gives the
+    plain form's outputs (and torchvision's, folded from the same weights); inputs of another
+    shape still give them; the process-wide switch is off again afterwards."""
+    module = inference_module(name)
+    if torchvision_net:
+        reference = getattr(torchvision.models, name)()
+        randomize(reference, seed=6)
+        reference.eval()
+        model = getattr(module, name)(checkpoint=reference.state_dict())
+    else:
+        model = getattr(module, name)()
+        randomize(model, seed=6)
+        reference = model
+    generator = torch.Generator().manual_seed(7)
+    example = torch.randn(2, 3, size, size, generator=generator)
+    assert not torch.jit.onednn_fusion_enabled()
+    frozen = module.freeze_for_cpu(model, example)
+    assert isinstance(frozen, torch.jit.ScriptModule)
+    assert not torch.jit.onednn_fusion_enabled()
+    x = torch.randn(2, 3, size, size, generator=generator)
+    other_shape = torch.randn(3, 3, size, size, generator=generator)
+    with torch.inference_mode():
+        fast = frozen(x)
+        assert onednn_graph_groups() > 0
+        expected, plain = reference(x), model(x)
+        assert relative_error(fast, expected) < 1e-5
+        assert relative_error(fast, plain) < 1e-5
+        assert relative_error(frozen(other_shape), model(other_shape)) < 1e-5
+
+
+def test_frozen_path_falls_back_to_the_fused_eager_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without TorchScript's oneDNN Graph switch, for a float64 example, or for a model the tracer
+    cannot follow, ``freeze_for_cpu`` gives what ``fuse_for_cpu`` gives, with the same outputs."""
+    module = inference_module("resnet18")
+    model = module.resnet18()
+    randomize(model, seed=8)
+    example = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(9))
+    frozen = module.freeze_for_cpu(model, example)
+    wide_model = module.resnet18().double()
+    wide_model.load_state_dict(model.state_dict())
+    wide = module.freeze_for_cpu(wide_model, example.double())
+    assert fused_calls(wide) == 17
+    monkeypatch.delattr(torch.jit, "enable_onednn_fusion")
+    fallback = module.freeze_for_cpu(model, example)
+    assert fused_calls(fallback) == 17
+    with torch.inference_mode():
+        assert relative_error(fallback(example), frozen(example)) < 1e-5
+        assert relative_error(wide(example.double()), wide_model(example.double())) < 1e-12
+    monkeypatch.undo()
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the tracer cannot follow this model")
+
+    monkeypatch.setattr(torch.jit, "trace", refuse)
+    assert fused_calls(module.freeze_for_cpu(model, example)) == 17
+    assert not torch.jit.onednn_fusion_enabled()  # set back even when the trace fails

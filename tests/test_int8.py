@@ -160,7 +160,31 @@ def test_other_layouts_quantise(name: str) -> None:
     x = torch.randn(2, 3, 64, 64, generator=generator)
     with torch.no_grad():
         expected, got = float_model(x), quantised(x)
+        frozen = module.freeze_int8(quantised)(x)
     assert ((got - expected).abs().max() / expected.abs().max()).item() < 0.25
+    torch.testing.assert_close(frozen, got, rtol=0, atol=0)
+
+
+def test_frozen_int8_gives_the_same_outputs_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``freeze_int8`` runs the quantised graph as frozen TorchScript with the same outputs, at a
+    CIFAR net's own size; where TorchScript cannot compile it, the FX graph comes back."""
+    module = int8_module("cifar_resnet56")
+    float_model = module.ResNet()
+    randomize(float_model, seed=3)
+    generator = torch.Generator().manual_seed(4)
+    calibration = [torch.randn(4, 3, 32, 32, generator=generator) for _ in range(2)]
+    quantised = module.quantize_int8(float_model, calibration)
+    frozen = module.freeze_int8(quantised)
+    assert isinstance(frozen, torch.jit.ScriptModule)
+    x = torch.randn(3, 3, 32, 32, generator=generator)
+    with torch.no_grad():
+        torch.testing.assert_close(frozen(x), quantised(x), rtol=0, atol=0)
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("TorchScript cannot compile this model")
+
+    monkeypatch.setattr(torch.jit, "script", refuse)
+    assert module.freeze_int8(quantised) is quantised
 
 
 def test_no_calibration_is_a_clear_error() -> None:
@@ -226,7 +250,14 @@ def test_export_int8_calibrates_on_a_data_source(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "target"),
-    [("fuse_for_cpu", "inference"), ("operator", "inference"), ("quantize_int8", "int8"), ("copy", "int8")],
+    [
+        ("fuse_for_cpu", "inference"),
+        ("freeze_for_cpu", "inference"),
+        ("operator", "inference"),
+        ("quantize_int8", "int8"),
+        ("freeze_int8", "int8"),
+        ("copy", "int8"),
+    ],
 )
 def test_names_the_deployment_files_define_are_refused(name: str, target: str) -> None:
     """A spec named like a function or import the inference or int8 file defines cannot replace it."""

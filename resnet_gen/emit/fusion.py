@@ -1,4 +1,4 @@
-"""Which inference forms get ``fuse_for_cpu`` (templates/fuse.py.j2): those with a ReLU to fuse."""
+"""Which inference forms get ``fuse_for_cpu`` and ``freeze_for_cpu`` (templates/fuse.py.j2): those with a ReLU to fuse."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from ..plan import Plan
 from ..plan.layers import Act, Conv
 
 # The names templates/fuse.py.j2 defines in the file.
-FUSION_NAMES = {"fuse_for_cpu", "_fused_conv", "_CONV_POINTWISE"}
+FUSION_NAMES = {"freeze_for_cpu", "fuse_for_cpu", "_fused_conv", "_CONV_POINTWISE"}
 
 
 def fusable(plan: Plan) -> bool:
