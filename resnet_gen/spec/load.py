@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..plan.types import Plan
 
 # Identity fields describe one spec file; a child never inherits them from its parent.
+_Checked = TypeVar("_Checked")
 _NOT_INHERITED = ("name", "description", "reference")
 _MAX_EXTENDS_DEPTH = 32
 
@@ -46,6 +47,7 @@ def load_spec_and_plan(
     who analyses or emits the spec does not lower it a second time. ``parents`` lets the specs
     of one run share the parents they extend (see :class:`ParentCache`)."""
     mapping = resolve(source, parents=parents)
+    refuse_other_layout(mapping)
     if not overrides:
         return validate_and_lower(mapping)
     unchanged = mapping.copy()
@@ -337,6 +339,20 @@ def _check_override_step(node: Any, path: KeyPath, depth: int, where: Location) 
         raise SpecError(located(where, format_path(path[: depth + 1]), messages.unknown_key_message(path[: depth + 1])))
 
 
+def refuse_other_layout(mapping: LocatedMapping) -> None:
+    """A U-Net spec (``layout: unet``) is not a classifier: refuse it here, so that every command
+    and function made for classifiers says so in one located line."""
+    if mapping.data.get("layout") == "unet":
+        raise SpecError(
+            located(
+                mapping.where(("layout",)),
+                "layout",
+                "a diffusion U-Net spec; this works on classifier specs only (U-Nets: validate, info,"
+                " diagram, build, list, diff, new, gallery, and resnet_gen.unet in Python)",
+            )
+        )
+
+
 def validate(mapping: LocatedMapping) -> Spec:
     """Validate a resolved mapping, turning pydantic's errors into located one-line messages.
     A spec must also lower to a plan: shapes that collapse to nothing are errors here, located."""
@@ -354,7 +370,7 @@ class _Found:
     across_keys: bool
 
 
-class _Problems(Exception):
+class Problems(Exception):
     def __init__(self, found: list[_Found]) -> None:
         super().__init__(len(found))
         self.found = found
@@ -367,32 +383,54 @@ def validate_and_lower(
     overrides: when it is valid, the overrides broke it, and problems are placed where they were
     given (``overrides_at``: ``--set``, or ``overrides`` from Python), with the file's line as a
     note, instead of at a catalog file the user cannot edit."""
+    return validated_by(_validated, mapping, unchanged=unchanged, overrides_at=overrides_at)
+
+
+def validated_by(
+    check: Callable[[LocatedMapping], _Checked],
+    mapping: LocatedMapping,
+    *,
+    unchanged: LocatedMapping | None = None,
+    overrides_at: Location | None = None,
+) -> _Checked:
+    """:func:`validate_and_lower` with another layout's ``check`` (mapping -> spec and plan, raising
+    :class:`Problems`), so that every layout's problems are located alike."""
     try:
-        return _validated(mapping)
-    except _Problems as exc:
+        return check(mapping)
+    except Problems as exc:
         found = exc.found
-    blame = (overrides_at or _SET) if unchanged is not None and _is_valid(unchanged) else None
+    blame = (overrides_at or _SET) if unchanged is not None and _is_valid(check, unchanged) else None
     raise SpecError(_placed(found, mapping, blame)) from None
 
 
-def _is_valid(mapping: LocatedMapping) -> bool:
+def _is_valid(check: Callable[[LocatedMapping], object], mapping: LocatedMapping) -> bool:
     try:
-        _validated(mapping)
-    except _Problems:
+        check(mapping)
+    except Problems:
         return False
     return True
+
+
+def model_problems(exc: ValidationError) -> Problems:
+    """Pydantic's errors as located problems (see :func:`validated_by`)."""
+    return Problems(
+        [
+            _Found(messages.error_path(error), messages.message(error), error["type"] == "value_error")
+            for error in messages.select(exc.errors(include_url=False))
+        ]
+    )
+
+
+def plan_problems(exc: SpecError) -> Problems:
+    """A planner's SpecError as located problems (see :func:`validated_by`)."""
+    return Problems([_plan_problem(problem) for problem in exc.problems])
 
 
 def _validated(mapping: LocatedMapping) -> tuple[Spec, Plan]:
     try:
         spec = Spec.model_validate(mapping.data)
     except ValidationError as exc:
-        raise _Problems(
-            [
-                _Found(messages.error_path(error), messages.message(error), error["type"] == "value_error")
-                for error in messages.select(exc.errors(include_url=False))
-            ]
-        ) from None
+        raise model_problems(exc) from None
     from ..plan.lower import lower  # the planner imports the spec models, so only now
     from .limits import params_problem
 
@@ -402,7 +440,7 @@ def _validated(mapping: LocatedMapping) -> tuple[Spec, Plan]:
         if too_big is not None:
             raise SpecError(too_big)
     except SpecError as exc:
-        raise _Problems([_plan_problem(problem) for problem in exc.problems]) from None
+        raise plan_problems(exc) from None
     return spec, plan
 
 
