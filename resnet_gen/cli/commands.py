@@ -8,12 +8,14 @@ from pathlib import Path
 import click
 
 from .. import catalog
-from ..analysis import Report, analyze
+from ..analysis import Report
 from ..catalog_table import reference_mismatches
 from ..errors import SpecError
 from ..spec import Spec
-from ..spec.load import ParentCache, load_spec_and_plan
+from ..spec.load import ParentCache
 from ..spec.schema import file_schema
+from ..unet.dispatch import load_with_report
+from ..unet.spec import UNetSpec
 from .app import set_option, update_option
 from .output import echo, progress
 from .sources import catalog_option, expand_sources, verbose_option, with_identity
@@ -37,8 +39,7 @@ def validate(specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bo
     valid = 0
     for source in progress(sources, "validate"):
         try:
-            spec, plan = load_spec_and_plan(source, with_identity(source, overrides), parents=parents)
-            report = analyze(plan)
+            spec, report = load_with_report(source, with_identity(source, overrides), parents=parents)
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
@@ -71,7 +72,9 @@ def _header(name: str, description: str) -> str:
     return f"{name}: {description}"
 
 
-def render_report(spec: Spec, report: Report, *, overridden: bool = False) -> str:
+def render_report(
+    spec: Spec | UNetSpec, report: Report, *, overridden: bool = False, macs_note: str = "conv + linear, batch 1"
+) -> str:
     """A plain-text table like the paper's Table 1, then totals. ``overridden``: the network was
     changed with --set, so its reference numbers are not expected to hold."""
     header = _header(report.name, report.description)
@@ -100,7 +103,7 @@ def render_report(spec: Spec, report: Report, *, overridden: bool = False) -> st
     lines += [
         "",
         f"params: {report.params:,}",
-        f"MACs:   {report.macs:,} ({report.macs / 1e9:.3f} G)  [conv + linear, batch 1]",
+        f"MACs:   {report.macs:,} ({report.macs / 1e9:.3f} G)  [{macs_note}]",
         f"FLOPs:  {report.flops:,} ({report.flops / 1e9:.3f} G)  [= 2 x MACs]",
     ]
     if report.features:
@@ -129,8 +132,7 @@ def render_report(spec: Spec, report: Report, *, overridden: bool = False) -> st
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Per-stage table (output size, channels, blocks, params, MACs) and totals."""
-    loaded, plan = load_spec_and_plan(spec, with_identity(spec, overrides))
-    report = analyze(plan)
+    loaded, report = load_with_report(spec, with_identity(spec, overrides))
     if as_json:
         data = {
             "name": report.name,
@@ -163,6 +165,13 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
         }
         click.echo(json.dumps(data, indent=2))
         return
+    if isinstance(loaded, UNetSpec):
+        from ..unet.plan import MACS_CONVENTION
+        from ..unet.report import MACS_NOTE
+
+        text = render_report(loaded, report, overridden=bool(overrides), macs_note=MACS_NOTE)
+        click.echo(f"{text}\nMACs convention: {MACS_CONVENTION}")
+        return
     click.echo(render_report(loaded, report, overridden=bool(overrides)))
 
 
@@ -179,11 +188,10 @@ def list_specs(family: str | None, markdown: bool, update_path: Path | None) -> 
     parents = ParentCache()
     families: set[str] = set()
     for name in catalog.catalog_names():
-        spec, plan = load_spec_and_plan(name, parents=parents)
+        spec, report = load_with_report(name, parents=parents)
         families.add(spec.family)
         if family and spec.family != family:
             continue
-        report = analyze(plan)
         rows.append(
             (spec.name, spec.family, f"{report.params / 1e6:.2f}M", f"{report.macs / 1e9:.3f}G", spec.description)
         )

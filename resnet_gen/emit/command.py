@@ -77,6 +77,8 @@ def build(
     from ..cli.sources import default_output, expand_sources, with_identity
     from ..files import output_folder, same_name_problem
     from ..spec import load_spec
+    from ..unet.emit import unet_source
+    from ..unet.load import is_unet
     from .source import emit_source
     from .values import EmitError
 
@@ -93,9 +95,12 @@ def build(
     for source in progress(sources, "build"):
         label = source
         try:
-            spec = load_spec(source, with_identity(source, overrides))
+            if is_unet(source):
+                spec, text = unet_source(source, with_identity(source, overrides), overrides, target)
+            else:
+                spec = load_spec(source, with_identity(source, overrides))
+                text = emit_source(spec, spec_label(source), overrides=overrides, target=target)
             label = spec_label(source)
-            text = emit_source(spec, label, overrides=overrides, target=target)
         except EmitError as exc:
             problems.extend(f"{label}: cannot write source: {problem}" for problem in exc.problems)
             continue

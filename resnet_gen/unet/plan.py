@@ -46,12 +46,15 @@ class ResBlockPlan:
     shortcut_kernel: int | None  # None: identity shortcut
     size: Size
     skip_from: str | None = None  # up stages: the tensor concatenated before this block
+    skip_channels: int = 0  # ... and its channels (part of in_channels)
 
     @property
     def params(self) -> int:
         time_out = self.out_channels * (2 if self.injection == "scale_shift" else 1)
         total = 2 * self.in_channels + 2 * self.out_channels
-        total += conv_params(self.in_channels, self.out_channels, 3) + conv_params(self.out_channels, self.out_channels, 3)
+        total += conv_params(self.in_channels, self.out_channels, 3) + conv_params(
+            self.out_channels, self.out_channels, 3
+        )
         total += linear_params(self.time_channels, time_out)
         if self.shortcut_kernel is not None:
             total += conv_params(self.in_channels, self.out_channels, self.shortcut_kernel)
@@ -223,7 +226,7 @@ class UNetPlan:
     def skips(self) -> tuple[tuple[str, str, int], ...]:
         """(produced by, taken by, channels) of every skip connection, in the order they are taken."""
         return tuple(
-            (block.skip_from, block.path, block.in_channels)
+            (block.skip_from, block.path, block.skip_channels)
             for stage in self.up
             for block in stage.resnets
             if block.skip_from is not None
@@ -254,7 +257,9 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
     time_channels = unet.time_embedding.dim or 4 * widths[0]
     groups, eps = unet.norm.groups, unet.norm.eps
 
-    def resblock(path: str, cin: int, cout: int, size: Size, skip_from: str | None = None) -> ResBlockPlan:
+    def resblock(
+        path: str, cin: int, cout: int, size: Size, skip_from: str | None = None, skip: int = 0
+    ) -> ResBlockPlan:
         return ResBlockPlan(
             path=path,
             in_channels=cin,
@@ -267,6 +272,7 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
             shortcut_kernel=unet.shortcut_kernel if cin != cout else None,
             size=size,
             skip_from=skip_from,
+            skip_channels=skip,
         )
 
     def attention(path: str, channels: int, size: Size, norm: bool = True) -> AttentionPlan:
@@ -303,7 +309,10 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
         widths[-1],
         low,
         low,
-        (resblock("mid_block.resnets.0", widths[-1], widths[-1], low), resblock("mid_block.resnets.1", widths[-1], widths[-1], low)),
+        (
+            resblock("mid_block.resnets.0", widths[-1], widths[-1], low),
+            resblock("mid_block.resnets.1", widths[-1], widths[-1], low),
+        ),
         (attention("mid_block.attentions.0", widths[-1], low, mid_norm),) if unet.mid_attention else (),
         None,
     )
@@ -316,7 +325,7 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
         resnets, attentions = [], []
         for layer in range(unet.layers_per_block + 1):
             source, skip = skips.pop()
-            resnets.append(resblock(f"{path}.resnets.{layer}", channels + skip, width, size, skip_from=source))
+            resnets.append(resblock(f"{path}.resnets.{layer}", channels + skip, width, size, source, skip))
             channels = width
             if kind == "attention":
                 attentions.append(attention(f"{path}.attentions.{layer}", width, size))

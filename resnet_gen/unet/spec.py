@@ -137,7 +137,9 @@ class UNetSpec(_Strict):
         description="A Python identifier naming the network and its generated factory function."
     )
     layout: Literal["unet"] = Field(description="`unet`: an encoder-decoder whose forward takes `(x, t)`.")
-    description: Annotated[str, Field(max_length=500)] = Field(default="", description="One paragraph about the network.")
+    description: Annotated[str, Field(max_length=500)] = Field(
+        default="", description="One paragraph about the network."
+    )
     family: Annotated[str, Field(min_length=1, max_length=40)] = Field(
         default="diffusion", description="The catalog group the network is listed under."
     )
@@ -227,7 +229,11 @@ def _problems(spec: UNetSpec) -> list[tuple[tuple[str | int, ...], str, Any]]:
                 )
             ]
         if len(kinds) != stages:
-            partner = "each down stage has a partner up stage that takes its skips" if key == "up_blocks" else "one per stage width"
+            partner = (
+                "each down stage has a partner up stage that takes its skips"
+                if key == "up_blocks"
+                else "one per stage width"
+            )
             return [
                 (
                     ("unet", key),

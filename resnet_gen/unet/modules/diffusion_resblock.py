@@ -47,4 +47,5 @@ class DiffusionResBlock(nn.Module):
             h = self.norm2(h + projected)
         h = self.conv2(self.dropout(self.nonlinearity(h)))
         shortcut = x if self.conv_shortcut is None else self.conv_shortcut(x)
-        return shortcut + h
+        out: torch.Tensor = shortcut + h
+        return out

@@ -16,7 +16,8 @@ class Downsample(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad_right_bottom:
             x = nn.functional.pad(x, (0, 1, 0, 1))
-        return self.conv(x)
+        out: torch.Tensor = self.conv(x)
+        return out
 
 
 class Upsample(nn.Module):
@@ -27,4 +28,5 @@ class Upsample(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+        out: torch.Tensor = self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return out

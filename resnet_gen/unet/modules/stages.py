@@ -44,7 +44,8 @@ class MidStage(nn.Module):
         x = self.resnets[0](x, time)
         for attention in self.attentions:
             x = attention(x)
-        return self.resnets[1](x, time)
+        out: torch.Tensor = self.resnets[1](x, time)
+        return out
 
 
 class UpStage(nn.Module):
@@ -117,4 +118,5 @@ class UNet(nn.Module):
         x = self.mid_block(x, time)
         for up in self.up_blocks:
             x = up(x, skips, time)
-        return self.conv_out(self.conv_act(self.conv_norm_out(x)))
+        out: torch.Tensor = self.conv_out(self.conv_act(self.conv_norm_out(x)))
+        return out

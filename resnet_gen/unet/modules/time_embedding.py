@@ -42,4 +42,5 @@ class TimestepMLP(nn.Module):
         self.linear_2 = nn.Linear(channels, channels)
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(self.act(self.linear_1(embedding)))
+        out: torch.Tensor = self.linear_2(self.act(self.linear_1(embedding)))
+        return out
