@@ -96,10 +96,12 @@ def build(
         label = source
         try:
             if is_unet(source):
-                spec, text = unet_source(source, with_identity(source, overrides), overrides, target)
+                unet, text = unet_source(source, with_identity(source, overrides), overrides, target)
+                name = unet.name
             else:
                 spec = load_spec(source, with_identity(source, overrides))
                 text = emit_source(spec, spec_label(source), overrides=overrides, target=target)
+                name = spec.name
             label = spec_label(source)
         except EmitError as exc:
             problems.extend(f"{label}: cannot write source: {problem}" for problem in exc.problems)
@@ -110,9 +112,9 @@ def build(
         if to_stdout:
             click.echo(text, nl=False)
             continue
-        path = out_dir / f"{spec.name}.py"
+        path = out_dir / f"{name}.py"
         if path in outputs:
-            collisions.append(same_name_problem(path, outputs[path][0], str(source), spec.name))
+            collisions.append(same_name_problem(path, outputs[path][0], str(source), name))
             continue
         outputs[path] = (str(source), text)
     if collisions:  # nothing is written: which of the two was meant is the user's call
