@@ -71,7 +71,6 @@ def construction(plan: UNetPlan) -> Call:
     act = plan.activation
     width = plan.first_width
     time = plan.time
-    mlp_kwargs: dict[str, Any] = {} if act == "silu" else {"act_layer": Name(ACTIVATIONS[act])}
     return Call(
         "UNet",
         (),
@@ -82,12 +81,13 @@ def construction(plan: UNetPlan) -> Call:
                 (time.frequencies,),
                 {"flip_sin_to_cos": time.flip_sin_to_cos, "freq_shift": time.freq_shift},
             ),
-            "time_embedding": Call("TimestepMLP", (time.frequencies, time.channels), mlp_kwargs),
+            # The timestep MLP and the output use SiLU whatever the ResBlocks use, as diffusers' UNet2DModel.
+            "time_embedding": Call("TimestepMLP", (time.frequencies, time.channels)),
             "down_blocks": [_stage(stage, act) for stage in plan.down],
             "mid_block": _stage(plan.mid, act),
             "up_blocks": [_stage(stage, act) for stage in plan.up],
             "conv_norm_out": Call("nn.GroupNorm", (plan.groups, width), {"eps": plan.eps}),
-            "conv_act": Call(ACTIVATIONS[act]),
+            "conv_act": Call("nn.SiLU"),
             "conv_out": Call("nn.Conv2d", (width, plan.out_channels, 3), {"padding": 1}),
         },
     )

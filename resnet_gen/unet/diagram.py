@@ -98,7 +98,7 @@ def unet_diagram(plan: UNetPlan, direction: str = "TB") -> graphviz.Digraph:
         html(
             [
                 bold("out"),
-                esc(f"GroupNorm, {plan.activation}, 3{TIMES}3 conv {plan.first_width}{ARROW}{plan.out_channels}"),
+                esc(f"GroupNorm, SiLU, 3{TIMES}3 conv {plan.first_width}{ARROW}{plan.out_channels}"),
             ]
         ),
         **io,

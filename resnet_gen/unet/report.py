@@ -52,7 +52,7 @@ def unet_report(plan: UNetPlan) -> Report:
             0,
             plan.out_params,
             plan.out_macs,
-            f"GroupNorm, {plan.activation}, 3x3 conv",
+            "GroupNorm, SiLU, 3x3 conv",
         )
     )
     return Report(

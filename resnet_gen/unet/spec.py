@@ -105,7 +105,10 @@ class UNetSection(_Strict):
         description="Channels per attention head; unset: one head over all channels (the DDPM checkpoints).",
     )
     norm: UNetNormSpec = Field(default=UNetNormSpec(), description="GroupNorm groups and epsilon.")
-    activation: UNetActivation = Field(default="silu", description="The nonlinearity (diffusers' `act_fn`).")
+    activation: UNetActivation = Field(
+        default="silu",
+        description="The ResBlocks' nonlinearity (diffusers' `act_fn`); the timestep MLP and the output use SiLU, as in diffusers.",
+    )
     time_embedding: TimeEmbeddingSpec = Field(
         default=TimeEmbeddingSpec(), description="The timestep embedding and its MLP."
     )

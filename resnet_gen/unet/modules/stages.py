@@ -15,8 +15,8 @@ class DownStage(nn.Module):
         self, resnets: Sequence[nn.Module], attentions: Sequence[nn.Module] = (), downsample: nn.Module | None = None
     ) -> None:
         super().__init__()
+        self.attentions = nn.ModuleList(attentions)  # before resnets: diffusers' key order
         self.resnets = nn.ModuleList(resnets)
-        self.attentions = nn.ModuleList(attentions)
         self.downsamplers = nn.ModuleList([downsample] if downsample is not None else [])
 
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -37,8 +37,8 @@ class MidStage(nn.Module):
 
     def __init__(self, resnets: Sequence[nn.Module], attentions: Sequence[nn.Module] = ()) -> None:
         super().__init__()
+        self.attentions = nn.ModuleList(attentions)  # before resnets: diffusers' key order
         self.resnets = nn.ModuleList(resnets)
-        self.attentions = nn.ModuleList(attentions)
 
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
         x = self.resnets[0](x, time)
@@ -56,8 +56,8 @@ class UpStage(nn.Module):
         self, resnets: Sequence[nn.Module], attentions: Sequence[nn.Module] = (), upsample: nn.Module | None = None
     ) -> None:
         super().__init__()
+        self.attentions = nn.ModuleList(attentions)  # before resnets: diffusers' key order
         self.resnets = nn.ModuleList(resnets)
-        self.attentions = nn.ModuleList(attentions)
         self.upsamplers = nn.ModuleList([upsample] if upsample is not None else [])
 
     def forward(self, x: torch.Tensor, skips: list[torch.Tensor], time: torch.Tensor) -> torch.Tensor:
@@ -92,8 +92,8 @@ class UNet(nn.Module):
         self.time_proj = time_proj
         self.time_embedding = time_embedding
         self.down_blocks = nn.ModuleList(down_blocks)
+        self.up_blocks = nn.ModuleList(up_blocks)  # before mid_block: diffusers' key order
         self.mid_block = mid_block
-        self.up_blocks = nn.ModuleList(up_blocks)
         self.conv_norm_out = conv_norm_out
         self.conv_act = conv_act
         self.conv_out = conv_out
