@@ -211,3 +211,18 @@ def test_timm_registry_leaves_the_unets_out(tmp_path: Path) -> None:
     (tmp_path / "small_net.yaml").write_text("extends: resnet18\nstages:\n  - {blocks: 1, width: 16}\n")
     (tmp_path / "my_unet.yaml").write_text("extends: unet_tiny\n")
     assert rg_timm.register_folder(tmp_path, prefix="unet_test_") == ["unet_test_small_net"]
+
+
+def test_schema_checks_unet_files() -> None:
+    """The editors' schema: a U-Net file is valid, and one that mixes in a classifier's key or
+    misspells a U-Net key is flagged at that key."""
+    from jsonschema import Draft202012Validator
+
+    from resnet_gen.spec.schema import file_schema
+
+    validator = Draft202012Validator(file_schema())
+    good = {"layout": "unet", "input": {"size": 16}, "unet": {"block_out_channels": [32, 64], "downsample": "avg"}}
+    assert not list(validator.iter_errors(good))
+    assert list(validator.iter_errors({**good, "stages": [{"blocks": 1, "width": 8}]}))
+    errors = list(validator.iter_errors({**good, "unet": {"block_out_channels": [32], "layers_per_blok": 2}}))
+    assert [list(error.absolute_path) for error in errors] == [["unet"]] and "layers_per_blok" in errors[0].message

@@ -139,7 +139,9 @@ class UNetSpec(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=80)] = Field(
         description="A Python identifier naming the network and its generated factory function."
     )
-    layout: Literal["unet"] = Field(description="`unet`: an encoder-decoder whose forward takes `(x, t)`.")
+    layout: Literal["unet"] = Field(
+        description="`unet`: a diffusion U-Net, described by the `unet` section, whose forward takes `(x, t)`; unset: a classifier."
+    )
     description: Annotated[str, Field(max_length=500)] = Field(
         default="", description="One paragraph about the network."
     )
@@ -147,7 +149,9 @@ class UNetSpec(_Strict):
         default="diffusion", description="The catalog group the network is listed under."
     )
     input: InputSpec = Field(default=InputSpec(size=32), description="The sample: channels and size.")
-    unet: UNetSection = Field(description="The encoder-decoder.")
+    unet: UNetSection = Field(
+        description="`layout: unet` only: the encoder-decoder (down stages, middle, up stages), in the terms of diffusers' `UNet2DModel`."
+    )
     reference: ReferenceSpec | None = Field(default=None, description="Published numbers the tests hold this spec to.")
 
     @field_validator("name")
