@@ -30,6 +30,7 @@ GENERATED_FILE_NAMES = frozenset(
         "_fused_conv",
         "_CONV_POINTWISE",
         "quantize_int8",
+        "Sequence",  # the U-Nets' files (unet/emit.py)
     }
 )
 # Classes a generated file may define: fixed ones, and block classes named after their kind
@@ -46,6 +47,16 @@ GENERATED_CLASSES = frozenset(
         "FilterResponseNormTLU",
         "SplitAttention",
         "FeatureInfo",
+        # The U-Nets' helper classes (unet/emit.py HELPERS); DiffusionResBlock is a block class.
+        "UNet",
+        "SinusoidalTimesteps",
+        "TimestepMLP",
+        "SelfAttention",
+        "Downsample",
+        "Upsample",
+        "DownStage",
+        "MidStage",
+        "UpStage",
     }
 )
 _BLOCK_CLASS = re.compile(r"(?:[A-Z][A-Za-z]*)?(?:Block|Bottleneck)\d*")

@@ -34,7 +34,6 @@ HELPERS = {
     "UNet": "stages.py",
 }
 _IMPORTS = {"SinusoidalTimesteps": "import math", "DownStage": "from collections.abc import Sequence"}
-_TAKEN = {"torch", "nn", "math", "Sequence", "Mapping", "model", "checkpoint", *HELPERS}
 TARGETS = ("training", "inference")
 
 
@@ -88,8 +87,6 @@ def emit_unet(
             f" {' or '.join(TARGETS)}"
         )
     inference = target == "inference"
-    if spec.name in _TAKEN or (spec.name.startswith("__") and spec.name.endswith("__")):
-        raise EmitError(f"spec name {spec.name!r} is a name the generated file itself uses; rename the spec")
     plan = lower_unet(spec)
     built = construction(plan)
     used = class_names(built)
