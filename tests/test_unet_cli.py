@@ -226,3 +226,29 @@ def test_schema_checks_unet_files() -> None:
     assert list(validator.iter_errors({**good, "stages": [{"blocks": 1, "width": 8}]}))
     errors = list(validator.iter_errors({**good, "unet": {"block_out_channels": [32], "layers_per_blok": 2}}))
     assert [list(error.absolute_path) for error in errors] == [["unet"]] and "layers_per_blok" in errors[0].message
+
+
+def test_the_users_loop_on_a_unet_needs_no_torch(tmp_path: Path) -> None:
+    """new, validate, info, diff, diagram, build (both targets), gallery on a U-Net, with torch
+    unimportable (as in a venv without it)."""
+    from test_lean_install import without_torch
+
+    steps = [
+        ["new", "my_unet", "--from", "unet_tiny"],
+        ["validate"],
+        ["info", "specs/my_unet.yaml"],
+        ["diff", "unet_tiny", "specs/my_unet.yaml"],
+        ["diagram", "--format", "dot"],
+        ["build"],
+        ["build", "--target", "inference"],
+        ["gallery"],
+    ]
+    for args in steps:
+        done = without_torch(args, tmp_path)
+        assert (done.returncode, done.stderr) == (0, ""), args
+    spec = load_unet(tmp_path / "specs/my_unet.yaml")
+    from resnet_gen.unet.emit import emit_unet
+
+    assert (tmp_path / "out/my_unet.py").read_text() == emit_unet(spec, "my_unet.yaml")
+    assert (tmp_path / "out/my_unet.dot").is_file() and (tmp_path / "out/inference/my_unet.py").is_file()
+    assert (tmp_path / "out/gallery/pages/my_unet.html").is_file()
