@@ -52,15 +52,9 @@ def _create_unet(
         )
     model = build_unet(load_unet(source, dict(overrides) if overrides else None))
     if weights is not None:
-        import torch
+        from resnet_gen.unet.export import load_state_file
 
-        if str(weights).endswith(".safetensors"):
-            from safetensors.torch import load_file
-
-            state = load_file(str(weights))
-        else:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
+        load_state_file(model, weights)
     return model
 
 

@@ -164,10 +164,9 @@ def test_new_from_a_unet_and_its_examples(
     "argv",
     [
         ["train", "unet_tiny", "--data", "synthetic", "--epochs", "1"],
-        ["export", "unet_tiny", "--format", "onnx"],
         ["analyze", "gradients", "unet_tiny"],
     ],
-    ids=["train", "export", "analyze"],
+    ids=["train", "analyze"],
 )
 def test_classifier_commands_refuse_a_unet(
     argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -177,7 +176,7 @@ def test_classifier_commands_refuse_a_unet(
     assert code == 1 and out == ""
     assert (
         err
-        == f"error: specs/unet_tiny.yaml:3:1: {REFUSED} (U-Nets: validate, info, diagram, build, list, diff, new, gallery, and resnet_gen.unet in Python)\n"
+        == f"error: specs/unet_tiny.yaml:3:1: {REFUSED} (U-Nets: validate, info, diagram, build, list, diff, new, gallery, export, and resnet_gen.unet in Python)\n"
     )
     assert not list(tmp_path.iterdir())
 
@@ -252,3 +251,39 @@ def test_the_users_loop_on_a_unet_needs_no_torch(tmp_path: Path) -> None:
     assert (tmp_path / "out/my_unet.py").read_text() == emit_unet(spec, "my_unet.yaml")
     assert (tmp_path / "out/my_unet.dot").is_file() and (tmp_path / "out/inference/my_unet.py").is_file()
     assert (tmp_path / "out/gallery/pages/my_unet.html").is_file()
+
+
+@pytest.mark.slow
+def test_export_onnx_and_pt2_with_a_dynamic_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Both files take (sample, timestep) for any batch and give the live module's noise; the
+    checkpoint given is the one exported; int8 is refused before anything is written."""
+    import onnxruntime
+
+    source = build_unet(load_unet("unet_tiny"))
+    checkpoint = tmp_path / "unet.pt"
+    torch.save(source.state_dict(), checkpoint)
+    source.eval()
+    code, out, err = _run(
+        ["export", "unet_tiny", "--format", "onnx", "-o", str(tmp_path / "u.onnx"), "--weights", str(checkpoint)],
+        capsys,
+    )
+    assert (code, err) == (0, "") and "inputs sample, timestep; output noise" in out
+    session = onnxruntime.InferenceSession(str(tmp_path / "u.onnx"))
+    code, _, err = _run(
+        ["export", "unet_tiny", "--format", "pt2", "-o", str(tmp_path / "u.pt2"), "--weights", str(checkpoint)],
+        capsys,
+    )
+    assert (code, err) == (0, "")
+    program = torch.export.load(str(tmp_path / "u.pt2")).module()
+    for batch in (1, 3):
+        x, t = torch.randn(batch, 3, 16, 16), torch.arange(batch) * 300
+        with torch.no_grad():
+            expected = source(x, t)
+            torch.testing.assert_close(program(x, t), expected, rtol=0, atol=1e-6)
+        (noise,) = session.run(["noise"], {"sample": x.numpy(), "timestep": t.numpy()})
+        torch.testing.assert_close(torch.from_numpy(noise), expected, rtol=1e-4, atol=1e-5)
+    code, out, err = _run(
+        ["export", "unet_tiny", "--format", "int8", "--calibration", "digits", "-o", str(tmp_path / "q.pt")], capsys
+    )
+    assert code == 1 and out == "" and "export a U-Net as onnx or pt2" in err
+    assert not (tmp_path / "q.pt").exists()

@@ -348,7 +348,7 @@ def refuse_other_layout(mapping: LocatedMapping) -> None:
                 mapping.where(("layout",)),
                 "layout",
                 "a diffusion U-Net spec; this works on classifier specs only (U-Nets: validate, info,"
-                " diagram, build, list, diff, new, gallery, and resnet_gen.unet in Python)",
+                " diagram, build, list, diff, new, gallery, export, and resnet_gen.unet in Python)",
             )
         )
 
