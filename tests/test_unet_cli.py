@@ -76,6 +76,7 @@ def test_validate_info_and_list(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(out)
     _, plan = load_unet_and_plan("unet_tiny")
     assert data["params"] == plan.params and sum(row["macs"] for row in data["rows"]) == plan.macs == data["macs"]
+    assert data["macs_convention"] == MACS_CONVENTION
     code, out, _ = _run(["info", "unet_tiny", "--set", "unet.layers_per_block=2"], capsys)
     assert code == 0 and out.startswith("unet_tiny_custom: unet_tiny with unet.layers_per_block=2")
     code, out, _ = _run(["list", "--family", "diffusion"], capsys)

@@ -163,6 +163,10 @@ def info(spec: str, overrides: tuple[str, ...], as_json: bool) -> None:
             ],
             "frozen": list(report.frozen),
         }
+        if isinstance(loaded, UNetSpec):
+            from ..unet.plan import MACS_CONVENTION
+
+            data["macs_convention"] = MACS_CONVENTION
         click.echo(json.dumps(data, indent=2))
         return
     if isinstance(loaded, UNetSpec):

@@ -24,7 +24,8 @@ def _detail(stage: StagePlan) -> str:
 
 
 def unet_report(plan: UNetPlan) -> Report:
-    """Per stage: the size its ResBlocks work at, channels, ResBlocks, params, MACs, what it holds."""
+    """Per stage: the size it hands on, channels, ResBlocks, params, MACs, what it holds (the
+    resolution of its attention, the skips it takes)."""
     time = plan.time
     rows = [
         Row(

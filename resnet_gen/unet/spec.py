@@ -84,7 +84,7 @@ class UNetSection(_Strict):
     attention_resolutions: Annotated[list[Annotated[int, Field(ge=1, le=16_384)]], Field(max_length=MAX_STAGES)] = (
         Field(
             default=[],
-            description="Side lengths at which the down and up stages add self-attention after each ResBlock (DDPM: [16]).",
+            description="Side lengths (heights, for a non-square sample) at which the down and up stages add self-attention after each ResBlock (DDPM: [16]).",
         )
     )
     down_blocks: Annotated[list[StageKind], Field(min_length=1, max_length=MAX_STAGES)] | None = Field(
