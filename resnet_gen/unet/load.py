@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import SpecError
+from ..errors import Location, SpecError, located
 from ..spec import messages
 from ..spec.load import (
     _PYTHON_OVERRIDES,
@@ -50,6 +50,7 @@ def load_unet_and_plan(
     """:func:`load_unet` and the plan it lowers to; raises :class:`SpecError` with located lines."""
     with messages.root_model(UNetSpec):
         mapping = resolve(source, parents=parents)
+        _refuse_classifier_parent(mapping)
         if not overrides:
             return validated_by(_validated, mapping)
         unchanged = mapping.copy()
@@ -57,6 +58,26 @@ def load_unet_and_plan(
         items = parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides)
         apply_overrides(mapping, items, where=where)
         return validated_by(_validated, mapping, unchanged=unchanged, overrides_at=where)
+
+
+def _refuse_classifier_parent(mapping: LocatedMapping) -> None:
+    """A U-Net that extends a classifier inherits keys it cannot have: one line at ``extends``
+    instead of one per inherited key at the parent's lines."""
+    inherited = [
+        key
+        for key in mapping.data
+        if key not in UNetSpec.model_fields and mapping.where((key,)).source != mapping.source
+    ]
+    if inherited:
+        where = mapping.locations.get(("extends",), Location(mapping.source))
+        raise SpecError(
+            located(
+                where,
+                "extends",
+                f"a U-Net (layout: unet) cannot extend a classifier, whose {', '.join(inherited)} it would"
+                " inherit; extend a U-Net spec such as unet_tiny, or none",
+            )
+        )
 
 
 def _validated(mapping: LocatedMapping) -> tuple[UNetSpec, UNetPlan]:
