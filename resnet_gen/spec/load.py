@@ -22,8 +22,8 @@ from .yaml_source import KeyPath, LocatedMapping, format_path, load_plain_value,
 if TYPE_CHECKING:
     from ..plan.types import Plan
 
+_Checked = TypeVar("_Checked")  # what a layout's validation returns (its spec and plan)
 # Identity fields describe one spec file; a child never inherits them from its parent.
-_Checked = TypeVar("_Checked")
 _NOT_INHERITED = ("name", "description", "reference")
 _MAX_EXTENDS_DEPTH = 32
 

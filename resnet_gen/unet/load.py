@@ -18,7 +18,6 @@ from ..spec.load import (
     apply_overrides,
     model_problems,
     parse_overrides,
-    plan_problems,
     resolve,
     validated_by,
 )
@@ -85,7 +84,4 @@ def _validated(mapping: LocatedMapping) -> tuple[UNetSpec, UNetPlan]:
         spec = UNetSpec.model_validate(mapping.data)
     except ValidationError as exc:
         raise model_problems(exc) from None
-    try:
-        return spec, lower_unet(spec)
-    except SpecError as exc:
-        raise plan_problems(exc) from None
+    return spec, lower_unet(spec)  # every rule is the spec's: lowering a valid spec cannot fail

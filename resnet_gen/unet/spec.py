@@ -283,6 +283,18 @@ def _problems(spec: UNetSpec) -> list[tuple[tuple[str | int, ...], str, Any]]:
                         head,
                     )
                 ]
+    from ..spec.limits import MAX_PARAMS
+    from .plan import lower_unet
+
+    params = lower_unet(spec).params
+    if params > MAX_PARAMS:
+        return [
+            (
+                ("unet", "block_out_channels"),
+                f"makes {params:,} parameters; at most {MAX_PARAMS:,} are supported, so use narrower stages",
+                widths,
+            )
+        ]
     return []
 
 
