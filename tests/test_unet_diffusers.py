@@ -216,6 +216,7 @@ def test_ddpm_256_counts_and_one_float32_forward() -> None:
         torch.testing.assert_close(ours(x, 10), theirs(x, 10).sample, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")  # fvcore's tracer, not ours
 @pytest.mark.parametrize("name", ["unet_tiny", "ddpm_cifar10"])
 def test_macs_equal_fvcore_count_of_conv_linear_and_matmul(name: str) -> None:
     """fvcore counts one per multiply-accumulate of conv, linear and matmul (attention's QK^T and
