@@ -232,3 +232,13 @@ def test_macs_equal_fvcore_count_of_conv_linear_and_matmul(name: str) -> None:
     by_operator = analysis.by_operator()
     counted = sum(by_operator.get(op, 0) for op in ("conv", "linear", "matmul", "bmm"))
     assert counted == plan.macs
+
+
+def test_non_square_sample_matches_diffusers() -> None:
+    plan, ours, theirs = _pair("unet_tiny", {**TINY, "sample_size": (16, 32)}, ["input.size=[16, 32]"])
+    assert plan.size == (16, 32) and plan.down[1].size == (8, 16)
+    ours.double().eval()
+    theirs.double().eval()
+    x = torch.randn(2, 3, 16, 32, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x, 9), theirs(x, 9).sample, rtol=0, atol=1e-10)
