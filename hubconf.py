@@ -23,13 +23,38 @@ def _create(
 ) -> Any:
     from resnet_gen import build, load_spec, load_weights
     from resnet_gen.factory_kwargs import spec_overrides, with_overrides
+    from resnet_gen.unet import is_unet
 
+    if is_unet(source):
+        return _create_unet(source, overrides, weights, kwargs)
     spec = load_spec(source, dict(overrides) if overrides else None)
     if kwargs:
         spec = with_overrides(spec, spec_overrides(spec, kwargs, spec.name), "torch.hub.load()")
     model = build(spec)
     if weights is not None:
         load_weights(model, weights)
+    return model
+
+
+def _create_unet(
+    source: str | Path, overrides: Mapping[str, Any] | None, weights: str | Path | None, kwargs: dict[str, Any]
+) -> Any:
+    """A diffusion U-Net: ``overrides`` as for classifiers; timm's keywords do not apply; ``weights``
+    is a state_dict file in diffusers' UNet2DModel layout (.pt, .pth or .safetensors), loaded strictly."""
+    from resnet_gen.errors import SpecError
+    from resnet_gen.unet import build_unet, load_unet
+
+    if kwargs:
+        raise SpecError(
+            [
+                f"{source}: {', '.join(sorted(kwargs))}: timm's keywords are for classifiers; change a U-Net with overrides"
+            ]
+        )
+    model = build_unet(load_unet(source, dict(overrides) if overrides else None))
+    if weights is not None:
+        from resnet_gen.unet.export import load_state_file
+
+        load_state_file(model, weights)
     return model
 
 

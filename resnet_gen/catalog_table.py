@@ -13,10 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from . import catalog, marked_section
-from .analysis import analyze
-from .compile import load_spec
-from .spec import Spec
 from .spec.model import ReferenceSpec
+from .unet.dispatch import load_with_report
 
 START = "<!-- catalog:start -->"
 END = "<!-- catalog:end -->"
@@ -68,10 +66,9 @@ def catalog_rows(family: str | None = None) -> list[CatalogRow]:
     """One row per shipped spec (optionally one family), grouped by family, in natural name order."""
     rows = []
     for name in catalog.catalog_names():
-        spec: Spec = load_spec(name)
+        spec, report = load_with_report(name)
         if family is not None and spec.family != family:
             continue
-        report = analyze(spec)
         rows.append(CatalogRow(spec.name, spec.family, spec.input.hw, report.params, report.macs, spec.reference))
     return sorted(rows, key=lambda row: (row.family, _natural_key(row.name)))
 

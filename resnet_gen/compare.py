@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from .analysis import Report, Row
-from .spec import Spec
 
 # Identity, not architecture: every pair of specs differs here.
 _IGNORED = frozenset({"name", "description"})
@@ -37,7 +38,7 @@ def _walk(old: Any, new: Any, path: str, out: list[tuple[str, Any, Any]]) -> Non
         out.append((path, old, new))
 
 
-def field_changes(old: Spec, new: Spec) -> list[tuple[str, Any, Any]]:
+def field_changes(old: BaseModel, new: BaseModel) -> list[tuple[str, Any, Any]]:
     """(dotted path, old, new) for each resolved field that differs, in field order.
 
     Nested mappings and lists are compared item by item; a whole value stands for a subtree

@@ -18,20 +18,22 @@ from pathlib import Path
 import jinja2
 
 from . import catalog
-from .analysis import Report, analyze
+from .analysis import Report
 from .catalog import spec_label
 from .catalog_table import _natural_key, reference_checks, reference_mismatches
-from .compile import load_spec
 from .diagram import draw
 from .emit import emit
 from .files import check_replaceable, output_folder, target_of, write_output
-from .plan import lower
 from .spec import Spec
 from .spec.load import spec_path
 from .spec.yaml_source import read_yaml_file
+from .unet.dispatch import load_with_report
+from .unet.emit import emit_unet
+from .unet.plan import lower_unet
+from .unet.spec import UNetSpec
 
 
-def _status(spec: Spec, params: int, macs: int) -> tuple[str, str]:
+def _status(spec: Spec | UNetSpec, params: int, macs: int) -> tuple[str, str]:
     """(css class, text): whether the cited reference numbers are reproduced."""
     checks = reference_checks(spec.reference, params, macs)
     if not checks:
@@ -78,7 +80,7 @@ def plot_links(name: str, plots: Path | None, page_folder: Path) -> list[tuple[s
 
 @dataclass
 class _Entry:
-    spec: Spec
+    spec: Spec | UNetSpec
     source: str
     report: Report
     parent: str | None
@@ -114,6 +116,16 @@ def _common(entry: _Entry) -> dict[str, str]:
     }
 
 
+def _drawings(spec: Spec | UNetSpec) -> dict[str, bytes]:
+    """SVG of each view: a classifier's macro and block views, a U-Net's U."""
+    if isinstance(spec, UNetSpec):
+        from .diagram import render
+        from .unet.diagram import unet_diagram
+
+        return {"macro": render(unet_diagram(lower_unet(spec)), "svg")}
+    return {"macro": draw(spec), "blocks": draw(spec, "blocks")}
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(catalog.templates_dir() / "gallery"),
@@ -134,8 +146,8 @@ def build_gallery(
     sources = [str(path) for path in catalog.catalog_paths()] if sources is None else sources
     entries: list[_Entry] = []
     for source in sources:
-        spec = load_spec(source)
-        entries.append(_Entry(spec, source, analyze(spec), _parent(source)))
+        spec, report = load_with_report(source)
+        entries.append(_Entry(spec, source, report, _parent(source)))
     entries.sort(key=lambda e: (e.spec.family, _natural_key(e.spec.name)))
     shown = {entry.spec.name: entry for entry in entries}
     for entry in entries:
@@ -172,8 +184,12 @@ def _spec_files(
 ) -> dict[Path, bytes]:
     """The spec's diagrams, emitted source and page, by where they go."""
     spec, name = entry.spec, entry.spec.name
-    plan = lower(spec)
-    code = emit(plan, spec_label(entry.source))
+    drawings = _drawings(spec)
+    code = (
+        emit_unet(spec, spec_label(entry.source))
+        if isinstance(spec, UNetSpec)
+        else emit(spec, spec_label(entry.source))
+    )
     ref = spec.reference
     size = spec.input.hw
     page = {
@@ -186,14 +202,13 @@ def _spec_files(
         "children": entry.children,
         "source": f"../{source_link(name)}",
         "macro": f"../{diagram_link(name)}",
-        "blocks": f"../{diagram_link(name, 'blocks')}",
+        "blocks": f"../{diagram_link(name, 'blocks')}" if "blocks" in drawings else None,
         "rows": _stage_rows(entry.report),
         "code": code,
         "plots": plot_links(name, plots, (out / page_link(name)).parent),
     }
     return {
-        out / diagram_link(name): draw(plan),
-        out / diagram_link(name, "blocks"): draw(plan, "blocks"),
+        **{out / diagram_link(name, view): data for view, data in drawings.items()},
         out / source_link(name): code.encode(),
         out / page_link(name): env.get_template("spec.html.j2").render(title=title, page=page).encode(),
     }

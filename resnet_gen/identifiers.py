@@ -31,10 +31,26 @@ GENERATED_FILE_NAMES = frozenset(
         "_fused_conv",
         "_CONV_POINTWISE",
         "quantize_int8",
+        "Sequence",  # the U-Nets' files (unet/emit.py)
     }
 )
 # Classes an emitted file may define besides its block classes: the model and the runtime's helpers.
-GENERATED_CLASSES = frozenset({"ResNet", *HELPER_MODULES})
+GENERATED_CLASSES = frozenset(
+    {
+        "ResNet",
+        *HELPER_MODULES,
+        # The U-Nets' helper classes (unet/emit.py); DiffusionResBlock is a block class.
+        "UNet",
+        "SinusoidalTimesteps",
+        "TimestepMLP",
+        "SelfAttention",
+        "Downsample",
+        "Upsample",
+        "DownStage",
+        "MidStage",
+        "UpStage",
+    }
+)
 
 
 def identifier_kind(name: str) -> Literal["identifier", "invalid", "keyword", "builtin"]:

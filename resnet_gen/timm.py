@@ -97,13 +97,20 @@ def register_all(sources: Iterable[Spec | str | Path], prefix: str = "") -> list
 
 
 def register_catalog(prefix: str = "rg_") -> list[str]:
-    """Every catalog spec, as ``rg_resnet50`` and so on (timm has most of the plain names already)."""
-    return register_all(catalog.catalog_names(), prefix)
+    """Every catalog classifier, as ``rg_resnet50`` and so on (timm has most of the plain names
+    already). The diffusion U-Nets are left out: timm's registry and ``create_model``'s keywords
+    (num_classes, global_pool, features_only) are a classifier's."""
+    from .unet import is_unet
+
+    return register_all([name for name in catalog.catalog_names() if not is_unet(name)], prefix)
 
 
 def register_folder(folder: str | Path, prefix: str = "") -> list[str]:
-    """Every ``*.yaml`` spec in ``folder`` (sorted by name)."""
+    """Every classifier ``*.yaml`` spec in ``folder`` (sorted by name); U-Nets are left out, as
+    :func:`register_catalog` leaves them out."""
+    from .unet import is_unet
+
     path = Path(folder)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: not a folder of spec files")
-    return register_all(sorted(path.glob("*.yaml")), prefix)
+    return register_all([spec for spec in sorted(path.glob("*.yaml")) if not is_unet(spec)], prefix)

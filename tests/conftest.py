@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from resnet_gen import catalog
+from resnet_gen.unet import is_unet
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 ALL_SPECS = catalog.catalog_names()
+# The diffusion U-Nets (layout: unet) and the classifiers: tests of what only one layout has
+# (batch-norm folding, timm and torchvision parity, a head) take their own list.
+UNET_SPECS = [name for name in ALL_SPECS if is_unet(name)]
+CLASSIFIER_SPECS = [name for name in ALL_SPECS if name not in UNET_SPECS]
 
 
 def cli_env() -> dict[str, str]:
@@ -64,12 +69,12 @@ QUICK_MAX_PARAMS = 30_000_000  # a family whose smallest net is bigger (senet154
 
 def quick_sample() -> set[str]:
     """Each family's smallest shipped spec (by parameters, then name), up to QUICK_MAX_PARAMS."""
-    import resnet_gen as rg
+    from resnet_gen.unet.dispatch import load_with_report
 
     smallest: dict[str, tuple[int, str]] = {}
     for name in ALL_SPECS:
-        spec = rg.load_spec(name)
-        key = (rg.analyze(spec).params, name)
+        spec, report = load_with_report(name)
+        key = (report.params, name)
         smallest[spec.family] = min(smallest.get(spec.family, key), key)
     return {name for params, name in smallest.values() if params <= QUICK_MAX_PARAMS}
 

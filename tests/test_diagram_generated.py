@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import ALL_SPECS, ROOT
+from layout_support import fresh_diagram
 
-import resnet_gen as rg
 from resnet_gen.diagram import render
 from resnet_gen.diagram.output import dot_digest, svg_graphviz_version, svg_stamp
 
@@ -22,7 +22,7 @@ def test_committed_svg_is_current(name: str) -> None:
     path = GENERATED / f"{name}.svg"
     assert path.is_file(), f"generated/{name}.svg is missing; {HOW}"
     committed = path.read_bytes()
-    graph = rg.diagram(rg.load_spec(name))
+    graph = fresh_diagram(name)
     assert svg_stamp(committed) == dot_digest(graph.source), f"generated/{name}.svg is out of date; {HOW}"
     fresh = render(graph, "svg")
     if svg_graphviz_version(fresh) == svg_graphviz_version(committed):

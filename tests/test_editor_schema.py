@@ -19,6 +19,7 @@ import resnet_gen as rg
 from resnet_gen import catalog
 from resnet_gen.cli import main
 from resnet_gen.spec.schema import file_schema
+from resnet_gen.unet import load_unet
 
 SPECS = sorted(catalog.specs_dir().glob("*.yaml"))
 BAD = Path(__file__).resolve().parent / "bad_specs"
@@ -179,6 +180,7 @@ def test_shorthand_sites_are_the_ones_the_models_document(schema: dict[str, Any]
         "stages[0].block.attention",
         "head",
         "head.decoder",
+        "unet.downsample",  # the U-Net layout's (resnet_gen/unet/spec.py)
     }
 
 
@@ -189,9 +191,11 @@ def _shorthand_cases() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("site", "name"), _shorthand_cases(), ids=lambda value: str(value))
 def test_each_shorthand_the_schema_offers_loads_as_its_mapping(site: str, name: str) -> None:
     """``--set norm=group`` is ``--set norm={type: group}`` (aliases resolved), as the schema promises."""
+    load = load_unet if site.startswith("unet.") else rg.load_spec
+    parent = "unet_tiny" if site.startswith("unet.") else "resnet50"
     base = ["head.type=segmentation"] if site.startswith("head.") else []  # a decoder needs a segmentation head
-    short = rg.load_spec("resnet50", overrides=[*base, f"{site}={name}"])
-    full = rg.load_spec("resnet50", overrides=[*base, f"{site}={{type: {name}}}"])
+    short = load(parent, overrides=[*base, f"{site}={name}"])
+    full = load(parent, overrides=[*base, f"{site}={{type: {name}}}"])
     assert short == full
 
 

@@ -18,6 +18,7 @@ from resnet_gen.blocks.registry import kinds
 from resnet_gen.spec.model import BlockSpec, Spec
 from resnet_gen.spec.schema import file_schema, spec_schema
 from resnet_gen.spec_reference import END, START, reference_sections, render_markdown
+from resnet_gen.unet.spec import UNetSpec
 
 Row = tuple[str, str, str]  # type and allowed values, default, description
 
@@ -101,9 +102,15 @@ def test_every_field_of_the_schema_is_listed(reference: str) -> None:
         assert key in rows
 
 
+# The U-Net layout's own keys (layout: unet), found through UNetSpec: required there, and shown
+# as "—" at the top level, where a classifier must not have them.
+UNET_KEYS = ("layout", "unet")
+
+
 def _field(path: str) -> tuple[type[BaseModel], str, FieldInfo]:
-    """The pydantic model holding ``path`` and its field, found through ``Spec.model_fields``."""
-    owner: type[BaseModel] = Spec
+    """The pydantic model holding ``path`` and its field, found through ``Spec.model_fields``
+    (``UNetSpec.model_fields`` for the U-Net's keys)."""
+    owner: type[BaseModel] = UNetSpec if path.split(".")[0] in UNET_KEYS else Spec
     *parents, name = path.replace("[]", "").split(".")
     for part in parents:
         annotation = owner.model_fields[part].annotation
@@ -136,6 +143,9 @@ def test_defaults_shown_are_the_models_defaults(reference: str) -> None:
             assert shown == "—"
             continue
         owner, name, field = _field(path)
+        if path in UNET_KEYS:
+            assert field.is_required() and shown == "—", path
+            continue
         if field.is_required():
             assert shown == "required", path
             continue

@@ -11,12 +11,15 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_macs(model: nn.Module, channels: int, size: tuple[int, int]) -> int:
-    """MACs of one forward pass at batch 1, as torch's flop counter sees them (FLOPs / 2)."""
+def count_macs(model: nn.Module, channels: int, size: tuple[int, int], *, timestep: bool = False) -> int:
+    """MACs of one forward pass at batch 1, as torch's flop counter sees them (FLOPs / 2): convs,
+    linears and matrix products. ``timestep``: the model is a U-Net, called as ``model(x, t)``."""
     model.eval()
-    x = torch.zeros(1, channels, *size, device=next(model.parameters()).device)
+    device = next(model.parameters()).device
+    x = torch.zeros(1, channels, *size, device=device)
+    inputs = (x, torch.tensor([1], device=device)) if timestep else (x,)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(x)
+        model(*inputs)
     return counter.get_total_flops() // 2
 
 

@@ -123,6 +123,13 @@ def export(
         raise click.UsageError("--format int8 needs --calibration SOURCE (for example digits or imagefolder:PATH)")
     if fmt != "int8" and calibration is not None:
         raise click.UsageError("--calibration is only for --format int8")
+    from ..unet.load import is_unet
+
+    if is_unet(spec):
+        from .unet_export_command import export_unet
+
+        export_unet(spec, with_identity(spec, overrides), fmt, output, checkpoint, opset)
+        return
     loaded, plan = compile_spec(spec, with_identity(spec, overrides))
     suffix = "int8.pt" if fmt == "int8" else fmt
     target = output if output is not None else default_output(False) / f"{loaded.name}.{suffix}"

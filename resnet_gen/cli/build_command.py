@@ -78,6 +78,8 @@ def build(
     from ..emit.source import emit_source
     from ..emit.values import EmitError
     from ..files import output_folder, same_name_problem
+    from ..unet.emit import unet_source
+    from ..unet.load import is_unet
     from .output import FileTally, progress
     from .sources import default_output, expand_sources, with_identity
 
@@ -94,9 +96,14 @@ def build(
     for source in progress(sources, "build"):
         label = source
         try:
-            spec, plan = compile_spec(source, with_identity(source, overrides))
+            if is_unet(source):
+                unet, text = unet_source(source, with_identity(source, overrides), overrides, target)
+                name = unet.name
+            else:
+                spec, plan = compile_spec(source, with_identity(source, overrides))
+                text = emit_source(plan, spec_label(source), overrides=overrides, target=target)
+                name = spec.name
             label = spec_label(source)
-            text = emit_source(plan, label, overrides=overrides, target=target)
         except EmitError as exc:
             problems.extend(f"{label}: cannot write source: {problem}" for problem in exc.problems)
             continue
@@ -106,9 +113,9 @@ def build(
         if to_stdout:
             click.echo(text, nl=False)
             continue
-        path = out_dir / f"{spec.name}.py"
+        path = out_dir / f"{name}.py"
         if path in outputs:
-            collisions.append(same_name_problem(path, outputs[path][0], str(source), spec.name))
+            collisions.append(same_name_problem(path, outputs[path][0], str(source), name))
             continue
         outputs[path] = (str(source), text)
     if collisions:  # nothing is written: which of the two was meant is the user's call

@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 from .. import catalog
-from ..analysis import Report, analyze
+from ..analysis import Report
 from ..catalog_table import reference_mismatches
-from ..compile import compile_spec
 from ..counting import CONVENTION_RULES, CONVENTIONS, Convention
 from ..errors import SpecError
 from ..layer_table import LayerRow, stage_macs
@@ -18,6 +17,8 @@ from ..memory_estimate import DTYPES, OPTIMIZERS, Dtype, MemoryEstimate, Optimiz
 from ..spec import Spec
 from ..spec.load import ParentCache
 from ..spec.schema import file_schema
+from ..unet.dispatch import load_with_report
+from ..unet.spec import UNetSpec
 from .app import set_option, update_option
 from .output import echo, progress
 from .sources import catalog_option, expand_sources, verbose_option, with_identity
@@ -41,8 +42,7 @@ def validate(specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bo
     valid = 0
     for source in progress(sources, "validate"):
         try:
-            spec, plan = compile_spec(source, with_identity(source, overrides), parents=parents)
-            report = analyze(plan)
+            spec, report = load_with_report(source, with_identity(source, overrides), parents=parents)
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
@@ -76,7 +76,12 @@ def _header(name: str, description: str) -> str:
 
 
 def render_report(
-    spec: Spec, report: Report, *, overridden: bool = False, convention: Convention = "torchvision"
+    spec: Spec | UNetSpec,
+    report: Report,
+    *,
+    overridden: bool = False,
+    convention: Convention = "torchvision",
+    macs_note: str | None = None,
 ) -> str:
     """A plain-text table like the paper's Table 1, then totals. ``overridden``: the network was
     changed with --set, so its reference numbers are not expected to hold; ``convention``: whose
@@ -117,6 +122,7 @@ def render_report(
     countable = report.plan is not None and report.plan.decoder is None
     macs = report.count(convention) if countable or convention != "torchvision" else report.macs
     rule = "conv + linear, batch 1" if convention == "torchvision" else f"{convention}: {CONVENTION_RULES[convention]}"
+    rule = macs_note or rule
     activations = report.activations if countable else None
     lines += [
         "",
@@ -177,10 +183,16 @@ def info(
 
     --count picks whose MACs to report, --depth adds a per-layer table, --batch (with --dtype and
     --optimizer) a training-memory estimate."""
-    loaded, plan = compile_spec(spec, with_identity(spec, overrides))
-    report = analyze(plan)
-    rows = report.per_layer(depth, convention) if depth is not None else None
+    loaded, report = load_with_report(spec, with_identity(spec, overrides))
     wants_memory = batch is not None or dtype is not None or optimizer is not None
+    if isinstance(loaded, UNetSpec):
+        if convention != "torchvision" or depth is not None or wants_memory:
+            raise click.UsageError("--count, --depth and --batch/--dtype/--optimizer apply to classifier specs only")
+        _unet_info(loaded, report, as_json=as_json, overridden=bool(overrides))
+        return
+    plan = report.plan
+    assert plan is not None  # a classifier's report keeps its plan
+    rows = report.per_layer(depth, convention) if depth is not None else None
     countable = plan.decoder is None or convention != "torchvision"  # else counted by the report alone
     memory = report.memory(batch or 1, dtype or "fp32", optimizer or "sgd") if wants_memory else None
     if as_json:
@@ -281,6 +293,37 @@ def render_memory(memory: MemoryEstimate) -> str:
     return "\n".join(lines)
 
 
+def _unet_info(loaded: UNetSpec, report: Report, *, as_json: bool, overridden: bool) -> None:
+    """A U-Net's report: params and MACs per stage, with the MACs convention its plan states."""
+    from ..unet.plan import MACS_CONVENTION
+    from ..unet.report import MACS_NOTE
+
+    if as_json:
+        data = {
+            "name": report.name,
+            "params": report.params,
+            "macs": report.macs,
+            "flops": report.flops,
+            "input": [report.input_channels, *report.input_size],
+            "rows": [
+                {
+                    "name": r.name,
+                    "output_size": list(r.output_size) if r.output_size else None,
+                    "channels": r.channels,
+                    "blocks": r.blocks,
+                    "params": r.params,
+                    "macs": r.macs,
+                }
+                for r in report.rows
+            ],
+            "macs_convention": MACS_CONVENTION,
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    text = render_report(loaded, report, overridden=overridden, macs_note=MACS_NOTE)
+    click.echo(f"{text}\nMACs convention: {MACS_CONVENTION}")
+
+
 @click.command("list")
 @click.option("--family", default=None, help="Only this family (resnet, resnext, ...).")
 @click.option("--markdown", is_flag=True, help="Print the README's Markdown table (params, MACs, reference check).")
@@ -294,11 +337,10 @@ def list_specs(family: str | None, markdown: bool, update_path: Path | None) -> 
     parents = ParentCache()
     families: set[str] = set()
     for name in catalog.catalog_names():
-        spec, plan = compile_spec(name, parents=parents)
+        spec, report = load_with_report(name, parents=parents)
         families.add(spec.family)
         if family and spec.family != family:
             continue
-        report = analyze(plan)
         rows.append(
             (spec.name, spec.family, f"{report.params / 1e6:.2f}M", f"{report.macs / 1e9:.3f}G", spec.description)
         )

@@ -86,6 +86,8 @@ def diagram(
     from ..diagram import render
     from ..errors import SpecError
     from ..files import output_folder, same_name_problem, write_output
+    from ..unet.diagram import draw_unet
+    from ..unet.load import is_unet
     from .output import FileTally, progress
     from .sources import default_output, expand_sources, with_identity
 
@@ -101,8 +103,13 @@ def diagram(
     drawn: dict[Path, tuple[str, bytes]] = {}  # path -> (the spec as given, its drawing)
     for source in progress(sources, "diagram"):
         try:
-            spec, plan = compile_spec(source, with_identity(source, overrides))
-            data = render(make_diagram(plan, view, direction=direction), fmt)
+            if is_unet(source):
+                unet, data = draw_unet(source, with_identity(source, overrides), view, fmt, direction)
+                name = unet.name
+            else:
+                spec, plan = compile_spec(source, with_identity(source, overrides))
+                data = render(make_diagram(plan, view, direction=direction), fmt)
+                name = spec.name
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
@@ -113,9 +120,9 @@ def diagram(
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
             continue
-        path = out_dir / output_name(spec.name, view, fmt)
+        path = out_dir / output_name(name, view, fmt)
         if path in drawn:
-            collisions.append(same_name_problem(path, drawn[path][0], str(source), spec.name))
+            collisions.append(same_name_problem(path, drawn[path][0], str(source), name))
             continue
         drawn[path] = (str(source), data)
     if collisions:  # nothing is written: which of the two was meant is the user's call

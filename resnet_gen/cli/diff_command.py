@@ -8,11 +8,13 @@ from typing import Any
 
 import click
 
-from ..analysis import analyze
+from ..analysis import Report, analyze
 from ..compare import ABSENT, field_changes, format_delta, stage_deltas
-from ..compile import load_spec
 from ..diagram.choices import FORMATS, GraphvizNotFound
+from ..errors import SpecError
 from ..spec import Spec
+from ..unet.dispatch import load_with_report
+from ..unet.spec import UNetSpec
 
 
 def _show(value: Any) -> str:
@@ -39,7 +41,7 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 _IDENTITY = ("name", "description", "reference")
 
 
-def network_changes(old: Spec, new: Spec) -> list[tuple[str, Any, Any]]:
+def network_changes(old: Spec | UNetSpec, new: Spec | UNetSpec) -> list[tuple[str, Any, Any]]:
     """:func:`field_changes` without the identity fields (name, description, reference)."""
     return [change for change in field_changes(old, new) if change[0].split(".")[0].split("[")[0] not in _IDENTITY]
 
@@ -52,9 +54,13 @@ def _macs_delta(old: int, new: int) -> str:
     return f"{change / 1e6:+,.2f}M ({100 * change / old:+.1f}%)"
 
 
-def diff_text(old: Spec, new: Spec) -> str:
-    """The fields that differ between two loaded specs, then the per-stage table with deltas, then totals."""
-    old_report, new_report = analyze(old), analyze(new)
+def diff_text(old: Spec | UNetSpec, new: Spec | UNetSpec, reports: tuple[Report, Report] | None = None) -> str:
+    """The fields that differ between two loaded specs, then the per-stage table with deltas, then
+    totals. ``reports``: the two specs' reports, where they are at hand (a U-Net's must be)."""
+    if reports is None:
+        assert isinstance(old, Spec) and isinstance(new, Spec), "a U-Net's report comes with it"
+        reports = analyze(old), analyze(new)
+    old_report, new_report = reports
     lines = [f"{old.name} -> {new.name}", "", "fields:"]
     changes = network_changes(old, new)
     lines += [f"  {path}: {_show(a)} -> {_show(b)}" for path, a, b in changes] or ["  (no resolved field differs)"]
@@ -138,9 +144,17 @@ def diff(old: str, new: str, diagram_path: Path | None) -> None:
     fmt = diagram_format(diagram_path) if diagram_path is not None else None
     if diagram_path is not None:
         check_output_file(diagram_path, "--diagram")
-    old_spec, new_spec = load_spec(old), load_spec(new)
-    text = diff_text(old_spec, new_spec)
+    (old_spec, old_report), (new_spec, new_report) = load_with_report(old), load_with_report(new)
+    if isinstance(old_spec, UNetSpec) or isinstance(new_spec, UNetSpec):
+        if not (isinstance(old_spec, UNetSpec) and isinstance(new_spec, UNetSpec)):
+            raise SpecError(
+                [f"{old} and {new}: one is a diffusion U-Net and one a classifier; compare specs of one layout"]
+            )
+        if diagram_path is not None:
+            raise SpecError(["--diagram draws two classifiers side by side; draw each U-Net with 'resnet-gen diagram'"])
+    text = diff_text(old_spec, new_spec, (old_report, new_report))
     if diagram_path is not None and fmt is not None:
+        assert isinstance(old_spec, Spec) and isinstance(new_spec, Spec)
         try:
             data = draw_diff(old_spec, new_spec, fmt)
         except GraphvizNotFound as exc:

@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 from .. import catalog
-from ..compile import load_spec
 from ..errors import SpecError
 from ..files import write_text_atomic
+from ..unet.dispatch import load_with_report
+from ..unet.load import is_unet
 
 SCHEMA_COMMENT = "# yaml-language-server: $schema=../resnet-gen.schema.json"
 
@@ -30,6 +31,22 @@ _EXAMPLES = """\
 # head: {{num_classes: 10, dropout: 0.2}}
 # drop_path: 0.1                     # stochastic depth
 """
+# The same for a diffusion U-Net parent (layout: unet).
+_UNET_EXAMPLES = """\
+# Uncomment and edit; every field not given here is inherited from {parent}.
+# 'resnet-gen info {path}' shows the per-stage numbers, 'resnet-gen schema' lists every field.
+# input: {{channels: 1, size: 28}}     # the sample; its sides must halve at every stage
+# unet:
+#   block_out_channels: [64, 128, 128]  # stage widths (a list replaces the parent's whole list)
+#   layers_per_block: 1                 # ResBlocks per down stage (one more per up stage)
+#   down_blocks: null                   # drop the parent's stage kinds to place attention by resolution
+#   up_blocks: null
+#   attention_resolutions: [14]
+#   attention_head_dim: 32              # unset: one head over all channels
+#   time_injection: scale_shift         # or add
+#   dropout: 0.1
+#   norm: {{groups: 32, eps: 1e-6}}
+"""
 
 
 def _check_name(name: str, param_hint: str) -> None:
@@ -40,14 +57,14 @@ def _check_name(name: str, param_hint: str) -> None:
         raise click.BadParameter(problem, param_hint=param_hint)
 
 
-def scaffold_text(name: str, parent: str, path: str) -> str:
+def scaffold_text(name: str, parent: str, path: str, *, unet: bool = False) -> str:
     """The new spec's text: schema comment, extends, description, commented examples."""
     return "\n".join(
         [
             SCHEMA_COMMENT,
             f"extends: {parent}",
             f'description: "A variant of {parent}."',
-            _EXAMPLES.format(parent=parent, path=path),
+            (_UNET_EXAMPLES if unet else _EXAMPLES).format(parent=parent, path=path),
         ]
     )
 
@@ -80,15 +97,15 @@ def new(name: str, parent: str, folder: Path | None) -> None:
         raise click.BadParameter(
             f"{parent[:80]!r} is not a catalog name; 'resnet-gen list' shows them", param_hint="'--from'"
         )
-    load_spec(parent)  # a missing or broken parent fails here, before anything is written
+    load_with_report(parent)  # a missing or broken parent fails here, before anything is written
     target = folder / f"{name}.yaml"
     if target.exists():
         raise click.UsageError(f"{target} already exists; pick another name or delete it first")
     folder.mkdir(parents=True, exist_ok=True)
-    text = scaffold_text(name, parent, target.as_posix())
+    text = scaffold_text(name, parent, target.as_posix(), unet=is_unet(parent))
     write_text_atomic(target, text)
     try:
-        load_spec(target)
+        load_with_report(target)
     except SpecError:
         target.unlink()
         raise

@@ -71,11 +71,11 @@ def with_identity(source: str, overrides: tuple[str, ...]) -> list[str]:
     if not items:
         return items
     keys = {item.partition("=")[0].strip() for item in items}
-    from ..compile import load_spec
     from ..errors import SpecError
+    from ..unet.dispatch import spec_name
 
     try:
-        base = load_spec(source).name
+        base = spec_name(source)
     except SpecError:
         return items  # loading with the overrides reports the problem
     if "name" not in keys:

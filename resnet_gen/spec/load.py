@@ -8,10 +8,10 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -25,6 +25,7 @@ from .yaml_source import KeyPath, LocatedMapping, format_path, load_plain_value,
 # Identity fields describe one spec file; a child never inherits them from its parent.
 _NOT_INHERITED = ("name", "description", "reference")
 _MAX_EXTENDS_DEPTH = 32
+_Checked = TypeVar("_Checked")  # what a layout's check returns (its spec, or its spec and plan)
 
 
 def read_spec(
@@ -41,6 +42,7 @@ def read_spec(
     ``"path=value"`` strings as given to ``--set``. ``parents`` lets the specs of one run share the
     parents they extend (see :class:`ParentCache`)."""
     mapping = resolve(source, parents=parents)
+    refuse_other_layout(mapping)
     if not overrides:
         return mapping, None, None
     unchanged = mapping.copy()
@@ -332,6 +334,55 @@ def _check_override_step(node: Any, path: KeyPath, depth: int, where: Location) 
         raise SpecError(located(where, format_path(path[: depth + 1]), messages.unknown_key_message(path[: depth + 1])))
 
 
+def refuse_other_layout(mapping: LocatedMapping) -> None:
+    """A U-Net spec (``layout: unet``) is not a classifier: refuse it here, so that every command
+    and function made for classifiers says so in one located line."""
+    if mapping.data.get("layout") == "unet":
+        raise SpecError(
+            located(
+                mapping.where(("layout",)),
+                "layout",
+                "a diffusion U-Net spec; this works on classifier specs only (U-Nets: validate, info,"
+                " diagram, build, list, diff, new, gallery, export, and resnet_gen.unet in Python)",
+            )
+        )
+
+
+def validated_by(
+    check: Callable[[LocatedMapping], _Checked],
+    mapping: LocatedMapping,
+    *,
+    unchanged: LocatedMapping | None = None,
+    overrides_at: Location | None = None,
+) -> _Checked:
+    """Another layout's ``check`` (mapping -> its spec and plan, raising :class:`Problems`), its
+    problems placed as :func:`validate` places a classifier's."""
+    try:
+        return check(mapping)
+    except Problems as exc:
+        found = exc.found
+    blame = (overrides_at or SET) if unchanged is not None and _passes(check, unchanged) else None
+    raise SpecError(place(found, mapping, blame)) from None
+
+
+def _passes(check: Callable[[LocatedMapping], object], mapping: LocatedMapping) -> bool:
+    try:
+        check(mapping)
+    except Problems:
+        return False
+    return True
+
+
+def model_problems(exc: ValidationError) -> Problems:
+    """Pydantic's errors as problems, not yet placed."""
+    return Problems(
+        [
+            Found(messages.error_path(error), messages.message(error), error["type"] == "value_error")
+            for error in messages.select(exc.errors(include_url=False))
+        ]
+    )
+
+
 def validate(
     mapping: LocatedMapping, *, unchanged: LocatedMapping | None = None, overrides_at: Location | None = None
 ) -> Spec:
@@ -381,12 +432,7 @@ def check(mapping: LocatedMapping) -> Spec:
     try:
         return Spec.model_validate(mapping.data)
     except ValidationError as exc:
-        raise Problems(
-            [
-                Found(messages.error_path(error), messages.message(error), error["type"] == "value_error")
-                for error in messages.select(exc.errors(include_url=False))
-            ]
-        ) from None
+        raise model_problems(exc) from None
 
 
 def plan_problem(problem: str) -> Found:

@@ -7,11 +7,13 @@ Each message says what is wrong and what would be right, using the language's ow
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any, Literal, Union
 
 import annotated_types
@@ -25,6 +27,18 @@ _GOT_LIMIT = 60  # characters of the offending value quoted back
 # Problems reported per file: past this, one more line says how many were left out (a file of
 # ten thousand unknown keys needs one look, not megabytes of errors).
 MAX_PROBLEMS = 50
+# The model a spec file is read against: the classifier language, or another layout's (a U-Net's).
+_ROOT: ContextVar[type[BaseModel]] = ContextVar("spec_root", default=Spec)
+
+
+@contextlib.contextmanager
+def root_model(model: type[BaseModel]) -> Iterator[None]:
+    """Describe keys and values against ``model`` instead of ``Spec`` while the block runs."""
+    token = _ROOT.set(model)
+    try:
+        yield
+    finally:
+        _ROOT.reset(token)
 
 
 def clean_path(loc: Iterable[Any], kind: str = "") -> KeyPath:
@@ -237,7 +251,7 @@ def _fields(model: type[BaseModel]) -> dict[str, Any]:
 
 def annotation_at(path: KeyPath) -> tuple[Any, list[Any]]:
     """The type the language expects at ``path`` and its constraints (``Field(ge=1)``), or None."""
-    annotation: Any = Spec
+    annotation: Any = _ROOT.get()
     metadata: list[Any] = []
     for part in path:
         annotation, metadata = _strip(annotation, [])
@@ -391,11 +405,15 @@ def _join(words: list[str], conjunction: str) -> str:
     return f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
 
 
-@functools.cache
 def _all_field_paths() -> tuple[str, ...]:
     """Every dotted field path of the language, shallowest first (for 'it belongs under ...')."""
+    return _field_paths_of(_ROOT.get())
+
+
+@functools.cache
+def _field_paths_of(root: type[BaseModel]) -> tuple[str, ...]:
     out: list[str] = []
-    queue: list[tuple[str, type[BaseModel]]] = [("", Spec)]
+    queue: list[tuple[str, type[BaseModel]]] = [("", root)]
     seen: set[type[BaseModel]] = set()
     while queue:
         prefix, model = queue.pop(0)

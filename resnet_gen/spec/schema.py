@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..unet.spec import UNetSpec
 from .model import Spec
 
 EXTENDS = {"type": "string", "description": "A catalog name or a relative path to the parent spec."}
@@ -39,11 +40,32 @@ Schema = dict[str, Any]
 
 
 def spec_schema() -> Schema:
-    """``Spec``'s JSON Schema plus ``extends``, which the loader resolves before validation."""
+    """``Spec``'s JSON Schema plus ``extends``, which the loader resolves before validation, and
+    the keys of the U-Net layout (``layout: unet`` and its ``unet`` section, see :func:`_with_unet`)."""
     data = Spec.model_json_schema()
     data["$schema"] = DRAFT
     data["title"] = "resnet-gen spec"
     data["properties"] = {"extends": EXTENDS, **data.get("properties", {})}
+    return _with_unet(data)
+
+
+def _with_unet(data: Schema) -> Schema:
+    """A spec file is a classifier, or with ``layout: unet`` a diffusion U-Net (``UNetSpec``):
+    the U-Net's own keys join the top level, and a file that says ``layout`` may hold only the
+    U-Net's keys (a U-Net's child that does not repeat ``layout`` is checked by the loader)."""
+    from ..unet.spec import UNetSpec
+
+    unet = UNetSpec.model_json_schema()
+    for name, node in unet.get("$defs", {}).items():
+        data["$defs"].setdefault(name, node)
+    extra = [key for key in unet["properties"] if key not in data["properties"]]
+    data["properties"].update({key: unet["properties"][key] for key in extra})
+    data["allOf"] = [
+        {
+            "if": {"required": ["layout"]},
+            "then": {"propertyNames": {"enum": ["extends", *unet["properties"]]}},
+        }
+    ]
     return data
 
 
@@ -51,14 +73,14 @@ def file_schema() -> Schema:
     """The schema of one spec file as the loader accepts it (see the module docstring)."""
     data = spec_schema()
     defs: dict[str, Schema] = data["$defs"]
-    models = {name: model for name, model in _models(Spec).items() if name in defs}
+    models = {name: model for name, model in {**_models(UNetSpec), **_models(Spec)}.items() if name in defs}
     for name, model in models.items():
         _add_type_aliases(defs[name], model)
     for name in _inheritable(data, defs):
         defs[name].pop("required", None)
     required = [key for key in data.pop("required", ()) if key not in FILLED_FROM_FILE]
-    if required:
-        data["if"] = {"required": ["extends"]}
+    if required:  # the classifier's keys; a U-Net (layout: unet) requires its own
+        data["if"] = {"anyOf": [{"required": ["extends"]}, {"required": ["layout"]}]}
         data["else"] = {"required": required}
     names = {name: found for name, model in models.items() if (found := shorthand_names(model, defs[name]))}
     rewritten: Schema = _accept_names(data, names)

@@ -1,0 +1,149 @@
+"""Standalone source of a U-Net: the header, the helper modules it uses (inlined from
+:mod:`resnet_gen.unet.modules`, their one source), and a factory that spells out the network's
+construction, specialised to the spec. Needs no torch; the file needs only torch."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..emit.formatting import ruff_format
+from ..emit.source import MARKER
+from ..emit.templates import render
+from ..emit.values import EmitError, comment_text, paragraphs, py_literal
+from ..spec.digest import spec_hash
+from .construction import Call, Name, class_names, construction
+from .plan import UNetPlan, lower_unet
+from .spec import UNetSpec
+
+_MODULES = Path(__file__).resolve().parent / "modules"
+# Helper classes in the order the file defines them (each after what it uses), and their files.
+HELPERS = {
+    "SinusoidalTimesteps": "time_embedding.py",
+    "TimestepMLP": "time_embedding.py",
+    "DiffusionResBlock": "diffusion_resblock.py",
+    "SelfAttention": "self_attention.py",
+    "Downsample": "resample.py",
+    "Upsample": "resample.py",
+    "DownStage": "stages.py",
+    "MidStage": "stages.py",
+    "UpStage": "stages.py",
+    "UNet": "stages.py",
+}
+_IMPORTS = {"SinusoidalTimesteps": "import math", "DownStage": "from collections.abc import Sequence"}
+TARGETS = ("training", "inference")
+
+
+@cache
+def helper_source(name: str) -> str:
+    """The source text of one helper class, as its module file has it."""
+    text = (_MODULES / HELPERS[name]).read_text(encoding="utf-8")
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            segment = ast.get_source_segment(text, node)
+            if segment is not None:
+                return segment
+    raise EmitError(f"helper class {name} not found in {HELPERS[name]}")  # pragma: no cover - a packaging bug
+
+
+def expression(value: Any) -> str:
+    """A construction as Python source."""
+    if isinstance(value, Call):
+        args = [expression(arg) for arg in value.args]
+        args += [f"{key}={expression(arg)}" for key, arg in value.kwargs.items()]
+        return f"{value.name}({', '.join(args)})"
+    if isinstance(value, Name):
+        return value.name
+    if isinstance(value, list):
+        return "[" + ", ".join(expression(item) for item in value) + ",]"
+    return py_literal(value)
+
+
+def numbers(plan: UNetPlan) -> str:
+    height, width = plan.size
+    return (
+        f"{plan.params:,} parameters and {plan.macs / 1e9:.3f} GMACs (multiply-accumulates, attention"
+        f" included) for one {plan.in_channels}x{height}x{width} sample"
+    )
+
+
+def emit_unet(
+    spec: UNetSpec,
+    source: str | Path | None = None,
+    *,
+    overrides: Sequence[str] = (),
+    formatted: bool = True,
+    target: str = "training",
+) -> str:
+    """The standalone PyTorch file of a U-Net spec; ``source`` names the spec file in the header.
+    ``target="inference"``: the same network, built in eval mode without gradients, whose factory
+    loads a training checkpoint (a U-Net has no batch norm to fold)."""
+    if target not in TARGETS:
+        raise EmitError(
+            f"--target {target} is not written for U-Nets (int8 quantisation is for the classifiers); use"
+            f" {' or '.join(TARGETS)}"
+        )
+    inference = target == "inference"
+    plan = lower_unet(spec)
+    built = construction(plan)
+    used = class_names(built)
+    helpers = [name for name in HELPERS if name in used]
+    wanted = {_IMPORTS[name] for name in helpers if name in _IMPORTS}
+    if inference:
+        wanted.add("from collections.abc import Mapping")
+    abc = sorted(line.rsplit(" ", 1)[1] for line in wanted if line.startswith("from collections.abc "))
+    wanted = {line for line in wanted if not line.startswith("from collections.abc ")}
+    if abc:
+        wanted.add(f"from collections.abc import {', '.join(abc)}")
+    stdlib = sorted(wanted, key=lambda line: (line.startswith("from "), line))
+    imports = [*stdlib, *([""] if stdlib else []), "import torch", "from torch import nn"]
+    origin = f"the spec file {source}" if source is not None else "a spec built in Python"
+    title = f"{spec.name}: {spec.description}" if spec.description else spec.name
+    call = f"{spec.name}(checkpoint=state_dict)" if inference else f"{spec.name}()"
+    usage = (
+        f"Written by resnet-gen from {origin} (family {spec.family}){', for inference' if inference else ''}."
+        f" It needs only torch: ``from {spec.name} import {spec.name}; model = {call}; noise = model(x, t)``."
+        " Its state_dict keys are those of diffusers' ``UNet2DModel`` of the same configuration."
+    )
+    if inference:
+        usage += " The inference form: built in eval mode, without gradients."
+    header = render(
+        "header.py.j2",
+        marker=MARKER,
+        command="resnet-gen build" + (" --target inference" if inference else ""),
+        version=__version__,
+        spec_name=spec.name,
+        source=comment_text(py_literal(str(source))) if source is not None else "no file (built in Python)",
+        overrides=[comment_text(py_literal(item)) for item in overrides],
+        spec_hash=spec_hash(spec),
+        module_doc=paragraphs(title, f"{numbers(plan)}. It returns a tensor shaped like the sample.", usage),
+        imports=imports,
+    )
+    text = render(
+        "unet/file.py.j2",
+        header=header,
+        name=spec.name,
+        helpers=[helper_source(name) for name in helpers],
+        factory_doc=paragraphs(
+            f"A new {spec.name} for inference; with ``checkpoint`` (a state_dict of the training form or of"
+            " diffusers' UNet2DModel), its weights."
+            if inference
+            else f"A new {spec.name} diffusion U-Net (PyTorch's default initialisation)."
+        ),
+        construction=expression(built),
+        inference=inference,
+    )
+    return ruff_format(text) if formatted else text
+
+
+def unet_source(source: str, items: list[str], overrides: Sequence[str], target: str) -> tuple[UNetSpec, str]:
+    """``resnet-gen build`` of a U-Net spec: the spec and its file (training or inference form)."""
+    from ..catalog import spec_label
+    from .load import load_unet
+
+    spec = load_unet(source, items)
+    return spec, emit_unet(spec, spec_label(source), overrides=overrides, target=target)

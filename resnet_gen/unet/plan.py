@@ -1,0 +1,354 @@
+"""The plan of a diffusion U-Net: frozen dataclasses, every width, size and skip resolved, no torch.
+
+Module paths follow diffusers' ``UNet2DModel`` (``down_blocks.1.resnets.0.conv1``,
+``mid_block.attentions.0.to_q``, ``up_blocks.0.upsamplers.0.conv``), so its state_dict loads into
+ours unchanged, and ours into it. Parameters and MACs are counted here from the plan; the report
+states the convention (:data:`MACS_CONVENTION`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .spec import UNetSpec
+
+Size = tuple[int, int]
+
+MACS_CONVENTION = (
+    "conv + linear + attention matmuls, batch 1: each conv and linear (the timestep MLP and every"
+    " ResBlock's time projection once per sample), and per attention block its q, k, v and output"
+    " projections (4 C^2 HW) plus QK^T and the weighted sum of V (2 C (HW)^2); norms, activations,"
+    " softmax, the sinusoid, resampling and additions are not counted"
+)
+
+
+def conv_params(cin: int, cout: int, kernel: int) -> int:
+    return cout * cin * kernel * kernel + cout
+
+
+def linear_params(cin: int, cout: int) -> int:
+    return cout * cin + cout
+
+
+@dataclass(frozen=True)
+class ResBlockPlan:
+    """GroupNorm, act, conv, + time projection (add or scale-shift), GroupNorm, act, dropout, conv,
+    plus a projection shortcut where the channels change."""
+
+    path: str
+    in_channels: int
+    out_channels: int
+    time_channels: int
+    groups: int
+    eps: float
+    injection: str  # add | scale_shift
+    dropout: float
+    shortcut_kernel: int | None  # None: identity shortcut
+    size: Size
+    skip_from: str | None = None  # up stages: the tensor concatenated before this block
+    skip_channels: int = 0  # ... and its channels (part of in_channels)
+
+    @property
+    def params(self) -> int:
+        time_out = self.out_channels * (2 if self.injection == "scale_shift" else 1)
+        total = 2 * self.in_channels + 2 * self.out_channels
+        total += conv_params(self.in_channels, self.out_channels, 3) + conv_params(
+            self.out_channels, self.out_channels, 3
+        )
+        total += linear_params(self.time_channels, time_out)
+        if self.shortcut_kernel is not None:
+            total += conv_params(self.in_channels, self.out_channels, self.shortcut_kernel)
+        return total
+
+    @property
+    def macs(self) -> int:
+        area = self.size[0] * self.size[1]
+        time_out = self.out_channels * (2 if self.injection == "scale_shift" else 1)
+        total = area * 9 * self.out_channels * (self.in_channels + self.out_channels) + self.time_channels * time_out
+        if self.shortcut_kernel is not None:
+            total += area * self.shortcut_kernel**2 * self.in_channels * self.out_channels
+        return total
+
+
+@dataclass(frozen=True)
+class AttentionPlan:
+    """Self-attention over the H*W positions: GroupNorm, q/k/v, heads, output projection, residual."""
+
+    path: str
+    channels: int
+    heads: int
+    groups: int | None  # None: no norm (diffusers' middle under scale_shift)
+    eps: float
+    size: Size
+
+    @property
+    def params(self) -> int:
+        return 4 * linear_params(self.channels, self.channels) + (2 * self.channels if self.groups else 0)
+
+    @property
+    def macs(self) -> int:
+        positions = self.size[0] * self.size[1]
+        return 4 * self.channels * self.channels * positions + 2 * self.channels * positions * positions
+
+
+@dataclass(frozen=True)
+class ResamplePlan:
+    """A 2x down-sampler (conv or average pool) or up-sampler (nearest, then a 3x3 conv)."""
+
+    path: str
+    channels: int
+    kind: str  # conv | avg | nearest_conv
+    padding: int
+    in_size: Size
+    out_size: Size
+
+    @property
+    def params(self) -> int:
+        return 0 if self.kind == "avg" else conv_params(self.channels, self.channels, 3)
+
+    @property
+    def macs(self) -> int:
+        if self.kind == "avg":
+            return 0
+        return self.out_size[0] * self.out_size[1] * 9 * self.channels * self.channels
+
+
+Layer = ResBlockPlan | AttentionPlan | ResamplePlan
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage of the U: its layers in the order they run. A down stage hands a skip to the up
+    path after each ResBlock (after its attention, if any) and after its down-sampler."""
+
+    path: str  # down_blocks.0, mid_block, up_blocks.3
+    direction: str  # down | mid | up
+    channels: int
+    size: Size  # where its ResBlocks work
+    out_size: Size
+    resnets: tuple[ResBlockPlan, ...]
+    attentions: tuple[AttentionPlan, ...]
+    resample: ResamplePlan | None
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """Execution order: (ResBlock, attention) pairs, then the resampler. The middle runs
+        ResBlock, attention, ResBlock."""
+        ordered: list[Layer] = []
+        for index, block in enumerate(self.resnets):
+            ordered.append(block)
+            if self.direction == "mid" and index == 0:
+                ordered.extend(self.attentions)
+            elif self.direction != "mid" and index < len(self.attentions):
+                ordered.append(self.attentions[index])
+        if self.resample is not None:
+            ordered.append(self.resample)
+        return tuple(ordered)
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def has_attention(self) -> bool:
+        return bool(self.attentions)
+
+
+@dataclass(frozen=True)
+class TimeEmbeddingPlan:
+    frequencies: int  # the sinusoid's width (the first stage's)
+    flip_sin_to_cos: bool
+    freq_shift: int
+    channels: int  # the MLP's width
+
+    @property
+    def params(self) -> int:
+        return linear_params(self.frequencies, self.channels) + linear_params(self.channels, self.channels)
+
+    @property
+    def macs(self) -> int:
+        return self.frequencies * self.channels + self.channels * self.channels
+
+
+@dataclass(frozen=True)
+class UNetPlan:
+    name: str
+    description: str
+    family: str
+    in_channels: int
+    out_channels: int
+    size: Size
+    activation: str
+    groups: int
+    eps: float
+    time: TimeEmbeddingPlan
+    down: tuple[StagePlan, ...]
+    mid: StagePlan
+    up: tuple[StagePlan, ...]
+
+    @property
+    def first_width(self) -> int:
+        return self.down[0].channels
+
+    @property
+    def stages(self) -> tuple[StagePlan, ...]:
+        return (*self.down, self.mid, *self.up)
+
+    @property
+    def conv_in_params(self) -> int:
+        return conv_params(self.in_channels, self.first_width, 3)
+
+    @property
+    def conv_in_macs(self) -> int:
+        return self.size[0] * self.size[1] * 9 * self.in_channels * self.first_width
+
+    @property
+    def out_params(self) -> int:
+        return 2 * self.first_width + conv_params(self.first_width, self.out_channels, 3)
+
+    @property
+    def out_macs(self) -> int:
+        return self.size[0] * self.size[1] * 9 * self.first_width * self.out_channels
+
+    @property
+    def params(self) -> int:
+        return self.conv_in_params + self.time.params + sum(s.params for s in self.stages) + self.out_params
+
+    @property
+    def macs(self) -> int:
+        return self.conv_in_macs + self.time.macs + sum(s.macs for s in self.stages) + self.out_macs
+
+    @property
+    def skips(self) -> tuple[tuple[str, str, int], ...]:
+        """(produced by, taken by, channels) of every skip connection, in the order they are taken."""
+        return tuple(
+            (block.skip_from, block.path, block.skip_channels)
+            for stage in self.up
+            for block in stage.resnets
+            if block.skip_from is not None
+        )
+
+
+def skip_channels(widths: list[int], layers: int) -> list[list[int]]:
+    """For each up stage, the input channels of its ResBlocks (input and skip concatenated)."""
+    stack = [widths[0]]
+    for index, width in enumerate(widths):
+        stack += [width] * (layers + (index < len(widths) - 1))
+    out: list[list[int]] = []
+    channels = widths[-1]
+    for width in reversed(widths):
+        inputs = []
+        for _ in range(layers + 1):
+            inputs.append(channels + stack.pop())
+            channels = width
+        out.append(inputs)
+    return out
+
+
+def lower_unet(spec: UNetSpec) -> UNetPlan:
+    """Resolve every width, size, skip and module path of ``spec``."""
+    unet = spec.unet
+    widths = unet.block_out_channels
+    sizes = spec.stage_sizes()
+    time_channels = unet.time_embedding.dim or 4 * widths[0]
+    groups, eps = unet.norm.groups, unet.norm.eps
+
+    def resblock(
+        path: str, cin: int, cout: int, size: Size, skip_from: str | None = None, skip: int = 0
+    ) -> ResBlockPlan:
+        return ResBlockPlan(
+            path=path,
+            in_channels=cin,
+            out_channels=cout,
+            time_channels=time_channels,
+            groups=groups,
+            eps=eps,
+            injection=unet.time_injection,
+            dropout=unet.dropout,
+            shortcut_kernel=unet.shortcut_kernel if cin != cout else None,
+            size=size,
+            skip_from=skip_from,
+            skip_channels=skip,
+        )
+
+    def attention(path: str, channels: int, size: Size, norm: bool = True) -> AttentionPlan:
+        head = unet.attention_head_dim or channels
+        return AttentionPlan(path, channels, channels // head, groups if norm else None, eps, size)
+
+    skips: list[tuple[str, int]] = [("conv_in", widths[0])]
+    down: list[StagePlan] = []
+    channels = widths[0]
+    for index, (width, size, kind) in enumerate(zip(widths, sizes, spec.down_kinds(), strict=True)):
+        path = f"down_blocks.{index}"
+        resnets, attentions = [], []
+        for layer in range(unet.layers_per_block):
+            resnets.append(resblock(f"{path}.resnets.{layer}", channels, width, size))
+            channels = width
+            if kind == "attention":
+                attentions.append(attention(f"{path}.attentions.{layer}", width, size))
+            skips.append((f"{path}.{'attentions' if kind == 'attention' else 'resnets'}.{layer}", width))
+        resample = None
+        out_size = size
+        if index < len(widths) - 1:
+            out_size = sizes[index + 1]
+            resample = ResamplePlan(
+                f"{path}.downsamplers.0", width, unet.downsample.type, unet.downsample.padding, size, out_size
+            )
+            skips.append((resample.path, width))
+        down.append(StagePlan(path, "down", width, size, out_size, tuple(resnets), tuple(attentions), resample))
+
+    low = sizes[-1]
+    mid_norm = unet.mid_attention_norm if unet.mid_attention_norm is not None else unet.time_injection == "add"
+    mid = StagePlan(
+        "mid_block",
+        "mid",
+        widths[-1],
+        low,
+        low,
+        (
+            resblock("mid_block.resnets.0", widths[-1], widths[-1], low),
+            resblock("mid_block.resnets.1", widths[-1], widths[-1], low),
+        ),
+        (attention("mid_block.attentions.0", widths[-1], low, mid_norm),) if unet.mid_attention else (),
+        None,
+    )
+
+    up: list[StagePlan] = []
+    for index, kind in enumerate(spec.up_kinds()):
+        level = len(widths) - 1 - index
+        width, size = widths[level], sizes[level]
+        path = f"up_blocks.{index}"
+        resnets, attentions = [], []
+        for layer in range(unet.layers_per_block + 1):
+            source, skip = skips.pop()
+            resnets.append(resblock(f"{path}.resnets.{layer}", channels + skip, width, size, source, skip))
+            channels = width
+            if kind == "attention":
+                attentions.append(attention(f"{path}.attentions.{layer}", width, size))
+        resample = None
+        out_size = size
+        if level > 0:
+            out_size = sizes[level - 1]
+            resample = ResamplePlan(f"{path}.upsamplers.0", width, "nearest_conv", 1, size, out_size)
+        up.append(StagePlan(path, "up", width, size, out_size, tuple(resnets), tuple(attentions), resample))
+
+    embedding = unet.time_embedding
+    return UNetPlan(
+        name=spec.name,
+        description=spec.description,
+        family=spec.family,
+        in_channels=spec.input.channels,
+        out_channels=spec.out_channels,
+        size=spec.input.hw,
+        activation=unet.activation,
+        groups=groups,
+        eps=eps,
+        time=TimeEmbeddingPlan(widths[0], embedding.flip_sin_to_cos, embedding.freq_shift, time_channels),
+        down=tuple(down),
+        mid=mid,
+        up=tuple(up),
+    )
