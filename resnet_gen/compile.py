@@ -16,7 +16,7 @@ from typing import Any
 from .errors import Location, SpecError
 from .plan import Plan, lower
 from .spec.limits import params_problem
-from .spec.load import SET, ParentCache, Problems, check, place, plan_problem, read_spec
+from .spec.load import ParentCache, Problems, check, plan_problem, read_spec, validated_by
 from .spec.model import Spec
 from .spec.yaml_source import LocatedMapping
 
@@ -48,12 +48,7 @@ def compile_mapping(
 ) -> tuple[Spec, Plan]:
     """The Spec and Plan of a resolved mapping. ``unchanged`` (the mapping before overrides given
     at ``overrides_at``) decides where problems are placed, as for :func:`resnet_gen.spec.validate`."""
-    try:
-        return _compiled(mapping)
-    except Problems as exc:
-        found = exc.found
-    blame = (overrides_at or SET) if unchanged is not None and _compiles(unchanged) else None
-    raise SpecError(place(found, mapping, blame)) from None
+    return validated_by(_compiled, mapping, unchanged=unchanged, overrides_at=overrides_at)
 
 
 def plan_of(spec: Spec | Plan, **backbone: Any) -> Plan:
@@ -69,14 +64,6 @@ def plan_of(spec: Spec | Plan, **backbone: Any) -> Plan:
 
         spec = with_backbone(spec, **backbone)
     return lower(spec)
-
-
-def _compiles(mapping: LocatedMapping) -> bool:
-    try:
-        _compiled(mapping)
-    except Problems:
-        return False
-    return True
 
 
 def _compiled(mapping: LocatedMapping) -> tuple[Spec, Plan]:

@@ -204,17 +204,7 @@ def info(
             "activations": report.activations if countable else None,
             "count": {"convention": convention, "macs": report.count(convention) if countable else report.macs},
             "input": [report.input_channels, *report.input_size],
-            "rows": [
-                {
-                    "name": r.name,
-                    "output_size": list(r.output_size) if r.output_size else None,
-                    "channels": r.channels,
-                    "blocks": r.blocks,
-                    "params": r.params,
-                    "macs": r.macs,
-                }
-                for r in report.rows
-            ],
+            "rows": _rows_json(report),
             "features": [
                 {
                     "index": t.index,
@@ -293,6 +283,20 @@ def render_memory(memory: MemoryEstimate) -> str:
     return "\n".join(lines)
 
 
+def _rows_json(report: Report) -> list[dict[str, object]]:
+    return [
+        {
+            "name": r.name,
+            "output_size": list(r.output_size) if r.output_size else None,
+            "channels": r.channels,
+            "blocks": r.blocks,
+            "params": r.params,
+            "macs": r.macs,
+        }
+        for r in report.rows
+    ]
+
+
 def _unet_info(loaded: UNetSpec, report: Report, *, as_json: bool, overridden: bool) -> None:
     """A U-Net's report: params and MACs per stage, with the MACs convention its plan states."""
     from ..unet.plan import MACS_CONVENTION
@@ -305,17 +309,7 @@ def _unet_info(loaded: UNetSpec, report: Report, *, as_json: bool, overridden: b
             "macs": report.macs,
             "flops": report.flops,
             "input": [report.input_channels, *report.input_size],
-            "rows": [
-                {
-                    "name": r.name,
-                    "output_size": list(r.output_size) if r.output_size else None,
-                    "channels": r.channels,
-                    "blocks": r.blocks,
-                    "params": r.params,
-                    "macs": r.macs,
-                }
-                for r in report.rows
-            ],
+            "rows": _rows_json(report),
             "macs_convention": MACS_CONVENTION,
         }
         click.echo(json.dumps(data, indent=2))

@@ -392,12 +392,7 @@ def validate(
     and problems are placed where they were given (``overrides_at``), with the file's line as a
     note, instead of at a catalog file the user cannot edit. Validation only: a spec whose shapes
     collapse to nothing is valid here and refused by the planner (see :mod:`resnet_gen.compile`)."""
-    try:
-        return check(mapping)
-    except Problems as exc:
-        found = exc.found
-    blame = (overrides_at or SET) if unchanged is not None and _checks(unchanged) else None
-    raise SpecError(place(found, mapping, blame)) from None
+    return validated_by(check, mapping, unchanged=unchanged, overrides_at=overrides_at)
 
 
 @dataclass(frozen=True)
@@ -417,14 +412,6 @@ class Problems(Exception):
     def __init__(self, found: list[Found]) -> None:
         super().__init__(len(found))
         self.found = found
-
-
-def _checks(mapping: LocatedMapping) -> bool:
-    try:
-        check(mapping)
-    except Problems:
-        return False
-    return True
 
 
 def check(mapping: LocatedMapping) -> Spec:
