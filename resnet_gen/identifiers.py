@@ -22,6 +22,7 @@ GENERATED_FILE_NAMES = frozenset(
         "Iterable",
         "Mapping",
         "Any",
+        "NamedTuple",  # the multitask output (runtime/decoders.py)
         "checkpoint",
         "FROZEN_MODULES",
         "fold_batch_norms",

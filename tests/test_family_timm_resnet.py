@@ -279,12 +279,14 @@ def test_stage_block_options_merge_over_the_network_block(tmp_path: Path) -> Non
     )
     spec = load_spec(path)
     basic, kernel7, squeeze = spec.block_for(1), spec.block_for(2), spec.block_for(3)
-    assert (basic.type, basic.groups, basic.resolved_expansion) == ("basic", 1, 1)  # kind options not inherited
+    # Kind options are not inherited: a basic block has no groups of its own, and plans none.
+    assert (basic.type, basic.resolved_expansion, "groups" in type(basic).model_fields) == ("basic", 1, False)
     assert basic.attention is not None and basic.attention.kernel == 5
     assert (kernel7.groups, kernel7.attention) == (32, spec.block.attention.model_copy(update={"kernel": 7}))
     assert squeeze.attention is not None and (squeeze.attention.type, squeeze.attention.kernel) == ("se", 0)
     plan = lower(spec)
     assert [block.type for block in plan.blocks] == ["bottleneck", "basic", "bottleneck", "bottleneck"]
+    assert [block.groups for block in plan.blocks] == [32, 1, 32, 32]
     assert [block.attention for block in plan.blocks] == ["eca", "eca", "eca", "se"]
 
 
