@@ -15,8 +15,8 @@ from diffusers import UNet2DModel
 from diffusers.models.downsampling import Downsample2D
 from torch_helpers import randomize
 
+from resnet_gen.runtime.diffusion import Downsample
 from resnet_gen.unet import build_unet, load_unet_and_plan
-from resnet_gen.unet.modules.resample import Downsample
 
 # google/ddpm-cifar10-32's config.json (Ho et al. 2020, converted by diffusers).
 DDPM_CIFAR10: dict[str, Any] = {
