@@ -39,17 +39,7 @@ GENERATED_FILE_NAMES = frozenset(
 GENERATED_CLASSES = frozenset(
     {
         "ResNet",
-        *HELPER_MODULES,
-        # The U-Nets' helper classes (unet/emit.py); DiffusionResBlock is a block class.
-        "UNet",
-        "SinusoidalTimesteps",
-        "TimestepMLP",
-        "SelfAttention",
-        "Downsample",
-        "Upsample",
-        "DownStage",
-        "MidStage",
-        "UpStage",
+        *HELPER_MODULES,  # the U-Nets' classes among them (runtime/diffusion*.py)
     }
 )
 

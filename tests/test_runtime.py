@@ -86,6 +86,33 @@ def test_the_live_network_is_built_from_the_runtime_classes() -> None:
     assert written == {cls.__name__ for cls in used} | {"FeatureInfo"}
 
 
+def test_the_live_unet_is_built_from_the_runtime_classes() -> None:
+    """The diffusion U-Net's modules are runtime helpers too: every module of the live network
+    that is not torch's is the runtime's class, and its emitted file defines those and no other."""
+    from resnet_gen.unet import build_unet, load_unet
+    from resnet_gen.unet.emit import emit_unet
+
+    spec = load_unet("unet_tiny")
+    with torch.device("meta"):
+        model = build_unet(spec)
+    classes = runtime_classes()
+    own = {type(module) for module in model.modules() if not type(module).__module__.startswith("torch.")}
+    assert {cls.__name__ for cls in own} == {
+        "UNet",
+        "SinusoidalTimesteps",
+        "TimestepMLP",
+        "DownStage",
+        "MidStage",
+        "UpStage",
+        "DiffusionResBlock",
+        "SelfAttention",
+        "Downsample",
+        "Upsample",
+    }
+    assert all(cls is classes[cls.__name__] for cls in own)
+    assert set(emitted_classes(emit_unet(spec))) == {cls.__name__ for cls in own}
+
+
 def test_squeeze_excite_is_the_papers_gate_in_both_back_ends() -> None:
     """The gate against a plain reference (Hu et al. 2018: pool, reduce, ReLU as timm's SEModule,
     expand, sigmoid, scale), and live and emitted nets agree with GELU elsewhere in the blocks."""

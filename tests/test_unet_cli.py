@@ -15,8 +15,8 @@ from conftest import ROOT, UNET_SPECS
 
 import resnet_gen as rg
 from resnet_gen.cli import main
+from resnet_gen.runtime.diffusion_stages import UNet
 from resnet_gen.unet import build_unet, load_unet, load_unet_and_plan, lower_unet
-from resnet_gen.unet.modules.stages import UNet
 from resnet_gen.unet.plan import MACS_CONVENTION
 from resnet_gen.unet.report import unet_report
 

@@ -71,7 +71,7 @@ def emit_source(
         else:
             parts.append(render("factory.py.j2", **context))
         helpers = _render_helpers(needs.helpers)
-        imports = _import_lines(needs.imports)
+        imports = import_lines(needs.imports)
     own_names = (FUSION_NAMES if fused else set()) | (INT8_NAMES if target == INT8 else set())
     _check_name_is_free(plan.name, described, set(needs.helpers) | own_names)
     header = render(
@@ -121,9 +121,9 @@ def _render_helpers(helpers: set[str]) -> list[str]:
     return [source.text for source in sources]
 
 
-def _import_lines(names: set[str]) -> list[str]:
+def import_lines(names: set[str]) -> list[str]:
     """Standard library first, then torch, each sorted as isort sorts them."""
-    stdlib_names = ("copy", "math", "operator", "OrderedDict", "Iterable", "Mapping", "Any", "NamedTuple")
+    stdlib_names = ("copy", "math", "operator", "OrderedDict", "Iterable", "Mapping", "Sequence", "Any", "NamedTuple")
     stdlib = sorted((IMPORTS[name] for name in names if name in stdlib_names), key=_isort_key)
     # One line for everything from collections.abc (and from typing), as isort writes it.
     for module in ("collections.abc", "typing"):

@@ -42,6 +42,7 @@ IMPORTS = {
     "OrderedDict": "from collections import OrderedDict",
     "Mapping": "from collections.abc import Mapping",
     "Iterable": "from collections.abc import Iterable",
+    "Sequence": "from collections.abc import Sequence",
     "copy": "import copy",
     "operator": "import operator",
     "Any": "from typing import Any",

@@ -13,7 +13,7 @@ from .plan import UNetPlan, lower_unet
 from .spec import UNetSpec
 
 if TYPE_CHECKING:
-    from .modules.stages import UNet
+    from ..runtime.diffusion_stages import UNet
 
 
 def build_unet(spec: UNetSpec | UNetPlan) -> UNet:

@@ -1,18 +1,18 @@
-"""Standalone source of a U-Net: the header, the helper modules it uses (inlined from
-:mod:`resnet_gen.unet.modules`, their one source), and a factory that spells out the network's
-construction, specialised to the spec. Needs no torch; the file needs only torch."""
+"""Standalone source of a U-Net: the header, the runtime's helper modules it uses (copied by
+:mod:`resnet_gen.emit.helpers` from :mod:`resnet_gen.runtime`, their one source), and a factory
+that spells out the network's construction, specialised to the spec. Needs no torch; the file
+needs only torch."""
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..emit.formatting import ruff_format
-from ..emit.source import MARKER
+from ..emit.helpers import helper_source
+from ..emit.source import MARKER, import_lines
 from ..emit.templates import render
 from ..emit.values import EmitError, comment_text, paragraphs, py_literal
 from ..spec.digest import spec_hash
@@ -20,34 +20,20 @@ from .construction import Call, Name, class_names, construction
 from .plan import UNetPlan, lower_unet
 from .spec import UNetSpec
 
-_MODULES = Path(__file__).resolve().parent / "modules"
-# Helper classes in the order the file defines them (each after what it uses), and their files.
-HELPERS = {
-    "SinusoidalTimesteps": "time_embedding.py",
-    "TimestepMLP": "time_embedding.py",
-    "DiffusionResBlock": "diffusion_resblock.py",
-    "SelfAttention": "self_attention.py",
-    "Downsample": "resample.py",
-    "Upsample": "resample.py",
-    "DownStage": "stages.py",
-    "MidStage": "stages.py",
-    "UpStage": "stages.py",
-    "UNet": "stages.py",
-}
-_IMPORTS = {"SinusoidalTimesteps": "import math", "DownStage": "from collections.abc import Sequence"}
+# The runtime classes a U-Net file may use, in the order it defines them (each after what it uses).
+HELPERS = (
+    "SinusoidalTimesteps",
+    "TimestepMLP",
+    "DiffusionResBlock",
+    "SelfAttention",
+    "Downsample",
+    "Upsample",
+    "DownStage",
+    "MidStage",
+    "UpStage",
+    "UNet",
+)
 TARGETS = ("training", "inference")
-
-
-@cache
-def helper_source(name: str) -> str:
-    """The source text of one helper class, as its module file has it."""
-    text = (_MODULES / HELPERS[name]).read_text(encoding="utf-8")
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.ClassDef) and node.name == name:
-            segment = ast.get_source_segment(text, node)
-            if segment is not None:
-                return segment
-    raise EmitError(f"helper class {name} not found in {HELPERS[name]}")  # pragma: no cover - a packaging bug
 
 
 def expression(value: Any) -> str:
@@ -91,16 +77,11 @@ def emit_unet(
     plan = lower_unet(spec)
     built = construction(plan)
     used = class_names(built)
-    helpers = [name for name in HELPERS if name in used]
-    wanted = {_IMPORTS[name] for name in helpers if name in _IMPORTS}
+    helpers = [helper_source(name) for name in HELPERS if name in used]
+    wanted = {name for helper in helpers for name in helper.imports}
     if inference:
-        wanted.add("from collections.abc import Mapping")
-    abc = sorted(line.rsplit(" ", 1)[1] for line in wanted if line.startswith("from collections.abc "))
-    wanted = {line for line in wanted if not line.startswith("from collections.abc ")}
-    if abc:
-        wanted.add(f"from collections.abc import {', '.join(abc)}")
-    stdlib = sorted(wanted, key=lambda line: (line.startswith("from "), line))
-    imports = [*stdlib, *([""] if stdlib else []), "import torch", "from torch import nn"]
+        wanted.add("Mapping")
+    imports = import_lines(wanted)
     origin = f"the spec file {source}" if source is not None else "a spec built in Python"
     title = f"{spec.name}: {spec.description}" if spec.description else spec.name
     call = f"{spec.name}(checkpoint=state_dict)" if inference else f"{spec.name}()"
@@ -127,7 +108,7 @@ def emit_unet(
         "unet/file.py.j2",
         header=header,
         name=spec.name,
-        helpers=[helper_source(name) for name in helpers],
+        helpers=[helper.text for helper in helpers],
         factory_doc=paragraphs(
             f"A new {spec.name} for inference; with ``checkpoint`` (a state_dict of the training form or of"
             " diffusers' UNet2DModel), its weights."

@@ -1,4 +1,5 @@
-"""Live back end of the U-Net: the plan's construction evaluated into an ``nn.Module``."""
+"""Live back end of the U-Net: the plan's construction evaluated into an ``nn.Module`` of the
+runtime's classes (:mod:`resnet_gen.runtime.diffusion`, the ones the emitted files copy)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,9 @@ from typing import Any
 
 from torch import nn
 
+from ..runtime.diffusion import DiffusionResBlock, Downsample, SelfAttention, SinusoidalTimesteps, TimestepMLP, Upsample
+from ..runtime.diffusion_stages import DownStage, MidStage, UNet, UpStage
 from .construction import Call, Name, construction
-from .modules.diffusion_resblock import DiffusionResBlock
-from .modules.resample import Downsample, Upsample
-from .modules.self_attention import SelfAttention
-from .modules.stages import DownStage, MidStage, UNet, UpStage
-from .modules.time_embedding import SinusoidalTimesteps, TimestepMLP
 from .plan import UNetPlan, lower_unet
 from .spec import UNetSpec
 

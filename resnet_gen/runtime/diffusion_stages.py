@@ -1,5 +1,8 @@
-"""The stages of a U-Net and the network that runs them: down stages that hand skips to the up
-path, a middle, up stages that concatenate them, and the timestep embedding every ResBlock reads."""
+"""The stages of a diffusion U-Net and the network that runs them: down stages that hand skips
+to the up path, a middle, up stages that concatenate them, and the timestep embedding every
+ResBlock reads (the layers themselves are in :mod:`resnet_gen.runtime.diffusion`)."""
+
+from __future__ import annotations
 
 from collections.abc import Sequence
 

@@ -1,0 +1,154 @@
+"""The layers of a diffusion U-Net (Ho et al. 2020, as diffusers' ``UNet2DModel`` names them):
+the timestep embedding, the ResBlock that reads it as a second input, self-attention over the
+positions of a feature map, and the 2x down- and up-samplers between stages."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class SinusoidalTimesteps(nn.Module):
+    """The DDPM / Transformer positional embedding of one timestep per sample, shape (N, dim).
+
+    Computed in float32 whatever the model's dtype, as diffusers computes it, so that a float64
+    model gives exactly diffusers' float64 outputs."""
+
+    def __init__(self, dim: int, flip_sin_to_cos: bool = True, freq_shift: int = 0) -> None:
+        super().__init__()
+        self.dim = dim
+        self.flip_sin_to_cos = flip_sin_to_cos
+        self.freq_shift = freq_shift
+
+    def forward(self, timesteps: torch.Tensor) -> torch.Tensor:
+        half = self.dim // 2
+        exponent = -math.log(10000) * torch.arange(half, dtype=torch.float32, device=timesteps.device)
+        frequencies = torch.exp(exponent / (half - self.freq_shift))
+        angles = timesteps[:, None].float() * frequencies[None, :]
+        if self.flip_sin_to_cos:
+            embedding = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+        else:
+            embedding = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+        if self.dim % 2:
+            embedding = nn.functional.pad(embedding, (0, 1))
+        return embedding
+
+
+class TimestepMLP(nn.Module):
+    """Linear, activation, linear: the sinusoid to the embedding every ResBlock reads."""
+
+    def __init__(self, in_features: int, channels: int, act_layer: type[nn.Module] = nn.SiLU) -> None:
+        super().__init__()
+        self.linear_1 = nn.Linear(in_features, channels)
+        self.act = act_layer()
+        self.linear_2 = nn.Linear(channels, channels)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.linear_2(self.act(self.linear_1(embedding)))
+        return out
+
+
+class DiffusionResBlock(nn.Module):
+    """GroupNorm, act, 3x3 conv, + time projection, GroupNorm, act, dropout, 3x3 conv, plus the
+    shortcut (a 1x1 or 3x3 projection where the channels change).
+
+    ``injection="add"`` adds the projected embedding after the first conv; ``"scale_shift"``
+    projects it to a scale and a shift applied after the second norm (``h * (1 + scale) + shift``)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        time_channels: int,
+        groups: int = 32,
+        eps: float = 1e-5,
+        injection: str = "add",
+        dropout: float = 0.0,
+        shortcut_kernel: int = 1,
+        act_layer: type[nn.Module] = nn.SiLU,
+    ) -> None:
+        super().__init__()
+        self.injection = injection
+        self.norm1 = nn.GroupNorm(groups, in_channels, eps=eps)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        scale_shift = injection == "scale_shift"
+        self.time_emb_proj = nn.Linear(time_channels, out_channels * (2 if scale_shift else 1))
+        self.norm2 = nn.GroupNorm(groups, out_channels, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.nonlinearity = act_layer()
+        self.conv_shortcut: nn.Module | None = None
+        if in_channels != out_channels:
+            self.conv_shortcut = nn.Conv2d(in_channels, out_channels, shortcut_kernel, padding=shortcut_kernel // 2)
+
+    def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(self.nonlinearity(self.norm1(x)))
+        projected = self.time_emb_proj(self.nonlinearity(time))[:, :, None, None]
+        if self.injection == "scale_shift":
+            scale, shift = projected.chunk(2, dim=1)
+            h = self.norm2(h) * (1 + scale) + shift
+        else:
+            h = self.norm2(h + projected)
+        h = self.conv2(self.dropout(self.nonlinearity(h)))
+        shortcut = x if self.conv_shortcut is None else self.conv_shortcut(x)
+        out: torch.Tensor = shortcut + h
+        return out
+
+
+class SelfAttention(nn.Module):
+    """GroupNorm, q/k/v projections of the H*W positions, softmax(q k^T / sqrt(d)) v per head,
+    an output projection and the residual addition (the attention block of DDPM)."""
+
+    def __init__(self, channels: int, heads: int = 1, groups: int | None = 32, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.heads = heads
+        self.group_norm = nn.GroupNorm(groups, channels, eps=eps) if groups else None
+        self.to_q = nn.Linear(channels, channels)
+        self.to_k = nn.Linear(channels, channels)
+        self.to_v = nn.Linear(channels, channels)
+        self.to_out = nn.ModuleList([nn.Linear(channels, channels), nn.Dropout(0.0)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        h = x if self.group_norm is None else self.group_norm(x)
+        h = h.flatten(2).transpose(1, 2)  # (N, H*W, C)
+
+        def split(t: torch.Tensor) -> torch.Tensor:  # (N, heads, H*W, C / heads)
+            return t.view(batch, -1, self.heads, channels // self.heads).transpose(1, 2)
+
+        q, k, v = split(self.to_q(h)), split(self.to_k(h)), split(self.to_v(h))
+        weights = torch.softmax(q @ k.transpose(-1, -2) * (channels // self.heads) ** -0.5, dim=-1)
+        h = (weights @ v).transpose(1, 2).reshape(batch, -1, channels)
+        for layer in self.to_out:
+            h = layer(h)
+        return x + h.transpose(1, 2).reshape(batch, channels, height, width)
+
+
+class Downsample(nn.Module):
+    """Halve the resolution: a 3x3 stride-2 conv, or 2x2 average pooling (``conv=False``).
+    ``padding=0`` pads only right and bottom by one (TensorFlow's SAME, as the DDPM checkpoints)."""
+
+    def __init__(self, channels: int, conv: bool = True, padding: int = 1) -> None:
+        super().__init__()
+        self.pad_right_bottom = conv and padding == 0
+        self.conv: nn.Module = nn.Conv2d(channels, channels, 3, stride=2, padding=padding) if conv else nn.AvgPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad_right_bottom:
+            x = nn.functional.pad(x, (0, 1, 0, 1))
+        out: torch.Tensor = self.conv(x)
+        return out
+
+
+class Upsample(nn.Module):
+    """Double the resolution: nearest-neighbour interpolation, then a 3x3 conv."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.conv(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return out
