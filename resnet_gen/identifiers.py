@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import builtins
 import keyword
+from functools import cache
 from typing import Literal
 
-from .runtime import HELPER_MODULES
+from .runtime import helper_modules
 
 # Module-level names every emitted file may define or import (see emit/source.py).
 GENERATED_FILE_NAMES = frozenset(
@@ -35,12 +36,11 @@ GENERATED_FILE_NAMES = frozenset(
         "Sequence",  # the U-Nets' files (unet/emit.py)
     }
 )
-# Classes an emitted file may define besides its block classes: the model and the runtime's helpers.
-GENERATED_CLASSES = frozenset(
+# Classes an emitted file may define besides its block classes and the runtime's helpers: the
+# model, and the U-Nets' helper classes (unet/emit.py; DiffusionResBlock is a block class).
+_MODEL_CLASSES = frozenset(
     {
         "ResNet",
-        *HELPER_MODULES,
-        # The U-Nets' helper classes (unet/emit.py); DiffusionResBlock is a block class.
         "UNet",
         "SinusoidalTimesteps",
         "TimestepMLP",
@@ -52,6 +52,12 @@ GENERATED_CLASSES = frozenset(
         "UpStage",
     }
 )
+
+
+@cache
+def generated_classes() -> frozenset[str]:
+    """Classes an emitted file may define besides its block classes: the model and the helpers."""
+    return _MODEL_CLASSES | frozenset(helper_modules())
 
 
 def identifier_kind(name: str) -> Literal["identifier", "invalid", "keyword", "builtin"]:
