@@ -29,7 +29,7 @@ from resnet_gen.spec.model import BlockSpec
 
 
 class SingleConvBlockSpec(BlockSpec):
-    type: Literal["single"] = "single"  # type: ignore[assignment]
+    type: Literal["single"] = "single"
     kernel: Literal[1, 3] = Field(default=3, description="`single` only: the conv's kernel size.")
 
 

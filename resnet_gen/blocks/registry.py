@@ -26,8 +26,12 @@ The interface a kind implements:
   :class:`~resnet_gen.plan.layers.KindLayer` subclass in the kind's module, carrying its cost,
   labels and torch module; its template is ``templates/layers/<ClassName>.py.j2``.
 
-A shipped kind's name is also in :data:`resnet_gen.choices.BlockType`, so mypy checks the plan's
-``type`` field; a kind registered from outside the package (a test, a user's module) works without.
+The set of kinds is open: a test or a user's module can register one. So a kind's name is typed
+``str`` in the spec (``BlockSpec.type``) and the plan (``BlockPlan.type``), not a ``Literal`` kept
+by hand, and checked against this registry instead: each kind's options model narrows ``type`` to
+``Literal[name]``, the spec's ``block`` is validated by the model its ``type`` names (an unknown
+name is refused with the registered names and the nearest), and the JSON schema lists
+:func:`names` as the enum. Nothing outside this package compares a type with a kind's name.
 
 A kind that needs a second input (a diffusion ResBlock's time embedding, a Neural-ODE block's
 integration time) adds a step op to :data:`resnet_gen.choices.BlockStepOp` and its steps in
