@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ..choices import (
@@ -120,11 +121,12 @@ class StagePlan:
     def out_size(self) -> Size:
         return self.blocks[-1].out_size
 
-    @property
+    # Counted once: the parameter limit and the report both read a stage's totals.
+    @cached_property
     def params(self) -> int:
         return sum(block.params for block in self.blocks)
 
-    @property
+    @cached_property
     def macs(self) -> int:
         return sum(block.macs for block in self.blocks)
 
