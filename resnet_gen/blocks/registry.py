@@ -4,6 +4,10 @@ A kind is one module in this package (``basic.py``, ``bottleneck.py``, ``resnest
 defines a :class:`BlockKind` subclass and calls :func:`register` on it. The spec, the planner,
 the report and the diagram ask :func:`kind_of` (or :func:`kinds`) instead of branching on
 ``block.type``, so adding a kind means adding one module and one line in :data:`KIND_MODULES`.
+A kind with a layer torch has not got adds two more files, four in all (ResNeSt's: ``resnest.py``,
+``runtime/split_attention.py``, ``templates/layers/SplitAttention.py.j2``, its line here): the
+layer's torch class in a module of :mod:`resnet_gen.runtime` (found there by reading the files,
+with no table to extend) and the template that writes it in emitted source.
 
 The interface a kind implements:
 
