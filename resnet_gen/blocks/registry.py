@@ -162,8 +162,22 @@ class BlockKind:
         return (widths.first, widths.mid)[: self.inner_convs]
 
     def stage_problems(self, block: BlockSpec, stage: StageSpec, here: tuple[str | int, ...]) -> list[Problem]:
-        """Problems of a stage's widths under this kind's rule (``inner_channels`` unset)."""
-        return []
+        """Problems of a stage's widths under this kind's rule (``inner_channels`` unset): by
+        default, a first conv that ``reduce_first`` (SENet-154's, in the kinds that have it)
+        leaves empty or not divisible by the kind's groups."""
+        reduce_first = getattr(block, "reduce_first", 1)
+        if reduce_first == 1:
+            return []
+        first, groups = self.widths(block, stage.width).first, self.groups(block)
+        if first >= 1 and first % groups == 0:
+            return []
+        return [
+            (
+                (*here, "width"),
+                f"reduce_first {reduce_first} leaves the first conv {first} channels, which must be >= 1 and divisible by groups {groups}",
+                stage.width,
+            )
+        ]
 
     def anti_alias_problem(self, block: BlockSpec, index: int) -> str | None:
         """Why ``anti_alias`` cannot apply to this stage's blocks, or None."""
