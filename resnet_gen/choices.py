@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-BlockType = Literal["basic", "bottleneck", "resnest"]
 # He et al. 2016 ("Identity Mappings"), Fig. 4: (a) original, (b) BN after addition, (c) ReLU
 # before addition, (d) ReLU-only pre-activation, (e) full pre-activation.
 BlockOrder = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "pre"]
@@ -17,6 +16,14 @@ AttentionType = Literal["se", "eca"]
 NormType = Literal["batch", "frozen_batch", "group", "evonorm_s0", "frn", "none"]
 # The norm layers a plan holds (EvoNorm-S0 and FRN are layer kinds of their own; "none" has no layer).
 NormLayerType = Literal["batch", "frozen_batch", "group"]
+# The head's global pool before the classifier.
+HeadPoolType = Literal["avg", "max"]
+# A segmentation or multitask head's decoder.
+DecoderType = Literal["transposed", "fpn", "unet"]
+# How weights start: torchvision's kaiming-normal (fan-out) convs, or PyTorch's own per layer.
+InitScheme = Literal["kaiming", "default"]
+# What a plan is for: training (as lower() makes it) or its inference form (plan.inference).
+PlanTarget = Literal["training", "inference"]
 # A plan's pools: timm's AvgPool2dSame is avg_same; identity keeps a module path where nothing pools.
 PoolType = Literal["max", "avg", "avg_same", "identity"]
 ActivationType = Literal["relu", "leaky_relu", "silu", "gelu", "mish", "hardswish", "elu", "tanh", "identity"]

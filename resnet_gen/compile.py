@@ -16,7 +16,7 @@ from typing import Any
 from .errors import Location, SpecError
 from .plan import Plan, lower
 from .spec.limits import params_problem
-from .spec.load import ParentCache, Problems, check, plan_problem, read_spec, validated_by
+from .spec.load import ParentCache, Problems, check, plan_problem, resolve, validated_by, with_overrides
 from .spec.model import Spec
 from .spec.yaml_source import LocatedMapping
 
@@ -29,7 +29,15 @@ def compile_spec(
 ) -> tuple[Spec, Plan]:
     """The Spec and Plan of a spec file or catalog name, with ``extends`` and ``overrides``
     (see :func:`resnet_gen.spec.load.read_spec`). Raises :class:`SpecError`, located, on any problem."""
-    mapping, unchanged, where = read_spec(source, overrides, parents=parents)
+    return compile_resolved(resolve(source, parents=parents), overrides)
+
+
+def compile_resolved(
+    mapping: LocatedMapping, overrides: Mapping[str, Any] | list[str] | None = None
+) -> tuple[Spec, Plan]:
+    """:func:`compile_spec` of a spec already resolved (``extends`` applied, no overrides yet), as
+    a command that first looks at the spec's ``layout`` hands it on without reading it again."""
+    mapping, unchanged, where = with_overrides(mapping, overrides)
     return compile_mapping(mapping, unchanged=unchanged, overrides_at=where)
 
 

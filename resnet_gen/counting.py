@@ -29,6 +29,7 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
+from .choices import HeadPoolType
 from .errors import SpecError
 from .plan import layers as L
 from .plan.types import Plan
@@ -66,7 +67,7 @@ class HeadPool:
     """The head's global pool (``global_pool``): not a plan layer, but it costs in two conventions."""
 
     path: str
-    type: str  # avg | max
+    type: HeadPoolType
     params = 0
     macs = 0
 

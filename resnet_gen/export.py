@@ -58,7 +58,7 @@ def _batch_dim() -> tuple[dict[int, object]]:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet_exporter() -> Iterator[None]:
     """The exporter reports progress on stdout and warns about its own internals."""
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -70,7 +70,7 @@ def export_program(model: nn.Module, example: torch.Tensor | None = None) -> tor
     model.eval()
     # A batch of 1 would be specialised to a constant; trace with 2 and mark it dynamic.
     example = example if example is not None else example_input(model, batch=2)
-    with _quiet():
+    with quiet_exporter():
         return torch.export.export(model, (example,), dynamic_shapes=_batch_dim(), strict=False)
 
 
@@ -87,7 +87,7 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor | None = Non
     example = example if example is not None else example_input(model, batch=2)
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     external = size > _INLINE_LIMIT
-    with staging(path) as staged, _quiet():
+    with staging(path) as staged, quiet_exporter():
         torch.onnx.export(
             model,
             (example,),

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import builtins
 import keyword
+from functools import cache
 from typing import Literal
 
-from .runtime import HELPER_MODULES
+from .runtime import helper_modules
 
 # Module-level names every emitted file may define or import (see emit/source.py).
 GENERATED_FILE_NAMES = frozenset(
@@ -35,13 +36,15 @@ GENERATED_FILE_NAMES = frozenset(
         "Sequence",  # the U-Nets' files (unet/emit.py)
     }
 )
-# Classes an emitted file may define besides its block classes: the model and the runtime's helpers.
-GENERATED_CLASSES = frozenset(
-    {
-        "ResNet",
-        *HELPER_MODULES,  # the U-Nets' classes among them (runtime/diffusion*.py)
-    }
-)
+# Classes an emitted file may define besides its block classes and the runtime's helpers (the
+# U-Nets' classes are runtime helpers too: runtime/diffusion*.py): the model.
+_MODEL_CLASSES = frozenset({"ResNet"})
+
+
+@cache
+def generated_classes() -> frozenset[str]:
+    """Classes an emitted file may define besides its block classes: the model and the helpers."""
+    return _MODEL_CLASSES | frozenset(helper_modules())
 
 
 def identifier_kind(name: str) -> Literal["identifier", "invalid", "keyword", "builtin"]:

@@ -5,6 +5,7 @@ paper's figure as written out below and against a plain transcription of each un
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -29,7 +30,7 @@ from resnet_gen.spec.model import BlockSpec
 
 
 class SingleConvBlockSpec(BlockSpec):
-    type: Literal["single"] = "single"  # type: ignore[assignment]
+    type: Literal["single"] = "single"
     kernel: Literal[1, 3] = Field(default=3, description="`single` only: the conv's kernel size.")
 
 
@@ -344,3 +345,90 @@ def test_no_generated_file_names_an_argument_after_a_layer() -> None:
     for path in sorted(generated.glob("**/*.py")):
         text = path.read_text(encoding="utf-8")
         assert "conv1_out_channels" not in text and "conv2_out_channels" not in text, path.name
+
+
+# -- a kind added as a user adds one: four files of the package -------------------------------------
+
+SCRATCH = Path(__file__).parent / "block_kind_scratch"
+SCALED_SPEC = """\
+name: scaled_net
+input: {channels: 3, size: 16}
+stem: {type: conv, width: 8, kernel: 3, stride: 1, pool: none}
+block: {type: scaled, init: 0.5}
+stages:
+  - {blocks: 1, width: 8}
+  - {blocks: 1, width: 16, stride: 2}
+head: {num_classes: 5}
+"""
+
+
+def _package_files(root: Path) -> dict[str, bytes]:
+    """The package's files and the templates, by path under ``root`` (caches aside)."""
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for folder in ("resnet_gen", "templates")
+        for path in sorted((root / folder).rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def test_a_new_kind_with_its_own_layer_takes_four_files(tmp_path: Path) -> None:
+    """Issue 14's claim, on a copy of the package: a kind with a layer torch has not got is its
+    block module, its layer's runtime module, its template and one line in KIND_MODULES. With only
+    those four changes the copy validates, lowers, reports, builds, emits and draws the kind's
+    spec; live and emitted networks compute the forward written out in the script (float64), and
+    the emitted file holds the runtime class as written."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    copy = tmp_path / "checkout"
+    for folder in ("resnet_gen", "templates", "specs"):
+        shutil.copytree(ROOT / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(SCRATCH / "scaled.py", copy / "resnet_gen" / "blocks" / "scaled.py")
+    shutil.copy(SCRATCH / "channel_scale.py", copy / "resnet_gen" / "runtime" / "channel_scale.py")
+    shutil.copy(SCRATCH / "ChannelScale.py.j2", copy / "templates" / "layers" / "ChannelScale.py.j2")
+    registry_file = copy / "resnet_gen" / "blocks" / "registry.py"
+    text = registry_file.read_text(encoding="utf-8")
+    assert text.count("KIND_MODULES = (\n") == 1
+    registry_file.write_text(
+        text.replace("KIND_MODULES = (\n", 'KIND_MODULES = (\n    "resnet_gen.blocks.scaled",\n'), encoding="utf-8"
+    )
+
+    before, after = _package_files(ROOT), _package_files(copy)
+    changed = sorted(name for name in before.keys() & after.keys() if before[name] != after[name])
+    added = sorted(after.keys() - before.keys())
+    assert changed == ["resnet_gen/blocks/registry.py"] and before.keys() <= after.keys()
+    assert added == [
+        "resnet_gen/blocks/scaled.py",
+        "resnet_gen/runtime/channel_scale.py",
+        "templates/layers/ChannelScale.py.j2",
+    ]
+    registry_diff = set(after[changed[0]].decode().splitlines()) - set(before[changed[0]].decode().splitlines())
+    assert registry_diff == {'    "resnet_gen.blocks.scaled",'}
+
+    spec_file = copy / "scaled_net.yaml"
+    spec_file.write_text(SCALED_SPEC, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, str(SCRATCH / "run_kind.py"), str(copy), str(spec_file)],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    found = json.loads(run.stdout.splitlines()[-1])
+    assert found["package"] == str(copy / "resnet_gen" / "__init__.py")
+    assert found["types"] == ["scaled", "scaled"]
+    assert found["branch"] == ["conv1", "bn1", "scale"]
+    assert found["scale_module"] == "resnet_gen.runtime.channel_scale"
+    assert found["live_vs_reference"] < 1e-12 and found["emitted_vs_live"] < 1e-12
+    assert found["emitted_class_is_runtime_text"] and found["emitted_block_class"] and found["emitted_init"]
+    assert found["params"] == found["state_params"]
+    assert found["details"] == ["[3x3 8, scale 8]", "[3x3 16, scale 16]"]
+    assert found["diagram"]

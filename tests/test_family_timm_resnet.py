@@ -325,6 +325,11 @@ BAD_OPTIONS = {
         "bad.yaml:3:17: stages[0].width: reduce_first 8 leaves the first conv 0 channels, which must be >= 1 and"
         " divisible by groups 4",
     ),
+    "reduce_first_empties_a_basic_block": (
+        "block: {type: basic, reduce_first: 16}\nstages:\n  - {blocks: 1, width: 8}\n",
+        "bad.yaml:3:17: stages[0].width: reduce_first 16 leaves the first conv 0 channels, which must be >= 1 and"
+        " divisible by groups 1",
+    ),
     "stage_changes_order": (
         "stages:\n  - {blocks: 1, width: 8, block: {order: pre}}\n",
         "bad.yaml:2:35: stages[0].block.order: a stage cannot change the activation order; the network's block.order is post",

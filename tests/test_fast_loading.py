@@ -101,6 +101,26 @@ def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
     assert rg.load_spec(path).stages[0].width == 9
 
 
+def test_validate_reads_each_spec_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the catalog in one run, each file is read once: the layout check and the loader share
+    one resolution, and a spec another extends is not read again as its parent."""
+    from resnet_gen.spec import load
+    from resnet_gen.unet.dispatch import load_with_report
+
+    reads: list[Path] = []
+    real = load.read_yaml_file
+
+    def counting(path: Path, label: str) -> Any:
+        reads.append(path.resolve())
+        return real(path, label)
+
+    monkeypatch.setattr(load, "read_yaml_file", counting)
+    parents = ParentCache()
+    for name in ALL_SPECS:
+        load_with_report(name, parents=parents)
+    assert len(reads) == len(set(reads)) == len(ALL_SPECS)
+
+
 # load_spec_and_plan is the classifier loader; load_unet_and_plan is held to the same in test_unet_cli.py.
 @pytest.mark.parametrize("name", CLASSIFIER_SPECS)
 def test_plan_from_validation_and_report_totals(name: str) -> None:

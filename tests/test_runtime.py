@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -15,8 +17,9 @@ from conftest import ALL_SPECS, ROOT
 from torch import nn
 
 import resnet_gen as rg
+from resnet_gen import runtime
 from resnet_gen.emit import EmitError, emit, helpers
-from resnet_gen.runtime import HELPER_MODULES
+from resnet_gen.runtime import helper_modules
 
 RUNTIME = ROOT / "resnet_gen" / "runtime"
 
@@ -24,10 +27,11 @@ RUNTIME = ROOT / "resnet_gen" / "runtime"
 def runtime_classes() -> dict[str, type]:
     """Every class the runtime's modules define, imported (with torch), by name."""
     found: dict[str, type] = {}
-    for path in sorted(RUNTIME.glob("*.py")):
+    for path in sorted(RUNTIME.rglob("*.py")):
         if path.name == "__init__.py":
             continue
-        module = importlib.import_module(f"resnet_gen.runtime.{path.stem}")
+        dotted = ".".join(path.relative_to(RUNTIME).with_suffix("").parts)
+        module = importlib.import_module(f"resnet_gen.runtime.{dotted}")
         for name, value in vars(module).items():
             if inspect.isclass(value) and value.__module__ == module.__name__:
                 found[name] = value
@@ -42,9 +46,34 @@ def emitted_classes(text: str) -> dict[str, str]:
     }
 
 
-def test_the_table_names_every_runtime_class_and_its_module() -> None:
+def test_the_table_read_from_the_files_names_every_runtime_class_and_its_module() -> None:
+    """The table the emitter reads without importing torch is what importing the modules finds,
+    in a fixed order, and reading it imports no torch."""
     classes = runtime_classes()
-    assert {name: cls.__module__.rsplit(".", 1)[1] for name, cls in classes.items()} == HELPER_MODULES
+    expected = {name: cls.__module__.removeprefix("resnet_gen.runtime.") for name, cls in classes.items()}
+    assert helper_modules() == expected
+    assert list(helper_modules()) == sorted(expected)
+    assert helper_modules()["SplitAttention"] == "split_attention"
+
+
+def test_the_table_imports_no_torch() -> None:
+    code = (
+        "import sys; from resnet_gen.runtime import helper_modules; assert helper_modules();"
+        " assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_a_class_in_two_runtime_modules_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in ("one", "two"):
+        (tmp_path / f"{module}.py").write_text("class Twice:\n    pass\n", encoding="utf-8")
+    monkeypatch.setattr(runtime, "RUNTIME_DIR", tmp_path)
+    runtime.helper_modules.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="Twice is defined in both one and two"):
+            runtime.helper_modules()
+    finally:
+        runtime.helper_modules.cache_clear()
 
 
 # Variants that use the helpers no catalog net does (frozen norms, drop path, timm's stride-1
@@ -139,7 +168,7 @@ def test_a_helper_that_leans_on_its_module_is_refused(tmp_path: Path, monkeypatc
         "SCALE = 2\n\n\nclass Leaning:\n    def forward(self, x):\n        return x * SCALE\n", encoding="utf-8"
     )
     monkeypatch.setattr(helpers, "RUNTIME_DIR", tmp_path)
-    monkeypatch.setitem(helpers.HELPER_MODULES, "Leaning", "fake")
+    monkeypatch.setattr(helpers, "helper_modules", lambda: {"Leaning": "fake"})
     helpers._parsed.cache_clear()
     helpers.helper_source.cache_clear()
     try:

@@ -8,8 +8,8 @@ from pydantic import Field
 
 from ..plan.layer_builder import anti_alias_layer, size_after
 from ..plan.layers import Dropout, Layer
-from ..spec.model import BlockSpec, Rate, StageSpec
-from .registry import BlockKind, Branch, BranchInputs, Problem, Widths, register
+from ..spec.model import BlockSpec, Rate
+from .registry import BlockKind, Branch, BranchInputs, Widths, register
 
 ReduceFirst = Annotated[int, Field(ge=1, le=64)]
 REDUCE_FIRST_HELP = (
@@ -26,21 +26,6 @@ class BasicBlockSpec(BlockSpec):
     dropout: Rate = Field(
         default=0.0, description="`basic` only: dropout rate between the block's two convs (wide ResNets)."
     )
-
-
-def reduce_first_problems(
-    first: int, groups: int, reduce_first: int, stage: StageSpec, here: tuple[str | int, ...]
-) -> list[Problem]:
-    """A first conv that ``reduce_first`` leaves empty or not divisible by the groups."""
-    if reduce_first > 1 and (first < 1 or first % groups):
-        return [
-            (
-                (*here, "width"),
-                f"reduce_first {reduce_first} leaves the first conv {first} channels, which must be >= 1 and divisible by groups {groups}",
-                stage.width,
-            )
-        ]
-    return []
 
 
 @register
@@ -63,10 +48,6 @@ class BasicKind(BlockKind):
         assert isinstance(block, BasicBlockSpec)
         rule = block.reduce_first == 1
         return Widths(width // block.reduce_first, width, first_is_mid=rule, mid_is_out=self.expansion(block) == 1)
-
-    def stage_problems(self, block: BlockSpec, stage: StageSpec, here: tuple[str | int, ...]) -> list[Problem]:
-        assert isinstance(block, BasicBlockSpec)
-        return reduce_first_problems(self.widths(block, stage.width).first, 1, block.reduce_first, stage, here)
 
     def lower(self, block: BlockSpec, inputs: BranchInputs) -> Branch:
         """conv1 and conv2 with the norms and activations of the order that sit inside the branch.

@@ -10,7 +10,7 @@ from pydantic import Field
 from ..plan.layer_builder import anti_alias_layer, size_after
 from ..plan.layers import Layer, Size
 from ..spec.model import BlockSpec, StageSpec
-from .basic import REDUCE_FIRST_HELP, ReduceFirst, reduce_first_problems
+from .basic import REDUCE_FIRST_HELP, ReduceFirst
 from .registry import BlockKind, Branch, BranchInputs, Problem, Widths, register
 
 
@@ -60,8 +60,7 @@ class GroupedKind(BlockKind):
     def stage_problems(self, block: BlockSpec, stage: StageSpec, here: tuple[str | int, ...]) -> list[Problem]:
         assert isinstance(block, GroupedBlockSpec)
         first = self.widths(block, stage.width).first
-        reduce_first = getattr(block, "reduce_first", 1)
-        if first < 1 and reduce_first == 1:
+        if first < 1 and getattr(block, "reduce_first", 1) == 1:
             least = next(w for w in range(stage.width, 65_537) if self.widths(block, w).first >= 1)
             return [
                 (
@@ -70,7 +69,7 @@ class GroupedKind(BlockKind):
                     stage.width,
                 )
             ]
-        return reduce_first_problems(first, block.groups, reduce_first, stage, here)
+        return super().stage_problems(block, stage, here)
 
     def first_stride(self, block: BlockSpec, stride: int) -> int:
         """The stride of the first 1x1 conv (the rest of the block's stride is the middle's)."""

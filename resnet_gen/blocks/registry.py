@@ -4,6 +4,10 @@ A kind is one module in this package (``basic.py``, ``bottleneck.py``, ``resnest
 defines a :class:`BlockKind` subclass and calls :func:`register` on it. The spec, the planner,
 the report and the diagram ask :func:`kind_of` (or :func:`kinds`) instead of branching on
 ``block.type``, so adding a kind means adding one module and one line in :data:`KIND_MODULES`.
+A kind with a layer torch has not got adds two more files, four in all (ResNeSt's: ``resnest.py``,
+``runtime/split_attention.py``, ``templates/layers/SplitAttention.py.j2``, its line here): the
+layer's torch class in a module of :mod:`resnet_gen.runtime` (found there by reading the files,
+with no table to extend) and the template that writes it in emitted source.
 
 The interface a kind implements:
 
@@ -26,8 +30,12 @@ The interface a kind implements:
   :class:`~resnet_gen.plan.layers.KindLayer` subclass in the kind's module, carrying its cost,
   labels and torch module; its template is ``templates/layers/<ClassName>.py.j2``.
 
-A shipped kind's name is also in :data:`resnet_gen.choices.BlockType`, so mypy checks the plan's
-``type`` field; a kind registered from outside the package (a test, a user's module) works without.
+The set of kinds is open: a test or a user's module can register one. So a kind's name is typed
+``str`` in the spec (``BlockSpec.type``) and the plan (``BlockPlan.type``), not a ``Literal`` kept
+by hand, and checked against this registry instead: each kind's options model narrows ``type`` to
+``Literal[name]``, the spec's ``block`` is validated by the model its ``type`` names (an unknown
+name is refused with the registered names and the nearest), and the JSON schema lists
+:func:`names` as the enum. Nothing outside this package compares a type with a kind's name.
 
 A kind that needs a second input (a diffusion ResBlock's time embedding, a Neural-ODE block's
 integration time) adds a step op to :data:`resnet_gen.choices.BlockStepOp` and its steps in
@@ -154,8 +162,22 @@ class BlockKind:
         return (widths.first, widths.mid)[: self.inner_convs]
 
     def stage_problems(self, block: BlockSpec, stage: StageSpec, here: tuple[str | int, ...]) -> list[Problem]:
-        """Problems of a stage's widths under this kind's rule (``inner_channels`` unset)."""
-        return []
+        """Problems of a stage's widths under this kind's rule (``inner_channels`` unset): by
+        default, a first conv that ``reduce_first`` (SENet-154's, in the kinds that have it)
+        leaves empty or not divisible by the kind's groups."""
+        reduce_first = getattr(block, "reduce_first", 1)
+        if reduce_first == 1:
+            return []
+        first, groups = self.widths(block, stage.width).first, self.groups(block)
+        if first >= 1 and first % groups == 0:
+            return []
+        return [
+            (
+                (*here, "width"),
+                f"reduce_first {reduce_first} leaves the first conv {first} channels, which must be >= 1 and divisible by groups {groups}",
+                stage.width,
+            )
+        ]
 
     def anti_alias_problem(self, block: BlockSpec, index: int) -> str | None:
         """Why ``anti_alias`` cannot apply to this stage's blocks, or None."""

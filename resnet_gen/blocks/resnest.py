@@ -85,7 +85,7 @@ class SplitAttention(KindLayer):
 
     def torch_module(self) -> Any:
         from ..live.build import make_activation
-        from ..runtime.attention import SplitAttention as Module
+        from ..runtime.split_attention import SplitAttention as Module
 
         return Module(
             self.in_channels,

@@ -19,7 +19,8 @@ from .app import set_option
 from .sources import default_output, with_identity
 
 
-def _require_torch(command: str) -> None:
+def require_torch_for(command: str) -> None:
+    """Torch, or one line saying how to install it, for ``resnet-gen <command>``."""
     try:
         require_torch(f"resnet-gen {command}")
     except TorchMissing as exc:
@@ -44,6 +45,21 @@ def check_checkpoint(path: Path) -> None:
         raise SpecError(f"{path}: is not a regular file; name a .pth, .pt or .safetensors file")
 
 
+def check_export_files(target: Path, fmt: str, checkpoint: Path | None) -> None:
+    """What an export can refuse before torch is imported (which takes seconds): an output it may
+    not write or replace, a checkpoint that is not there."""
+    check_output_file(target)
+    check_replaceable(target_of(target), b"", kind=EXPORT_KINDS[fmt])
+    if checkpoint is not None:
+        check_checkpoint(checkpoint)
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first line of text (its type where it has none), for a one-line message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @click.command("weights")
 @click.argument("spec")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
@@ -62,7 +78,7 @@ def weights(
     loaded, plan = compile_spec(spec, with_identity(spec, overrides))
     check_checkpoint(checkpoint)  # cheap checks first: importing torch takes seconds
     check_fits(plan, "loading weights", copies=2)
-    _require_torch("weights")
+    require_torch_for("weights")
     from .. import build
     from ..weights import WeightsError
     from ..weights.load import load_weights
@@ -134,12 +150,9 @@ def export(
     suffix = "int8.pt" if fmt == "int8" else fmt
     target = output if output is not None else default_output(False) / f"{loaded.name}.{suffix}"
     # Cheap checks first: importing torch and exporting take seconds.
-    check_output_file(target)
-    check_replaceable(target_of(target), b"", kind=EXPORT_KINDS[fmt])
-    if checkpoint is not None:
-        check_checkpoint(checkpoint)
+    check_export_files(target, fmt, checkpoint)
     check_fits(plan, f"export to {fmt}", copies=3, example_batch=2)
-    _require_torch("export")
+    require_torch_for("export")
     import torch
 
     from .. import build
@@ -170,6 +183,5 @@ def export(
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
     except (RuntimeError, ValueError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise click.ClickException(f"export to {fmt} failed: {first}") from None
+        raise click.ClickException(f"export to {fmt} failed: {first_line(exc)}") from None
     click.echo(f"wrote {target}")

@@ -77,24 +77,16 @@ def build(
     from ..compile import compile_spec
     from ..emit.source import emit_source
     from ..emit.values import EmitError
-    from ..files import output_folder, same_name_problem
     from ..unet.emit import unet_source
     from ..unet.load import is_unet
-    from .output import FileTally, progress
-    from .sources import default_output, expand_sources, with_identity
+    from .output import FileTally, prepare_outputs, write_per_spec
+    from .sources import with_identity
 
-    if out_dir is None:
-        out_dir = default_output(use_catalog, OUTPUT_SUBFOLDER[target])
-    sources = expand_sources(specs, use_catalog)
-    if to_stdout and len(sources) != 1:
-        raise click.UsageError(f"--stdout writes exactly one spec (got {len(sources)})")
-    if not to_stdout:
-        output_folder(out_dir)
-    problems: list[str] = []
-    collisions: list[str] = []
-    outputs: dict[Path, tuple[str, str]] = {}  # path -> (the spec as given, its source)
-    for source in progress(sources, "build"):
-        label = source
+    sources, folder = prepare_outputs(
+        specs, use_catalog, out_dir, to_stdout=to_stdout, verb="writes", sub=OUTPUT_SUBFOLDER[target]
+    )
+
+    def make(source: str) -> tuple[str, Path, bytes]:
         try:
             if is_unet(source):
                 unet, text = unet_source(source, with_identity(source, overrides), overrides, target)
@@ -103,34 +95,15 @@ def build(
                 spec, plan = compile_spec(source, with_identity(source, overrides))
                 text = emit_source(plan, spec_label(source), overrides=overrides, target=target)
                 name = spec.name
-            label = spec_label(source)
         except EmitError as exc:
-            problems.extend(f"{label}: cannot write source: {problem}" for problem in exc.problems)
-            continue
-        except SpecError as exc:
-            problems.extend(exc.problems)
-            continue
-        if to_stdout:
-            click.echo(text, nl=False)
-            continue
-        path = out_dir / f"{name}.py"
-        if path in outputs:
-            collisions.append(same_name_problem(path, outputs[path][0], str(source), name))
-            continue
-        outputs[path] = (str(source), text)
-    if collisions:  # nothing is written: which of the two was meant is the user's call
-        raise SpecError(problems + collisions)
+            raise SpecError([f"{source}: cannot write source: {problem}" for problem in exc.problems]) from None
+        return name, folder / f"{name}.py", text.encode("utf-8")
+
+    def write(path: Path, data: bytes) -> bool:
+        return write_generated(path, data.decode("utf-8"), force=force)
+
     tally = FileTally("source file", "source files", verbose=verbose)
-    for path, (_, text) in outputs.items():
-        try:
-            changed = write_generated(path, text, force=force)
-        except SpecError as exc:
-            problems.extend(exc.problems)
-            continue
-        tally.add(path, changed)
-    tally.finish()
-    if problems:
-        raise SpecError(problems)
+    write_per_spec(sources, make, write, step="build", to_stdout=to_stdout, tally=tally)
 
 
 def write_generated(path: Path, text: str, *, force: bool = False) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,24 +83,15 @@ def diagram(
     from ..compile import compile_spec
     from ..diagram import diagram as make_diagram
     from ..diagram import render
-    from ..errors import SpecError
-    from ..files import output_folder, same_name_problem, write_output
+    from ..files import write_output
     from ..unet.diagram import draw_unet
     from ..unet.load import is_unet
-    from .output import FileTally, progress
-    from .sources import default_output, expand_sources, with_identity
+    from .output import FileTally, prepare_outputs, write_per_spec
+    from .sources import with_identity
 
-    sources = expand_sources(specs, use_catalog)
-    if out_dir is None:
-        out_dir = default_output(use_catalog)
-    if to_stdout and len(sources) != 1:
-        raise click.UsageError(f"--stdout draws exactly one spec (got {len(sources)})")
-    if not to_stdout:
-        output_folder(out_dir)
-    problems: list[str] = []
-    collisions: list[str] = []
-    drawn: dict[Path, tuple[str, bytes]] = {}  # path -> (the spec as given, its drawing)
-    for source in progress(sources, "diagram"):
+    sources, folder = prepare_outputs(specs, use_catalog, out_dir, to_stdout=to_stdout, verb="draws")
+
+    def make(source: str) -> tuple[str, Path, bytes]:
         try:
             if is_unet(source):
                 unet, data = draw_unet(source, with_identity(source, overrides), view, fmt, direction)
@@ -110,31 +100,9 @@ def diagram(
                 spec, plan = compile_spec(source, with_identity(source, overrides))
                 data = render(make_diagram(plan, view, direction=direction), fmt)
                 name = spec.name
-        except SpecError as exc:
-            problems.extend(exc.problems)
-            continue
         except GraphvizNotFound as exc:
             raise click.ClickException(str(exc)) from None
-        if to_stdout:
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-            continue
-        path = out_dir / output_name(name, view, fmt)
-        if path in drawn:
-            collisions.append(same_name_problem(path, drawn[path][0], str(source), name))
-            continue
-        drawn[path] = (str(source), data)
-    if collisions:  # nothing is written: which of the two was meant is the user's call
-        raise SpecError(problems + collisions)
+        return name, folder / output_name(name, view, fmt), data
+
     tally = FileTally("diagram", "diagrams", verbose=verbose)
-    for path, (_, data) in drawn.items():
-        try:
-            changed = write_output(path, data)
-        except SpecError as exc:
-            problems.extend(exc.problems)
-            continue
-        tally.add(path, changed)
-    tally.finish()
-    if problems:
-        raise SpecError(problems)
+    write_per_spec(sources, make, write_output, step="diagram", to_stdout=to_stdout, tally=tally)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import click
+
+from ..errors import SpecError
 
 T = TypeVar("T")
 
@@ -74,3 +76,68 @@ class FileTally:
         """Print the summary, unless nothing was written or checked."""
         if self.written or self.unchanged:
             echo(self.summary())
+
+
+def prepare_outputs(
+    specs: tuple[str, ...], use_catalog: bool, out_dir: Path | None, *, to_stdout: bool, verb: str, sub: str = ""
+) -> tuple[list[str], Path]:
+    """The specs a command that writes one file per spec runs on, and the folder it writes to
+    (made, unless it writes to stdout, which takes exactly one spec: "--stdout <verb> exactly one spec")."""
+    from ..files import output_folder
+    from .sources import default_output, expand_sources
+
+    if out_dir is None:
+        out_dir = default_output(use_catalog, sub)
+    sources = expand_sources(specs, use_catalog)
+    if to_stdout and len(sources) != 1:
+        raise click.UsageError(f"--stdout {verb} exactly one spec (got {len(sources)})")
+    if not to_stdout:
+        output_folder(out_dir)
+    return sources, out_dir
+
+
+def write_per_spec(
+    sources: list[str],
+    make: Callable[[str], tuple[str, Path, bytes]],
+    write: Callable[[Path, bytes], bool],
+    *,
+    step: str,
+    to_stdout: bool,
+    tally: FileTally,
+) -> None:
+    """Make each spec's file (``make``: the spec's name, its path, its bytes; SpecError on a
+    problem) and write them all, or the one to stdout. A problem with one spec is reported with the
+    others' at the end, after the rest are written; two specs that would write one path write
+    nothing, since which was meant is the user's call."""
+    from ..files import same_name_problem
+
+    problems: list[str] = []
+    collisions: list[str] = []
+    outputs: dict[Path, tuple[str, bytes]] = {}  # path -> (the spec as given, its file)
+    for source in progress(sources, step):
+        try:
+            name, path, data = make(source)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+            continue
+        if to_stdout:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            continue
+        if path in outputs:
+            collisions.append(same_name_problem(path, outputs[path][0], str(source), name))
+            continue
+        outputs[path] = (str(source), data)
+    if collisions:
+        raise SpecError(problems + collisions)
+    for path, (_, data) in outputs.items():
+        try:
+            changed = write(path, data)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+            continue
+        tally.add(path, changed)
+    tally.finish()
+    if problems:
+        raise SpecError(problems)

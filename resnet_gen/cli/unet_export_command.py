@@ -13,9 +13,8 @@ from ..errors import SpecError
 def export_unet(
     spec: str, items: list[str], fmt: str, output: Path | None, checkpoint: Path | None, opset: int | None
 ) -> None:
-    from ..files import check_output_file, check_replaceable, target_of
     from ..unet.load import load_unet_and_plan
-    from .backbone_commands import EXPORT_KINDS, _require_torch, check_checkpoint
+    from .backbone_commands import check_export_files, first_line, require_torch_for
     from .sources import default_output
 
     loaded, plan = load_unet_and_plan(spec, items)
@@ -26,11 +25,8 @@ def export_unet(
             ]
         )
     target = output if output is not None else default_output(False) / f"{loaded.name}.{fmt}"
-    check_output_file(target)
-    check_replaceable(target_of(target), b"", kind=EXPORT_KINDS[fmt])
-    if checkpoint is not None:
-        check_checkpoint(checkpoint)
-    _require_torch("export")
+    check_export_files(target, fmt, checkpoint)
+    require_torch_for("export")
     import torch
 
     from ..export import save_program
@@ -43,8 +39,7 @@ def export_unet(
         try:
             load_state_file(model, checkpoint)
         except (RuntimeError, ValueError, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise click.ClickException(f"{checkpoint}: not a state_dict of this U-Net: {first}") from None
+            raise click.ClickException(f"{checkpoint}: not a state_dict of this U-Net: {first_line(exc)}") from None
     try:
         if fmt == "onnx":
             export_unet_onnx(model, plan, target, opset=opset)
@@ -53,6 +48,5 @@ def export_unet(
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
     except (RuntimeError, ValueError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise click.ClickException(f"export to {fmt} failed: {first}") from None
+        raise click.ClickException(f"export to {fmt} failed: {first_line(exc)}") from None
     click.echo(f"wrote {target} (inputs sample, timestep; output noise)")

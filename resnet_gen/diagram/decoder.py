@@ -3,7 +3,7 @@ from each feature map it reads, and the mask it returns at the input's size."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from ..plan.heads import DecoderPlan
 from . import style
@@ -17,21 +17,24 @@ if TYPE_CHECKING:
 def decoder_lines(decoder: DecoderPlan) -> list[str]:
     """The decoder's layers in the order they run, one line per step."""
     levels = len(decoder.taps)
-    if decoder.type == "transposed":
-        lines = [f"4{TIMES}4 transposed conv /2, {width} {DOT} BN {DOT} ReLU" for width in decoder.channels]
-    elif decoder.type == "fpn":
-        width = decoder.channels[0]
-        lines = [
-            f"lateral 1{TIMES}1 conv, {width} {TIMES}{levels}",
-            "top-down: nearest upsample + add",
-            f"3{TIMES}3 conv, {width} {TIMES}{levels}",
-            "levels upsampled to the finest, summed",
-        ]
-    else:
-        lines = [
-            f"2{TIMES}2 transposed conv /2, {width} {ARROW} concat skip {ARROW} 2 {TIMES} (3{TIMES}3 conv {DOT} BN {DOT} ReLU)"
-            for width in reversed(decoder.channels)
-        ]
+    match decoder.type:
+        case "transposed":
+            lines = [f"4{TIMES}4 transposed conv /2, {width} {DOT} BN {DOT} ReLU" for width in decoder.channels]
+        case "fpn":
+            width = decoder.channels[0]
+            lines = [
+                f"lateral 1{TIMES}1 conv, {width} {TIMES}{levels}",
+                "top-down: nearest upsample + add",
+                f"3{TIMES}3 conv, {width} {TIMES}{levels}",
+                "levels upsampled to the finest, summed",
+            ]
+        case "unet":
+            lines = [
+                f"2{TIMES}2 transposed conv /2, {width} {ARROW} concat skip {ARROW} 2 {TIMES} (3{TIMES}3 conv {DOT} BN {DOT} ReLU)"
+                for width in reversed(decoder.channels)
+            ]
+        case _:
+            assert_never(decoder.type)
     lines.append(f"1{TIMES}1 conv, {decoder.num_classes}")
     lines.append("bilinear resize to the input")
     return lines

@@ -25,8 +25,8 @@ Adding a plan layer kind ``Foo`` (a new dataclass in ``plan/layers.py``) takes o
     {{ use("Foo2d") }}({{ layer.channels }}, kernel_size={{ layer.kernel }}{{ kw("stride", layer.stride, 1) }})
     {%- endmacro %}
 
-plus the class ``Foo2d`` in a module of ``resnet_gen/runtime/`` (and its line in
-``runtime.HELPER_MODULES``) if torch has no module for it: its ``forward`` takes and returns one
+plus the class ``Foo2d`` in a module of ``resnet_gen/runtime/`` (found there by
+``runtime.helper_modules``, no table to edit) if torch has no module for it: its ``forward`` takes and returns one
 tensor, as every layer is called ``x = self.<name>(x)``, and it stands alone (torch, ``nn``,
 ``F``, ``math``, ``copy``, ``Any`` and builtins only), since the emitted file copies it alone. ``roles`` names every
 dataclass field except ``path`` and ``out_size`` (``templates.ROLES``): ``channels`` (what the

@@ -10,12 +10,10 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-from ..runtime import HELPER_MODULES
+from ..runtime import RUNTIME_DIR, helper_modules
 from .values import EmitError
 
-RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
 # What a helper class may use besides builtins, ``torch`` and ``nn`` (which every emitted file
 # imports): each is an import the emitted file then has (keys of templates.IMPORTS).
 OPTIONAL_IMPORTS = frozenset({"F", "math", "copy", "Any", "NamedTuple", "Sequence"})
@@ -28,9 +26,14 @@ class HelperSource:
     imports: frozenset[str]  # the OPTIONAL_IMPORTS it uses
 
 
+def _file_of(module: str) -> str:
+    """The file of a runtime module, relative to the runtime's folder (``unet.blocks``: ``unet/blocks.py``)."""
+    return f"{module.replace('.', '/')}.py"
+
+
 @cache
 def _parsed(module: str) -> tuple[list[str], ast.Module]:
-    text = (RUNTIME_DIR / f"{module}.py").read_text(encoding="utf-8")
+    text = (RUNTIME_DIR / _file_of(module)).read_text(encoding="utf-8")
     return text.splitlines(keepends=True), ast.parse(text)
 
 
@@ -49,20 +52,21 @@ def _module_level_names(tree: ast.Module) -> set[str]:
 @cache
 def helper_source(name: str) -> HelperSource:
     """The source of the runtime class ``name``."""
-    module = HELPER_MODULES.get(name)
+    module = helper_modules().get(name)
     if module is None:
-        raise EmitError(f"no helper class {name!r} in resnet_gen.runtime; known: {', '.join(sorted(HELPER_MODULES))}")
+        raise EmitError(f"no helper class {name!r} in resnet_gen.runtime; known: {', '.join(helper_modules())}")
     lines, tree = _parsed(module)
+    where = f"resnet_gen/runtime/{_file_of(module)}"
     found = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name]
     if not found or found[0].end_lineno is None:
-        raise EmitError(f"resnet_gen/runtime/{module}.py does not define the class {name}")
+        raise EmitError(f"{where} does not define the class {name}")
     node = found[0]
     first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
     used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
     leaning = sorted(used & (_module_level_names(tree) - {name}))
     if leaning:
         raise EmitError(
-            f"resnet_gen/runtime/{module}.py: {name} uses {', '.join(leaning)} of its module;"
+            f"{where}: {name} uses {', '.join(leaning)} of its module;"
             " a helper class must stand alone to be copied into emitted files"
         )
     return HelperSource(name, "".join(lines[first - 1 : node.end_lineno]), frozenset(used & OPTIONAL_IMPORTS))

@@ -23,7 +23,7 @@ import jinja2
 from .. import catalog
 from ..choices import ACTIVATION_CLASSES, IN_PLACE_ACTIVATIONS
 from ..plan.layers import Layer
-from ..runtime import HELPER_MODULES
+from ..runtime import helper_modules
 from .values import EmitError, Expr, literal, py_literal
 
 # How a layer field may differ between blocks that share one class:
@@ -76,8 +76,8 @@ def collecting() -> Iterator[Needs]:
 
 def use(name: str) -> str:
     """Template global: pull in the helper class ``name`` of resnet_gen.runtime; returns the name to write."""
-    if name not in HELPER_MODULES:
-        raise EmitError(f"no helper class {name!r} in resnet_gen.runtime; known: {', '.join(sorted(HELPER_MODULES))}")
+    if name not in helper_modules():
+        raise EmitError(f"no helper class {name!r} in resnet_gen.runtime; known: {', '.join(helper_modules())}")
     _NEEDS.get().helpers.add(name)
     return name
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..choices import ACTIVATION_CLASSES, IN_PLACE_ACTIVATIONS, ActivationType
+from ..choices import ACTIVATION_CLASSES, IN_PLACE_ACTIVATIONS, ActivationType, HeadPoolType
 from ..plan import BlockPlan, Plan
 from ..plan import layers as L
 from ..plan.backbone import feature_taps
@@ -208,9 +208,7 @@ class ResNet(ModelInterface):
         self.final = attach(self, plan.final)
         self.head = plan.head
         if plan.head is not None:
-            self.global_pool: nn.Module = (
-                nn.AdaptiveAvgPool2d(1) if plan.head.pool == "avg" else nn.AdaptiveMaxPool2d(1)
-            )
+            self.global_pool = global_pool(plan.head.pool)
             if plan.head.dropout:
                 self.head_dropout = nn.Dropout(plan.head.dropout)
             self.fc = make_layer(plan.head.fc) if plan.head.fc is not None else None
@@ -245,6 +243,17 @@ class ResNet(ModelInterface):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+def global_pool(pool: HeadPoolType) -> nn.Module:
+    """The head's global pool, to one value per channel."""
+    match pool:
+        case "avg":
+            return nn.AdaptiveAvgPool2d(1)
+        case "max":
+            return nn.AdaptiveMaxPool2d(1)
+        case _:
+            assert_never(pool)
 
 
 def initialize(model: nn.Module, plan: Plan) -> None:

@@ -3,6 +3,8 @@ that feeds the decoder the feature maps it reads."""
 
 from __future__ import annotations
 
+from typing import assert_never
+
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -15,13 +17,15 @@ from .build import ResNet
 
 def make_decoder(decoder: DecoderPlan) -> nn.Module:
     channels = list(decoder.in_channels)
-    if decoder.type == "transposed":
-        return TransposedDecoder(channels[-1], list(decoder.channels), decoder.num_classes)
-    if decoder.type == "fpn":
-        return FPNDecoder(channels, decoder.channels[0], decoder.num_classes)
-    if decoder.type == "unet":
-        return UNetDecoder(channels, list(decoder.channels), decoder.num_classes)
-    raise TypeError(f"no torch module for decoder {decoder.type!r}")
+    match decoder.type:
+        case "transposed":
+            return TransposedDecoder(channels[-1], list(decoder.channels), decoder.num_classes)
+        case "fpn":
+            return FPNDecoder(channels, decoder.channels[0], decoder.num_classes)
+        case "unet":
+            return UNetDecoder(channels, list(decoder.channels), decoder.num_classes)
+        case _:
+            assert_never(decoder.type)
 
 
 class SegmentationResNet(ResNet):

@@ -9,7 +9,9 @@ whatever the backbone uses (a segmentation decoder is trained from scratch on to
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import assert_never
 
+from ..choices import DecoderType
 from ..spec.heads import TRANSPOSED_CHANNELS, decoder_features
 from ..spec.model import Spec
 from .backbone import feature_taps
@@ -29,7 +31,7 @@ class DecoderPlan:
     (``fpn``), or each level's width shallowest first (``unet``). ``multitask``: the network
     returns the classifier's scores and the mask together."""
 
-    type: str  # transposed | fpn | unet
+    type: DecoderType
     taps: tuple[FeatureTap, ...]
     channels: tuple[int, ...]
     num_classes: int
@@ -58,7 +60,15 @@ def with_decoder(spec: Spec, plan: Plan) -> Plan:
     taps_by_index = {tap.index: tap for tap in feature_taps(plan)}
     taps = tuple(taps_by_index[index] for index in decoder_features(spec))
     kind = head.resolved_decoder.type
-    lowered = {"transposed": _transposed, "fpn": _fpn, "unet": _unet}[kind]
+    match kind:
+        case "transposed":
+            lowered = _transposed
+        case "fpn":
+            lowered = _fpn
+        case "unet":
+            lowered = _unet
+        case _:
+            assert_never(kind)
     channels, layers, size = lowered(spec, taps, head.mask_channels)
     decoder = DecoderPlan(kind, taps, channels, head.mask_channels, head.type == "multitask", layers, size)
     if decoder.multitask:

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ..choices import PlanTarget
 from .layers import Conv, Dropout, Layer, Norm
 from .types import BlockPlan, FeatureTap, Fold, Plan
 
 # What a plan (and the source written from it) can be for.
-TARGETS = ("training", "inference")
+TARGETS: tuple[PlanTarget, ...] = ("training", "inference")
 # Norms that are a fixed per-channel affine map at inference, so a conv can absorb them.
 FOLDABLE_NORMS = ("batch", "frozen_batch")
 

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ..choices import ActivationType, AttentionType, BlockOrder, BlockStep, BlockType, ShortcutKind, WidthName
+from ..choices import (
+    ActivationType,
+    AttentionType,
+    BlockOrder,
+    BlockStep,
+    HeadPoolType,
+    InitScheme,
+    NormType,
+    PlanTarget,
+    ShortcutKind,
+    WidthName,
+)
 from .layers import Layer, Size
 
 if TYPE_CHECKING:
@@ -48,7 +60,7 @@ class BlockPlan:
     path: str
     stage: int
     index: int
-    type: BlockType
+    type: str  # a registered kind's name (resnet_gen.blocks.registry.kind_of)
     order: BlockOrder
     in_channels: int
     first_channels: int
@@ -109,11 +121,12 @@ class StagePlan:
     def out_size(self) -> Size:
         return self.blocks[-1].out_size
 
-    @property
+    # Counted once: the parameter limit and the report both read a stage's totals.
+    @cached_property
     def params(self) -> int:
         return sum(block.params for block in self.blocks)
 
-    @property
+    @cached_property
     def macs(self) -> int:
         return sum(block.macs for block in self.blocks)
 
@@ -122,7 +135,7 @@ class StagePlan:
 class HeadPlan:
     """Global pool, flatten, optional dropout and classifier (``fc`` is None for pooled features)."""
 
-    pool: str  # avg | max
+    pool: HeadPoolType
     dropout: float
     fc: Layer | None
     in_channels: int
@@ -161,10 +174,10 @@ class Plan:
     stages: tuple[StagePlan, ...]
     final: tuple[Layer, ...]  # pre-activation nets: the last norm and activation
     head: HeadPlan | None
-    init_scheme: str
+    init_scheme: InitScheme
     zero_init_residual: bool
-    activation: str
-    norm: str
+    activation: ActivationType
+    norm: NormType
     # Backbone use: the feature maps forward returns (empty: it returns logits) and the
     # top-level modules kept frozen (no gradients; frozen norms, no dropout or drop-path).
     features: tuple[FeatureTap, ...] = ()
@@ -172,7 +185,7 @@ class Plan:
     # Inference plans only (see plan.inference): the stem's and final layers' folds, and the
     # target the plan was made for.
     folds: tuple[Fold, ...] = ()
-    target: str = "training"
+    target: PlanTarget = "training"
     # What the back ends read of the spec beyond its layers: the network's drop-path rate (the
     # emitted model's drop_path_rate argument; each block holds its own rate) and the sha256 of
     # the resolved spec (the emitted header's), so that no back end needs the Spec.

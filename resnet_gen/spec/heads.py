@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
+from ..choices import DecoderType, HeadPoolType
 from .model import Channels, Rate, _Strict
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from .model import Spec
 
 HeadType = Literal["classifier", "segmentation", "multitask"]
-DecoderType = Literal["transposed", "fpn", "unet"]
 # The seed's transposed-conv decoder: 512 -> 256 -> 128, then the 1x1 to the mask.
 TRANSPOSED_CHANNELS = (256, 128)
 FPN_WIDTH = 256  # torchvision's and Detectron2's FPN width
@@ -89,9 +89,7 @@ class HeadSpec(_Strict):
         default="classifier",
         description="`classifier`: pooling and a linear layer; `segmentation`: a decoder returning a mask of `num_classes` channels at the input's size; `multitask`: both, as `(logits, mask)`.",
     )
-    pool: Literal["avg", "max"] = Field(
-        default="avg", description="Global pooling before the classifier: average or max."
-    )
+    pool: HeadPoolType = Field(default="avg", description="Global pooling before the classifier: average or max.")
     dropout: Rate = Field(default=0.0, description="Dropout rate before the classifier.")
     num_classes: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
         default=1000,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,7 +43,14 @@ def read_spec(
     ``overrides`` is a mapping of dotted paths to values (``{"stages[3].blocks": 4}``) or a list of
     ``"path=value"`` strings as given to ``--set``. ``parents`` lets the specs of one run share the
     parents they extend (see :class:`ParentCache`)."""
-    mapping = resolve(source, parents=parents)
+    return with_overrides(resolve(source, parents=parents), overrides)
+
+
+def with_overrides(
+    mapping: LocatedMapping, overrides: Mapping[str, Any] | list[str] | None = None
+) -> tuple[LocatedMapping, LocatedMapping | None, Location | None]:
+    """:func:`read_spec` of a classifier spec already resolved (``extends`` applied): ``mapping``
+    with the overrides applied in place, the mapping before them, and where they were given."""
     refuse_other_layout(mapping)
     if not overrides:
         return mapping, None, None
@@ -77,8 +86,32 @@ def resolve(source: str | Path, *, parents: ParentCache | None = None) -> Locate
     resolved = paths.resolve(root)
     if isinstance(resolved, str):
         raise SpecError(located(Location(str(root)), "", f"{resolved}; point it at a .yaml file"))
-    folders = _Folders(resolved.parent, Path.cwd().resolve(), catalog.specs_dir().resolve())
-    return _resolve_file(root, resolved, folders, (), parents)[0]
+    folders = _Folders(resolved.parent, _resolved_cwd(os.getcwd()), _catalog_folder())
+    # A spec is shared with the run's parents under the name a parent goes by, where that names
+    # and labels it alike: one read serves it as a spec and as the parent of others.
+    shared = (
+        parents is not None
+        and root.name == resolved.name
+        and _label(root, resolved, folders) == _label(resolved, resolved, folders)
+    )
+    cached = parents.get(resolved, folders, 0) if parents is not None and shared else None
+    if cached is not None:
+        return cached[0]
+    mapping, levels = _resolve_file(root, resolved, folders, (), parents)
+    if parents is not None and shared:
+        parents.put(resolved, folders, mapping, levels)
+    return mapping
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved_cwd(cwd: str) -> Path:
+    """The working folder with its links followed, once per folder a process works in."""
+    return Path(cwd).resolve()
+
+
+@functools.cache
+def _catalog_folder() -> Path:
+    return catalog.specs_dir().resolve()
 
 
 @dataclass(frozen=True)
@@ -92,8 +125,8 @@ class _Folders:
 
 
 class ParentCache:
-    """The parents resolved so far in one run over several specs, so that the catalog's many
-    children of resnet50 read and merge its chain once. Only for a run in which the files do not
+    """The specs and parents resolved so far in one run over several specs, so that the catalog's
+    many children of resnet50 read and merge its chain once, and resnet50 itself is read once. Only for a run in which the files do not
     change (one command); what it returns is the same as resolving afresh, errors included."""
 
     def __init__(self) -> None:

@@ -31,7 +31,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError
 
-from ..choices import ActivationType, AttentionType, BlockOrder, BlockType, NormType
+from ..choices import ActivationType, AttentionType, BlockOrder, InitScheme, NormType
 from .limits import MAX_CHANNELS
 
 # Bounds keep absurd specs (a billion blocks, width 2**40) from ever reaching the planner.
@@ -333,7 +333,9 @@ class BlockSpec(_Strict):
     # Each kind's validator is built when a spec first uses the kind (validate and build start fast).
     model_config = ConfigDict(defer_build=True)
 
-    type: BlockType = Field(
+    # A kind's name, checked against the registry (the kinds are open; see resnet_gen.blocks.registry):
+    # each kind's subclass narrows it to Literal[its name], and the schema lists the names as an enum.
+    type: str = Field(
         default="basic",
         description="`basic` (two 3x3 convs), `bottleneck` (1x1, 3x3, 1x1 convs) or `resnest` (a bottleneck whose 3x3 is ResNeSt's split attention, Zhang et al. 2020).",
     )
@@ -349,6 +351,16 @@ class BlockSpec(_Strict):
         default=None,
         description="Channel attention in every block; a type name is short for `{type: ...}`; unset means none.",
     )
+
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        """The shared model takes any text for ``type``; a name must still be a registered kind."""
+        from ..blocks.registry import known
+
+        if not known(value):
+            raise PydanticCustomError("literal_error", "{message}", {"message": _unknown_kind(value)})
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -443,7 +455,7 @@ def _join_names(words: list[str]) -> str:
 
 def _block_of_its_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """Validate a block with the options model of the kind its ``type`` names (default basic)."""
-    from ..blocks.registry import DEFAULT_KIND, kind_of, known, names
+    from ..blocks.registry import DEFAULT_KIND, kind_of, known
 
     if isinstance(value, BlockSpec):
         return value
@@ -452,11 +464,17 @@ def _block_of_its_kind(value: Any, handler: ValidatorFunctionWrapHandler) -> Any
         if not known(name):
             from .backbone import raise_problems
 
-            expected = _join_names([repr(item) for item in names()]).replace(" and ", " or ")
-            message = f"must be one of {expected} (got {name!r}){_did_you_mean(name, names())}"
-            raise_problems([(("type",), message, name)])
+            raise_problems([(("type",), _unknown_kind(name), name)])
         return kind_of(name).options.model_validate(value)
     return handler(value)
+
+
+def _unknown_kind(name: object) -> str:
+    """What is wrong with a ``block.type`` no registered kind has: the kinds, and the nearest."""
+    from ..blocks.registry import names
+
+    expected = _join_names([repr(item) for item in names()]).replace(" and ", " or ")
+    return f"must be one of {expected} (got {name!r}){_did_you_mean(name, names())}"
 
 
 def _default_block() -> BlockSpec:
@@ -552,7 +570,7 @@ from .heads import HeadSpec  # noqa: E402
 class InitSpec(_Strict):
     """Weight initialisation: torchvision's kaiming-normal (fan-out) for convs, ones/zeros for norms."""
 
-    scheme: Literal["kaiming", "default"] = Field(
+    scheme: InitScheme = Field(
         default="kaiming",
         description="`kaiming`: torchvision's kaiming-normal (fan-out) convs, norms at weight 1 and bias 0; `default`: PyTorch's own initialisation of each layer.",
     )

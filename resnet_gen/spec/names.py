@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import sys
 
-from ..identifiers import GENERATED_CLASSES, GENERATED_FILE_NAMES, identifier_kind
+from ..identifiers import GENERATED_FILE_NAMES, generated_classes, identifier_kind
 
 # Block classes are named after their kind (SEBottleneck, PreActBasicBlock, PlainBasicBlock2, ...;
 # see emit/blocks.py); the other names an emitted file uses are in resnet_gen.identifiers.
@@ -35,6 +35,6 @@ def name_problem(name: str) -> str | None:
         return f"{name!r} is a Python builtin, which the generated function would shadow; choose another name"
     if name in sys.stdlib_module_names or name in IMPORTED_PACKAGES:
         return f"{name!r} is the name of a Python module: the generated {name}.py would be imported in its place; choose another name"
-    if name in GENERATED_FILE_NAMES or name in GENERATED_CLASSES or _BLOCK_CLASS.fullmatch(name):
+    if name in GENERATED_FILE_NAMES or name in generated_classes() or _BLOCK_CLASS.fullmatch(name):
         return f"{name!r} is a name the generated file itself uses; choose another name"
     return None

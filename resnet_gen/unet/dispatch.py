@@ -1,5 +1,6 @@
 """Where a command that serves both layouts picks one: a classifier spec or a U-Net spec
-(``layout: unet``), loaded and reported alike."""
+(``layout: unet``), loaded and reported alike. Each spec is resolved once, and the resolved
+mapping goes on to its layout's loader."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import Report, analyze
-from ..compile import compile_spec
+from ..compile import compile_resolved
 from ..spec import Spec
-from ..spec.load import ParentCache
-from .load import is_unet, load_unet_and_plan
+from ..spec.load import ParentCache, resolve
+from .load import is_unet_mapping, unet_and_plan_of
 from .spec import UNetSpec
 
 
@@ -22,17 +23,19 @@ def load_with_report(
     parents: ParentCache | None = None,
 ) -> tuple[Spec | UNetSpec, Report]:
     """The spec of either layout and its report (params, MACs, rows per stage)."""
-    if is_unet(source, parents=parents):
+    mapping = resolve(source, parents=parents)
+    if is_unet_mapping(mapping):
         from .report import unet_report
 
-        unet, plan = load_unet_and_plan(source, overrides, parents=parents)
+        unet, plan = unet_and_plan_of(mapping, overrides)
         return unet, unet_report(plan)
-    spec, classifier = compile_spec(source, overrides, parents=parents)
+    spec, classifier = compile_resolved(mapping, overrides)
     return spec, analyze(classifier)
 
 
 def spec_name(source: str | Path) -> str:
     """The name of the spec ``source`` names, of either layout (SpecError if it cannot load)."""
-    if is_unet(source):
-        return load_unet_and_plan(source)[0].name
-    return compile_spec(source)[0].name
+    mapping = resolve(source)
+    if is_unet_mapping(mapping):
+        return unet_and_plan_of(mapping)[0].name
+    return compile_resolved(mapping)[0].name

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..export import _quiet
+from ..export import quiet_exporter
 from ..files import staging
 from .plan import UNetPlan
 
@@ -30,7 +30,7 @@ def _dynamic() -> tuple[dict[int, object], dict[int, object]]:
 
 def export_unet_program(model: nn.Module, plan: UNetPlan) -> torch.export.ExportedProgram:
     model.eval()
-    with _quiet():
+    with quiet_exporter():
         return torch.export.export(model, example_inputs(plan), dynamic_shapes=_dynamic(), strict=False)
 
 
@@ -40,7 +40,7 @@ def export_unet_onnx(model: nn.Module, plan: UNetPlan, path: Path, *, opset: int
     if importlib.util.find_spec("onnxscript") is None or importlib.util.find_spec("onnx") is None:
         raise ImportError("ONNX export needs the onnx and onnxscript packages: pip install 'resnet-gen[export]'")
     model.eval()
-    with staging(path) as staged, _quiet():
+    with staging(path) as staged, quiet_exporter():
         torch.onnx.export(
             model,
             example_inputs(plan),

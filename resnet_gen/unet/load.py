@@ -30,9 +30,14 @@ def is_unet(source: str | Path, *, parents: ParentCache | None = None) -> bool:
     """Whether ``source`` names a U-Net spec (``layout: unet``, its own or inherited). A spec
     that cannot be read is not one: the classifier loader then reports why."""
     try:
-        return resolve(source, parents=parents).data.get("layout") == "unet"
+        return is_unet_mapping(resolve(source, parents=parents))
     except SpecError:
         return False
+
+
+def is_unet_mapping(mapping: LocatedMapping) -> bool:
+    """Whether a resolved spec is a U-Net's (``layout: unet``, its own or inherited)."""
+    return mapping.data.get("layout") == "unet"
 
 
 def load_unet(source: str | Path, overrides: Mapping[str, Any] | list[str] | None = None) -> UNetSpec:
@@ -48,7 +53,15 @@ def load_unet_and_plan(
 ) -> tuple[UNetSpec, UNetPlan]:
     """:func:`load_unet` and the plan it lowers to; raises :class:`SpecError` with located lines."""
     with messages.root_model(UNetSpec):
-        mapping = resolve(source, parents=parents)
+        return unet_and_plan_of(resolve(source, parents=parents), overrides)
+
+
+def unet_and_plan_of(
+    mapping: LocatedMapping, overrides: Mapping[str, Any] | list[str] | None = None
+) -> tuple[UNetSpec, UNetPlan]:
+    """:func:`load_unet_and_plan` of a U-Net spec already resolved (``extends`` applied, no
+    overrides yet); ``mapping`` takes the overrides in place."""
+    with messages.root_model(UNetSpec):
         _refuse_classifier_parent(mapping)
         if not overrides:
             return validated_by(_validated, mapping)
