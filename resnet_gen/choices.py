@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-BlockType = Literal["basic", "bottleneck", "resnest"]
+BlockType = Literal["basic", "bottleneck", "resnest", "ode"]
 # He et al. 2016 ("Identity Mappings"), Fig. 4: (a) original, (b) BN after addition, (c) ReLU
 # before addition, (d) ReLU-only pre-activation, (e) full pre-activation.
 BlockOrder = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "pre"]

@@ -18,7 +18,7 @@ from .values import EmitError
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
 # What a helper class may use besides builtins, ``torch`` and ``nn`` (which every emitted file
 # imports): each is an import the emitted file then has (keys of templates.IMPORTS).
-OPTIONAL_IMPORTS = frozenset({"F", "math", "copy", "Any", "NamedTuple"})
+OPTIONAL_IMPORTS = frozenset({"F", "math", "copy", "Any", "NamedTuple", "torchdiffeq"})
 
 
 @dataclass(frozen=True)
