@@ -160,7 +160,12 @@ class NeuralODE(KindLayer):
             return EulerODEBlock(
                 func, self.start, self.end, self.step_size if self.step_size is not None else self.end - self.start
             )
-        from ..runtime.ode_solver import ODEBlock
+        import torch
+
+        # torchdiffeq makes its solvers' tableaux when first imported, on the default device:
+        # never let that be the meta device a shapes-only build runs under.
+        with torch.device("cpu"):
+            from ..runtime.ode_solver import ODEBlock
 
         return ODEBlock(func, self.solver, self.rtol, self.atol, self.step_size, self.adjoint, self.start, self.end)
 
@@ -173,9 +178,9 @@ class NeuralODE(KindLayer):
         pixels = self.out_size[0] * self.out_size[1]
         elements = self.channels * pixels
         # Per evaluation: fvcore 5 per element for each group norm; ptflops 2 per element for each
-        # norm, the ReLU module run twice (hook and function), the biases and the time channel's mul.
+        # norm, the ReLU module run twice (hook and function) and the biases.
         fvcore = self.macs_per_evaluation + 3 * 5 * elements
-        ptflops = self.macs_per_evaluation + 3 * 2 * elements + 2 * 2 * elements + 2 * elements + 2 * pixels
+        ptflops = self.macs_per_evaluation + 3 * 2 * elements + 2 * 2 * elements + 2 * elements
         n = self.evaluations or 1
         return (self.macs, fvcore * n, ptflops * n, 2 * elements * n)
 
@@ -205,7 +210,7 @@ class NeuralODE(KindLayer):
         return "ODE function of two 3x3 time-channel"
 
     def report(self) -> list[str]:
-        return [f"3x3 {self.channels} + time", f"3x3 {self.channels} + time", f"ODE {self._form()}"]
+        return [f"f: two 3x3 time-channel convs of {self.channels}", f"ODE {self._form()}"]
 
 
 @register
