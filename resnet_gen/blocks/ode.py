@@ -210,7 +210,9 @@ class NeuralODE(KindLayer):
         return "ODE function of two 3x3 time-channel"
 
     def report(self) -> list[str]:
-        return [f"f: two 3x3 time-channel convs of {self.channels}", f"ODE {self._form()}"]
+        # An adaptive solver's evaluations are known only after a forward (the module's ``nfe``).
+        counted = ", MACs of one evaluation" if self.evaluations is None else f", {self.evaluations} evaluations"
+        return [f"f: two 3x3 time-channel convs of {self.channels}", f"ODE {self._form()}{counted}"]
 
 
 @register
@@ -244,6 +246,14 @@ class ODEKind(BlockKind):
 
     def anti_alias_problem(self, block: BlockSpec, index: int) -> str | None:
         return "anti_alias does not apply to ode blocks (they do not downsample)"
+
+    def detail(self, block: BlockPlan) -> str:
+        """The block's own words only: its function's order is its form, not a choice."""
+        return (
+            "["
+            + ", ".join(word for layer in block.branch if isinstance(layer, NeuralODE) for word in layer.report())
+            + "]"
+        )
 
     def emitted_doc(self, block: BlockPlan) -> str | None:
         layer = block.branch[0]
