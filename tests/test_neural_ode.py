@@ -11,6 +11,9 @@ follow our pre-activation block (``norm1`` -> ``bn1``, ``norm2`` -> ``bn2``, ``d
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -346,3 +349,57 @@ def test_set_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
         main(["validate", "odenet_mnist_conv", "--set", "block.solver=rk5"])
     assert caught.value.code == 1
     assert "block.solver" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("stem", "where", "says"),
+    [
+        ({"type": "layers", "layers": [{"type": "conv", "kernel": 3}]}, "stem.layers[0].channels", "needs channels"),
+        (
+            {"type": "layers", "layers": [{"type": "conv", "channels": 8}, {"type": "norm", "kernel": 3}]},
+            "stem.layers[1].kernel",
+            "conv entries only",
+        ),
+        ({"type": "layers", "layers": ["norm", "act"]}, "stem.layers", "at least one conv"),
+        (
+            {"type": "layers", "width": 32, "layers": [{"type": "conv", "channels": 64}]},
+            "stem.width",
+            "last conv's channels (64)",
+        ),
+        ({"type": "layers", "pool": "max", "layers": [{"type": "conv", "channels": 64}]}, "stem.pool", "no pool"),
+        (
+            {"type": "conv", "layers": [{"type": "conv", "channels": 64}]},
+            "stem",
+            "layers applies to stems of type: layers only",
+        ),
+    ],
+)
+def test_bad_layers_stems_are_located(stem: dict[str, object], where: str, says: str, tmp_path: Path) -> None:
+    text = {
+        "name": "bad_stem",
+        "input": {"channels": 1, "size": 28},
+        "stem": stem,
+        "stages": [{"blocks": 1, "width": 64}],
+    }
+    path = tmp_path / "bad_stem.yaml"
+    path.write_text(json.dumps(text), encoding="utf-8")  # JSON is YAML
+    with pytest.raises(rg.SpecError) as caught:
+        rg.load_spec(path)
+    message = str(caught.value)
+    assert where in message and says in message, message
+
+
+def test_layers_stem_keys_and_sizes() -> None:
+    """Entry i of a layers stem is stem_layers.<i>; convs take their own kernel, stride, padding and bias."""
+    model = rg.build(rg.load_spec("odenet_mnist_resnet_conv"))
+    stem = model.stem_layers
+    assert [type(m).__name__ for m in stem] == ["Conv2d", "GroupNorm", "ReLU", "Conv2d", "GroupNorm", "ReLU", "Conv2d"]
+    assert (stem[0].kernel_size, stem[0].padding, stem[3].kernel_size, stem[3].stride, stem[3].padding) == (
+        (3, 3),
+        (0, 0),
+        (4, 4),
+        (2, 2),
+        (1, 1),
+    )
+    assert all(stem[i].bias is not None for i in (0, 3, 6))
+    assert stem(torch.zeros(1, 1, 28, 28)).shape == (1, 64, 6, 6)
