@@ -56,8 +56,8 @@ class ODEBlockSpec(BlockSpec):
         default=False,
         description="`ode` only: gradients by the adjoint method (torchdiffeq's odeint_adjoint), in memory independent of the steps.",
     )
-    time: tuple[float, float] = Field(
-        default=(0.0, 1.0), description="`ode` only: the integration time span `[start, end]`."
+    time: Annotated[list[float], Field(min_length=2, max_length=2)] = Field(
+        default=[0.0, 1.0], description="`ode` only: the integration time span `[start, end]`."
     )
     unrolled: bool = Field(
         default=False,
@@ -100,7 +100,7 @@ class ODEBlockSpec(BlockSpec):
         return grid_steps(self.time, self.step_size) * FIXED_SOLVERS[self.solver]
 
 
-def grid_steps(time: tuple[float, float], step_size: float | None) -> int:
+def grid_steps(time: list[float], step_size: float | None) -> int:
     """The steps of torchdiffeq's fixed grid: ``ceil(span / step_size + 1) - 1`` (one without a step size)."""
     if step_size is None:
         return 1
