@@ -30,12 +30,12 @@ The interface a kind implements:
 A shipped kind's name is also in :data:`resnet_gen.choices.BlockType`, so mypy checks the plan's
 ``type`` field; a kind registered from outside the package (a test, a user's module) works without.
 
-A kind that needs a second input (a diffusion ResBlock's time embedding, a Neural-ODE block's
-integration time) adds a step op to :data:`resnet_gen.choices.BlockStepOp` and its steps in
-:meth:`BlockKind.steps`; the three interpreters of the steps (``live/build.py``,
+A kind that needs a second input (a diffusion ResBlock's time embedding) adds a step op to
+:data:`resnet_gen.choices.BlockStepOp` and its steps in :meth:`BlockKind.steps`; the three interpreters of the steps (``live/build.py``,
 ``templates/block.py.j2`` with ``emit/blocks._check_step``, ``diagram/blocks.py``) then each
 handle the new op, and mypy names every one that does not (their dispatch ends in
-``assert_never``).
+``assert_never``). A kind whose whole block is one layer of its own needs none: the Neural-ODE
+block (``ode.py``) carries its integration time inside its layer, and its steps are ``branch``.
 
 This module imports no torch: validate, build and diagram load it.
 """
