@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,16 @@ ALL_SPECS = catalog.catalog_names()
 # (batch-norm folding, timm and torchvision parity, a head) take their own list.
 UNET_SPECS = [name for name in ALL_SPECS if is_unet(name)]
 CLASSIFIER_SPECS = [name for name in ALL_SPECS if name not in UNET_SPECS]
+
+
+@functools.cache
+def solved_at_run_time(name: str) -> bool:
+    """Whether a catalog spec has a Neural-ODE block whose adaptive solver picks its steps at run
+    time: its report counts one function evaluation, and a forward needs real tensors."""
+    import resnet_gen as rg
+
+    spec = rg.load_spec(name)
+    return any(getattr(spec.block_for(index), "evaluations", 0) is None for index in range(len(spec.stages)))
 
 
 def cli_env() -> dict[str, str]:

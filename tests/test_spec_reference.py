@@ -189,7 +189,14 @@ def test_types_and_bounds_are_spelled_out(reference: str) -> None:
     assert rows["stages"][0] == "list (1 to 16 items) of mappings (keys in `stages[]` below)"
     assert rows["stages[].block"][0] == "mapping (the keys of `block`) or `null`"
     headings = [line for line in reference.splitlines() if line.startswith("#### ")]
-    assert headings[:5] == ["#### Top level", "#### `input`", "#### `stem`", "#### `block`", "#### `block.attention`"]
+    assert headings[:6] == [
+        "#### Top level",
+        "#### `input`",
+        "#### `stem`",
+        "#### `stem.layers[]`",
+        "#### `block`",
+        "#### `block.attention`",
+    ]
 
 
 def test_a_new_field_shows_up_without_being_listed() -> None:

@@ -23,6 +23,7 @@ The interface a kind implements:
 * :meth:`BlockKind.stage_problems` and :meth:`BlockKind.anti_alias_problem`: rules that need the
   stage (located problems, as :mod:`resnet_gen.spec.stage_options` reports them);
 * :meth:`BlockKind.detail`: its words in the ``info`` report (from the plan's layers);
+* :meth:`BlockKind.preactivation`: what a pre-activation block runs before both paths;
 * :meth:`BlockKind.steps`: its forward as data (He et al. 2016's units, unless it says otherwise);
 * :meth:`BlockKind.lower`: the branch as plan layers (see :class:`BranchInputs`, :class:`Branch`),
   with the norm that Fig. 4(b) moves after the addition and the width each conv writes (which
@@ -37,12 +38,12 @@ by hand, and checked against this registry instead: each kind's options model na
 name is refused with the registered names and the nearest), and the JSON schema lists
 :func:`names` as the enum. Nothing outside this package compares a type with a kind's name.
 
-A kind that needs a second input (a diffusion ResBlock's time embedding, a Neural-ODE block's
-integration time) adds a step op to :data:`resnet_gen.choices.BlockStepOp` and its steps in
-:meth:`BlockKind.steps`; the three interpreters of the steps (``live/build.py``,
+A kind that needs a second input (a diffusion ResBlock's time embedding) adds a step op to
+:data:`resnet_gen.choices.BlockStepOp` and its steps in :meth:`BlockKind.steps`; the three interpreters of the steps (``live/build.py``,
 ``templates/block.py.j2`` with ``emit/blocks._check_step``, ``diagram/blocks.py``) then each
 handle the new op, and mypy names every one that does not (their dispatch ends in
-``assert_never``).
+``assert_never``). A kind whose whole block is one layer of its own needs none: the Neural-ODE
+block (``ode.py``) carries its integration time inside its layer, and its steps are ``branch``.
 
 This module imports no torch: validate, build and diagram load it.
 """
@@ -67,6 +68,7 @@ KIND_MODULES = (
     "resnet_gen.blocks.basic",
     "resnet_gen.blocks.bottleneck",
     "resnet_gen.blocks.resnest",
+    "resnet_gen.blocks.ode",
 )
 
 # The kind of a block whose spec leaves ``type`` out.
@@ -205,6 +207,19 @@ class BlockKind:
         if block.dilation > 1:
             extras.append(f"dilation {block.dilation}")
         return f"[{', '.join(parts)}]" + (f" ({', '.join(extras)})" if extras else "")
+
+    def emitted_doc(self, block: BlockPlan) -> str | None:
+        """The emitted class's docstring, where the residual-unit sentence does not describe it."""
+        return None
+
+    def preactivation(self, make: LayerBuilder, in_channels: int, order: BlockOrder) -> list[Layer]:
+        """The layers a pre-activation block runs before both paths (He et al. 2016)."""
+        if order == "pre":
+            return [*make.norm("bn1", in_channels), make.act("act1")]
+        if order == "relu_preact":
+            # Not in place: an identity shortcut still reads the block's input.
+            return [make.act("act1", inplace=False)]
+        return []
 
     def steps(self, order: BlockOrder, *, residual: bool, projects: bool) -> tuple[BlockStep, ...]:
         """The block's forward as data: He et al. 2016's units (Fig. 4) for every shipped kind.

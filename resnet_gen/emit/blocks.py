@@ -355,6 +355,9 @@ def _snake(name: str) -> str:
 
 def _doc(first: BlockPlan, blocks: list[BlockPlan]) -> str:
     """One sentence on what the block computes."""
+    own = kind_of(first.type).emitted_doc(first)
+    if own is not None:
+        return own
     kernels = [
         f"{layer.kernel}x{layer.kernel}" if isinstance(layer, Conv) else layer.doc()
         for layer in first.branch

@@ -16,7 +16,7 @@ from .values import EmitError
 
 # What a helper class may use besides builtins, ``torch`` and ``nn`` (which every emitted file
 # imports): each is an import the emitted file then has (keys of templates.IMPORTS).
-OPTIONAL_IMPORTS = frozenset({"F", "math", "copy", "Any", "NamedTuple", "Sequence"})
+OPTIONAL_IMPORTS = frozenset({"F", "math", "copy", "Any", "NamedTuple", "Sequence", "torchdiffeq"})
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,9 @@ def emit_source(
         source=comment_text(py_literal(str(source))) if source is not None else "no file (built in Python)",
         overrides=[comment_text(py_literal(item)) for item in overrides],
         spec_hash=plan.spec_hash,
-        module_doc=_module_doc(plan, source, described, for_int8=target == INT8),
+        module_doc=_module_doc(
+            plan, source, described, for_int8=target == INT8, solver=IMPORTS["torchdiffeq"] in imports
+        ),
         imports=imports,
     )
     text = render("file.py.j2", header=header, parts=helpers + parts, exports=sorted(own_names & EXPORTED), **context)
@@ -133,7 +135,11 @@ def import_lines(names: set[str]) -> list[str]:
         if taken:
             stdlib = sorted([*stdlib, f"from {module} import {', '.join(taken)}"], key=_isort_key)
     torch_lines = sorted(
-        ["import torch", "from torch import nn", *(IMPORTS[n] for n in names if n in ("F", "checkpoint"))],
+        [
+            "import torch",
+            "from torch import nn",
+            *(IMPORTS[n] for n in names if n in ("F", "checkpoint", "torchdiffeq")),
+        ],
         key=_isort_key,
     )
     lines = stdlib + ([""] if stdlib else []) + torch_lines
@@ -168,7 +174,9 @@ def _output(plan: Plan) -> str:
     return f"It returns {plan.head.num_classes} class scores."
 
 
-def _module_doc(plan: Plan, source: str | Path | None, described: Model, *, for_int8: bool = False) -> str:
+def _module_doc(
+    plan: Plan, source: str | Path | None, described: Model, *, for_int8: bool = False, solver: bool = False
+) -> str:
     title = f"{plan.name}: {plan.description}" if plan.description else plan.name
     origin = f"the spec file {source}" if source is not None else "a spec built in Python"
     if for_int8:
@@ -188,8 +196,10 @@ def _module_doc(plan: Plan, source: str | Path | None, described: Model, *, for_
                 " for the example's shape with TorchScript and oneDNN Graph, the fastest form at batch 1."
             )
         return paragraphs(title, f"{_numbers(plan)}. {_output(plan)}", _inference_note(plan), usage)
+    # A Neural-ODE block's solver is torchdiffeq's (resnet-gen's optional extra ``ode``).
+    needs = "torch and torchdiffeq (``pip install torchdiffeq``)" if solver else "only torch"
     usage = (
-        f"Written by resnet-gen from {origin} (family {plan.family}). It needs only torch:"
+        f"Written by resnet-gen from {origin} (family {plan.family}). It needs {needs}:"
         f" ``from {plan.name} import {plan.name}; model = {plan.name}()``."
     )
     return paragraphs(title, f"{_numbers(plan)}. {_output(plan)}", usage)

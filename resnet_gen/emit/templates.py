@@ -49,6 +49,8 @@ IMPORTS = {
     "NamedTuple": "from typing import NamedTuple",
     "F": "import torch.nn.functional as F",
     "checkpoint": "from torch.utils.checkpoint import checkpoint",
+    # The Neural-ODE block's solvers: the optional extra resnet-gen[ode], only where a file uses it.
+    "torchdiffeq": "import torchdiffeq",
 }
 
 

@@ -26,6 +26,7 @@ from .layers import (
     Size,
     SqueezeExcite,
     ZeroPadShortcut,
+    conv_out,
     pool_out,
 )
 from .types import BlockPlan, HeadPlan, Plan, StagePlan
@@ -132,6 +133,12 @@ def _widened(spec: Spec) -> Spec:
     if factor == 1:
         return spec
     stem = spec.stem.model_copy(update={"width": spec.stem.width * factor, "deep_width": spec.stem.deep_width * factor})
+    if stem.layers is not None:
+        widened = [
+            entry.model_copy(update={"channels": entry.channels * factor}) if entry.channels else entry
+            for entry in stem.layers
+        ]
+        stem = stem.model_copy(update={"layers": widened})
     stages = [stage.model_copy(update={"width": stage.width * factor}) for stage in spec.stages]
     return spec.model_copy(update={"stem": stem, "stages": stages, "width_factor": 1})
 
@@ -178,8 +185,31 @@ def _check_size(size: Size, where: str) -> None:
         )
 
 
+def _listed_stem(spec: Spec, make: LayerBuilder, size: Size) -> tuple[list[Layer], Size]:
+    """A ``layers`` stem: its entries as written, entry ``i`` at ``stem_layers.<i>``."""
+    assert spec.stem.layers is not None
+    layers: list[Layer] = []
+    channels = spec.input.channels
+    for index, entry in enumerate(spec.stem.layers):
+        path = f"stem_layers.{index}"
+        if entry.type == "conv":
+            assert entry.channels is not None
+            kernel, stride, padding = entry.resolved_kernel, entry.resolved_stride, entry.resolved_padding
+            out = (conv_out(size[0], kernel, stride, padding), conv_out(size[1], kernel, stride, padding))
+            _check_size(out, path)
+            layers.append(Conv(path, channels, entry.channels, kernel, stride, padding, 1, 1, bool(entry.bias), out))
+            channels, size = entry.channels, out
+        elif entry.type == "norm":
+            layers.extend(make.norm(path, channels))
+        else:
+            layers.append(make.act(path))
+    return layers, size
+
+
 def _stem(spec: Spec, make: LayerBuilder, size: Size, *, with_norm: bool) -> tuple[list[Layer], Size]:
     stem = spec.stem
+    if stem.layers is not None:
+        return _listed_stem(spec, make, size)
     cin = spec.input.channels
     layers: list[Layer] = []
     if stem.type == "conv":
@@ -268,17 +298,13 @@ def _block(
         spec, make, in_channels, out_channels, stride, first_dilation, size, pre, stage_dilation=dilation
     )
     _check_shortcut_size(path, shortcut, size, branch.out_size)
-    preact: list[Layer] = []
-    if order == "pre":
-        preact = [*make.norm("bn1", in_channels), make.act("act1")]
-    elif order == "relu_preact":
-        # Not in place: an identity shortcut still reads the block's input.
-        preact = [make.act("act1", inplace=False)]
+    preact = kind.preactivation(make, in_channels, order)
     last_norm = [layer.path for layer in layers if isinstance(layer, Norm)]
     last_conv = [layer.path for layer in layers if isinstance(layer, Conv)]
     # Zero the layer that ends the branch: its last norm, or its last conv where no norm follows it.
     ends_on_conv = order in ("pre", "bn_after_add")
-    zero_init = last_conv[-1] if ends_on_conv else (last_norm[-1] if last_norm else None)
+    ends = last_conv if ends_on_conv else last_norm
+    zero_init = ends[-1] if ends else None
     residual = shortcut_type != "none"
     return BlockPlan(
         path=path,

@@ -19,7 +19,7 @@ Problem = tuple[tuple[str | int, ...], str, Any]
 
 def stem_reduction(stem: StemSpec) -> int:
     """How many times smaller the stem's output is than the input."""
-    return stem.stride * (1 if stem.pool == "none" else 2)
+    return stem.reduction
 
 
 def natural_stride(stem: StemSpec, stages: Sequence[StageSpec]) -> int:

@@ -23,7 +23,7 @@ def width_problems(spec: Spec) -> list[Problem]:
     factor = spec.width_factor
     problems: list[Problem] = []
     stem_widths = [("width", spec.stem.width)]
-    if spec.stem.type != "conv":
+    if spec.stem.type in ("deep", "deep_tiered"):
         stem_widths.append(("deep_width", spec.stem.deep_width))
     for stem_key, width in stem_widths:
         if width * factor > MAX_CHANNELS:

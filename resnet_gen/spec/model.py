@@ -201,6 +201,56 @@ class ConvSpec(_Strict):
         return self
 
 
+class StemLayerSpec(_Strict):
+    """One entry of a ``layers`` stem: a conv (``channels``, ``kernel``, ``stride``, ``padding``,
+    ``bias``), the spec's norm, or the spec's activation."""
+
+    type: Literal["conv", "norm", "act"] = Field(
+        description="`conv`: a 2-D conv; `norm`: the spec's norm layer; `act`: the spec's activation."
+    )
+    channels: Channels | None = Field(default=None, description="`conv` only: output channels.")
+    kernel: Annotated[int, Field(ge=1, le=11)] | None = Field(
+        default=None, description="`conv` only: kernel size; unset means 3."
+    )
+    stride: Annotated[int, Field(ge=1, le=4)] | None = Field(
+        default=None, description="`conv` only: stride; unset means 1."
+    )
+    padding: Annotated[int, Field(ge=0, le=5)] | None = Field(
+        default=None, description="`conv` only: zero padding on each side; unset means `(kernel - 1) // 2`."
+    )
+    bias: bool | None = Field(default=None, description="`conv` only: a bias term; unset means none.")
+
+    CONV_KEYS: ClassVar[tuple[str, ...]] = ("channels", "kernel", "stride", "padding", "bias")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return _shorthand("type", value)
+
+    @model_validator(mode="after")
+    def _keys_fit_type(self) -> StemLayerSpec:
+        from .backbone import raise_problems
+
+        if self.type == "conv" and self.channels is None:
+            raise_problems([(("channels",), "a conv entry needs channels (its output channels)", None)])
+        if self.type != "conv":
+            given = [key for key in self.CONV_KEYS if getattr(self, key) is not None]
+            raise_problems([((key,), f"{key} applies to conv entries only", getattr(self, key)) for key in given])
+        return self
+
+    @property
+    def resolved_kernel(self) -> int:
+        return 3 if self.kernel is None else self.kernel
+
+    @property
+    def resolved_stride(self) -> int:
+        return 1 if self.stride is None else self.stride
+
+    @property
+    def resolved_padding(self) -> int:
+        return (self.resolved_kernel - 1) // 2 if self.padding is None else self.padding
+
+
 class StemSpec(_Strict):
     """The layers before the first stage.
 
@@ -211,11 +261,18 @@ class StemSpec(_Strict):
     ``pool``: ``max`` (3x3 stride 2), ``conv`` (a strided 3x3 conv + norm + act in its place) or ``none``.
     ``max_zero_pad``: a 1-pixel zero border, then an unpadded 3x3 stride-2 max pool (BiT's "fixed"
     padding; unlike ``max`` the border takes part in the maximum, which matters for negative inputs).
+    ``layers``: the entries of ``layers`` in order (convs, norms, activations), nothing added: entry
+    ``i`` is the module ``stem_layers.<i>`` (state_dict keys ``stem_layers.0.weight``, ...); ``width`` is the
+    last conv's channels and there is no pool.
     """
 
-    type: Literal["conv", "deep", "deep_tiered"] = Field(
+    type: Literal["conv", "deep", "deep_tiered", "layers"] = Field(
         default="conv",
-        description="`conv`: one `kernel` x `kernel` conv; `deep`: three 3x3 convs (ResNet-C); `deep_tiered`: as `deep` with `3 * (deep_width // 4)` channels in the first conv.",
+        description="`conv`: one `kernel` x `kernel` conv; `deep`: three 3x3 convs (ResNet-C); `deep_tiered`: as `deep` with `3 * (deep_width // 4)` channels in the first conv; `layers`: the entries of `layers`, as written.",
+    )
+    layers: Annotated[list[StemLayerSpec], Field(min_length=1, max_length=32)] | None = Field(
+        default=None,
+        description="`layers` stems only: the stem's convs, norms and activations in order (modules `stem_layers.0`, `stem_layers.1`, ...).",
     )
     width: Channels = Field(default=64, description="Output channels of the stem (of its last conv).")
     kernel: Literal[1, 3, 5, 7] = Field(
@@ -230,6 +287,64 @@ class StemSpec(_Strict):
         default="max",
         description="Downsampling after the stem convs: `max` (3x3 stride-2 max pool), `max_zero_pad` (a zero border, then an unpadded 3x3 stride-2 max pool, as BiT), `conv` (a strided 3x3 conv + norm + activation) or `none`.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _layers_set_width(cls, value: Any) -> Any:
+        """A ``layers`` stem's width is its last conv's channels, and it has no pool."""
+        from .backbone import raise_problems
+
+        if not isinstance(value, dict) or value.get("type") != "layers" or not isinstance(value.get("layers"), list):
+            return value
+        convs = [
+            entry.get("channels")
+            for entry in value["layers"]
+            if isinstance(entry, dict) and entry.get("type") == "conv"
+        ]
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        if not convs:
+            problems.append((("layers",), "a layers stem needs at least one conv entry", None))
+        elif isinstance(convs[-1], int) and value.get("width", convs[-1]) != convs[-1]:
+            problems.append(
+                (
+                    ("width",),
+                    f"a layers stem's width is its last conv's channels ({convs[-1]}); leave width unset",
+                    value["width"],
+                )
+            )
+        if value.get("pool", "none") != "none":
+            problems.append((("pool",), "a layers stem has no pool; write its layers out instead", value["pool"]))
+        for key in ("kernel", "stride", "deep_width"):
+            if key in value:
+                problems.append(
+                    ((key,), f"{key} does not apply to a layers stem; each conv entry has its own", value[key])
+                )
+        raise_problems(problems)
+        width = convs[-1] if convs and isinstance(convs[-1], int) else value.get("width", 64)
+        return {**value, "width": width, "pool": "none"}
+
+    @model_validator(mode="after")
+    def _layers_for_layers_type(self) -> StemSpec:
+        if self.type == "layers" and self.layers is None:
+            raise ValueError("a layers stem needs layers: its convs, norms and activations in order")
+        if self.type != "layers" and self.layers is not None:
+            raise ValueError("layers applies to stems of type: layers only")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_layers(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Stems of the other types dump as they always have (and the emitted files' spec hash holds).
+        data = handler(self)
+        if isinstance(data, dict) and self.layers is None:
+            data.pop("layers", None)
+        return data
+
+    @property
+    def reduction(self) -> int:
+        """How many times its convs (and pool) shrink the input."""
+        if self.layers is not None:
+            return math.prod(entry.resolved_stride for entry in self.layers if entry.type == "conv")
+        return self.stride * (1 if self.pool == "none" else 2)
 
     @model_validator(mode="after")
     def _tiered_has_width(self) -> StemSpec:
@@ -337,7 +452,7 @@ class BlockSpec(_Strict):
     # each kind's subclass narrows it to Literal[its name], and the schema lists the names as an enum.
     type: str = Field(
         default="basic",
-        description="`basic` (two 3x3 convs), `bottleneck` (1x1, 3x3, 1x1 convs) or `resnest` (a bottleneck whose 3x3 is ResNeSt's split attention, Zhang et al. 2020).",
+        description="`basic` (two 3x3 convs), `bottleneck` (1x1, 3x3, 1x1 convs) or `resnest` (a bottleneck whose 3x3 is ResNeSt's split attention, Zhang et al. 2020) or `ode` (a Neural-ODE block, Chen et al. 2018).",
     )
     expansion: Annotated[int, Field(ge=1, le=64)] | None = Field(
         default=None,
@@ -838,10 +953,17 @@ class Spec(_Strict):
             return self
         stem, factor = self.stem, self.width_factor
         widths = []
-        if stem.type != "conv":
+        if stem.layers is not None:
+            channels = self.input.channels
+            for entry in stem.layers:
+                if entry.type == "conv" and entry.channels is not None:
+                    channels = entry.channels * factor
+                elif entry.type == "norm":
+                    widths.append(channels)
+        elif stem.type != "conv":
             deep = stem.deep_width * factor
             widths += [3 * (deep // 4) if stem.type == "deep_tiered" else deep, deep]
-        if self.block.order != "pre" or stem.pool == "conv":
+        if stem.layers is None and (self.block.order != "pre" or stem.pool == "conv"):
             widths.append(stem.width * factor)
         for channels in widths:
             if channels % self.norm.groups:
