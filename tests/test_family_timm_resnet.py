@@ -55,19 +55,33 @@ FULL_DEPTH_MAX_BLOCKS = 20
 TWIN_BLOCKS = (2, 1, 1, 1)  # two blocks in the first stage: an identity shortcut is exercised too
 
 
+_POOL_SIZE = 1_000_003  # prime, so no tensor's rows or filters repeat the same values
+
+
 def _randomize_state(model: nn.Module, seed: int = 0) -> None:
     """Random values for everything in the state_dict (not non-persistent buffers such as a blur
-    filter, which are constants), scaled so activations stay moderate through deep nets."""
+    filter, which are constants), scaled so activations stay moderate through deep nets. The values
+    are drawn once into a pool and laid out at a different offset in each tensor: as good as fresh
+    draws for parity, and several times faster (fresh draws were a fifth of a float64 check)."""
     generator = torch.Generator().manual_seed(seed)
+    pool = torch.rand(_POOL_SIZE, generator=generator, dtype=torch.float64)
+    offset = 0
     with torch.no_grad():
         for tensor in model.state_dict().values():
             if not tensor.is_floating_point():
                 continue
-            values = torch.rand(tensor.shape, generator=generator, dtype=tensor.dtype)
+            flat = tensor.view(-1)
+            start = 0
+            while start < flat.numel():
+                take = min(flat.numel() - start, _POOL_SIZE - offset)
+                flat[start : start + take].copy_(pool[offset : offset + take])
+                start += take
+                offset = (offset + take) % _POOL_SIZE
+            offset = (offset + 7919) % _POOL_SIZE
             if tensor.dim() == 1:
-                tensor.copy_(0.5 + values)  # norm weights and variances stay positive
+                tensor.add_(0.5)  # norm weights and variances stay positive
             else:
-                tensor.copy_((values - 0.5) * (2.0 / max(1, tensor[0].numel()) ** 0.5))
+                tensor.sub_(0.5).mul_(2.0 / max(1, tensor[0].numel()) ** 0.5)
 
 
 def test_catalog_covers_every_timm_resnet() -> None:
