@@ -27,7 +27,7 @@ import pytest
 import timm
 import torch
 from torch import nn
-from torch_helpers import count_macs, count_params
+from torch_helpers import count_macs, count_params, fill_from_pool
 
 from resnet_gen import build, catalog
 from resnet_gen.compile import load_spec
@@ -55,33 +55,11 @@ FULL_DEPTH_MAX_BLOCKS = 20
 TWIN_BLOCKS = (2, 1, 1, 1)  # two blocks in the first stage: an identity shortcut is exercised too
 
 
-_POOL_SIZE = 1_000_003  # prime, so no tensor's rows or filters repeat the same values
-
-
 def _randomize_state(model: nn.Module, seed: int = 0) -> None:
     """Random values for everything in the state_dict (not non-persistent buffers such as a blur
-    filter, which are constants), scaled so activations stay moderate through deep nets. The values
-    are drawn once into a pool and laid out at a different offset in each tensor: as good as fresh
-    draws for parity, and several times faster (fresh draws were a fifth of a float64 check)."""
-    generator = torch.Generator().manual_seed(seed)
-    pool = torch.rand(_POOL_SIZE, generator=generator, dtype=torch.float64)
-    offset = 0
-    with torch.no_grad():
-        for tensor in model.state_dict().values():
-            if not tensor.is_floating_point():
-                continue
-            flat = tensor.view(-1)
-            start = 0
-            while start < flat.numel():
-                take = min(flat.numel() - start, _POOL_SIZE - offset)
-                flat[start : start + take].copy_(pool[offset : offset + take])
-                start += take
-                offset = (offset + take) % _POOL_SIZE
-            offset = (offset + 7919) % _POOL_SIZE
-            if tensor.dim() == 1:
-                tensor.add_(0.5)  # norm weights and variances stay positive
-            else:
-                tensor.sub_(0.5).mul_(2.0 / max(1, tensor[0].numel()) ** 0.5)
+    filter, which are constants), scaled so activations stay moderate through deep nets; laid out
+    from one pool of draws (fresh draws were a fifth of a float64 check)."""
+    fill_from_pool(model.state_dict().values(), seed)
 
 
 def test_catalog_covers_every_timm_resnet() -> None:
