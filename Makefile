@@ -61,8 +61,8 @@ lint: $(DEV)
 test: lint
 	$(BIN)/pytest -n 2 --dist worksteal -v --durations=15
 
-# The quick loop: every test on each family's smallest spec, without the minute-long ones
-# (tests/conftest.py, --quick); see README.md, "Contributing".
+# The quick loop: every test on each family's smallest spec, without the minute-long ones, and
+# at least one test of every test file (tests/conftest.py, --quick); see README.md, "Contributing".
 test-quick: $(DEV)
 	$(BIN)/pytest -n 2 --dist worksteal -v --quick --durations=10
 

@@ -58,14 +58,13 @@ def pytest_configure(config: pytest.Config) -> None:
 # `pytest --quick` runs every test function at least once on a sample of the catalog: each
 # family's smallest network stands for the family in tests parametrized over specs (a function
 # none of whose cases uses a sampled spec runs its first case), and the tests that cost minutes
-# each (benchmarks, wheel building, the README walk-through, inductor's C++ compile, and every
-# test marked slow, such as the BiT giants) are left for the full run. Left-out tests are
-# deselected and counted, never skipped; `make test` runs them all.
+# each (the benchmark runs, the README walk-through, inductor's C++ compile, and every test marked
+# slow, such as the BiT giants) are left for the full run. Every test file still contributes: a
+# file all of whose tests would be left out runs its first (test_packaging.py's one wheel build).
+# Left-out tests are deselected and counted, never skipped; `make test` runs them all.
 QUICK_LEAVES_OUT = {
-    "test_bench_smoke.py": None,
-    "test_packaging.py": None,
-    "test_readme.py": None,
-    "test_emit_standalone.py": "inductor",
+    "test_bench_smoke.py": ("test_quick_benchmark_prints_every_table", "test_gpu_script_runs_on_the_cpu"),
+    "test_emit_standalone.py": ("inductor",),
 }
 
 
@@ -95,10 +94,8 @@ def _quick_verdict(item: pytest.Item, sample: set[str], catalog_names: set[str])
     if item.get_closest_marker("slow") is not None:
         return "long"
     module = Path(str(item.fspath)).name
-    if module in QUICK_LEAVES_OUT:
-        word = QUICK_LEAVES_OUT[module]
-        if word is None or word in item.nodeid:
-            return "long"
+    if any(word in item.nodeid for word in QUICK_LEAVES_OUT.get(module, ())):
+        return "long"
     callspec = getattr(item, "callspec", None)
     specs = {v for v in (callspec.params.values() if callspec else ()) if isinstance(v, str) and v in catalog_names}
     return "unsampled" if specs and not specs & sample else "keep"
@@ -111,10 +108,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     verdicts = [_quick_verdict(item, sample, names) for item in items]
     functions = [f"{item.path}::{getattr(item, 'originalname', item.name)}" for item in items]
     running = {function for function, verdict in zip(functions, verdicts, strict=True) if verdict == "keep"}
+    files = {item.path for item, verdict in zip(items, verdicts, strict=True) if verdict == "keep"}
     kept, left = [], []
     for item, function, verdict in zip(items, functions, verdicts, strict=True):
         if verdict == "unsampled" and function not in running:
             running.add(function)  # the function's first case stands for it
+            verdict = "keep"
+        if item.path not in files:
+            files.add(item.path)  # a file's first test stands for it
             verdict = "keep"
         (kept if verdict == "keep" else left).append(item)
     if left:

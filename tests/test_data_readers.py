@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from sklearn.datasets import load_digits
 
 from resnet_gen.data import DataError, open_dataset
 from resnet_gen.data.transforms import Augment, apply
@@ -105,6 +104,8 @@ def test_imagefolder_tree(tmp_path: Path) -> None:
 
 def test_digits_is_sklearns_set_split_in_two() -> None:
     train, test = open_dataset("digits", "train", normalize="none"), open_dataset("digits", "test", normalize="none")
+    from sklearn.datasets import load_digits  # a second of import: only this test needs it
+
     reference = load_digits()
     assert len(train) + len(test) == len(reference.images) and len(test) == 360
     seen = sorted(

@@ -14,6 +14,8 @@ the spec options the catalog does not use (drop path, backbones, other norms and
 
 from __future__ import annotations
 
+from functools import cache
+
 import pytest
 import torch
 from conftest import CLASSIFIER_SPECS
@@ -37,7 +39,9 @@ WHOLE_MACS = 120_000_000
 BATCH = 2
 
 
+@cache
 def _plan(name: str) -> Plan:
+    """Lowered once per process: choosing WHOLE at collection lowers every spec."""
     return rg.lower(rg.load_spec(name))
 
 

@@ -23,7 +23,7 @@ from cifar_reference_nets import (
     wide_resnet,
 )
 from torch import nn
-from torch_helpers import count_macs, count_params, randomize
+from torch_helpers import count_params, randomize
 
 from resnet_gen import build, catalog, load_spec, lower
 
@@ -152,11 +152,12 @@ def test_plan_gives_the_published_macs(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(PAPER_PARAMS))
 def test_torch_counts_the_built_module_like_the_plan_and_it_trains(name: str) -> None:
-    """Build once: parameters(), the flop counter at the spec's input size, one small forward/backward."""
+    """Build once: parameters() and one small forward/backward. The flop counter's MACs of the
+    built module equal the plan's for every shipped spec in test_catalog_counts.py (on the meta
+    device); counting here again ran a real forward at the full input size for nothing new."""
     plan = lower(load_spec(name))
     model = build(plan)
     assert count_params(model) == plan.params == PAPER_PARAMS[name]
-    assert count_macs(model, plan.input_channels, plan.input_size) == plan.macs
 
     size = SMOKE_SIZE[plan.input_size[0]]
     model.train()

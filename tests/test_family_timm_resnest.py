@@ -35,27 +35,22 @@ def test_spec_names_its_reference(name: str) -> None:
     spec = load_spec(name)
     assert spec.name == name and spec.block.type == "resnest"
     assert spec.reference is not None and spec.reference.source == f"timm.models.resnest.{name}"
-    # With test_plan_counts_match_timm below (plan == timm's count): the reference is timm's count.
+    # With test_counts_and_state_dict_layout_match_timm below (plan == timm's count): the reference is timm's count.
     assert spec.reference.params == lower(spec).params
     # timm's default input size for the net (256 to 416 for the "e" nets).
     assert (spec.input.channels, *spec.input.hw) == timm.get_pretrained_cfg(name).input_size
 
 
 @pytest.mark.parametrize("name", TIMM_NAMES)
-def test_plan_counts_match_timm(name: str) -> None:
-    # torch's count of our own module: test_catalog_counts.py, for every shipped spec.
+def test_counts_and_state_dict_layout_match_timm(name: str) -> None:
+    # One meta-device build of timm's model serves both checks; torch's count of our own module:
+    # test_catalog_counts.py, for every shipped spec.
     plan = lower(load_spec(name))
     with torch.device("meta"):
         theirs = timm.create_model(name)
+        ours = build(plan)
     assert plan.params == count_params(theirs)
     assert plan.macs == count_macs(theirs, plan.input_channels, plan.input_size)
-
-
-@pytest.mark.parametrize("name", TIMM_NAMES)
-def test_state_dict_layout_matches_timm(name: str) -> None:
-    with torch.device("meta"):
-        ours = build(load_spec(name))
-        theirs = timm.create_model(name)
     our_shapes = {key: tuple(value.shape) for key, value in ours.state_dict().items()}
     their_shapes = {key: tuple(value.shape) for key, value in theirs.state_dict().items()}
     assert our_shapes == their_shapes

@@ -22,10 +22,6 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-# A few minutes: a scratch copy, about 25 commands, torch imported by each Python example. One test
-# follows the README and checks everything after it, so no two xdist workers ever both build it.
-pytestmark = pytest.mark.slow
-
 SKIP = re.compile(r"<!-- readme-test: skip \((.+)\) -->")
 
 
@@ -167,6 +163,9 @@ def test_the_examples_are_found() -> None:
     assert len(commands) >= 20
 
 
+# A few minutes: a scratch copy, about 25 commands, torch imported by each Python example. One test
+# follows the README and checks everything after it, so no two xdist workers ever both build it.
+@pytest.mark.slow
 def test_every_example_runs_and_then_nothing_tracked_has_changed(
     followed: tuple[Path, dict[str, str], list[Ran]],
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -33,6 +35,34 @@ def randomize(model: nn.Module, seed: int = 0) -> None:
                 tensor.copy_(0.5 + values)  # norm weights/vars stay positive
             else:
                 tensor.copy_((values - 0.5) * 2.0 / max(1, tensor[0].numel()) ** 0.5)
+
+
+_POOL_SIZE = 1_000_003  # prime, so no tensor's rows or filters repeat the same values
+
+
+def fill_from_pool(tensors: Iterable[torch.Tensor], seed: int = 0) -> None:
+    """Random values, scaled as ``randomize`` scales them, in the floating-point ``tensors``: drawn
+    once into a pool and laid out at a different offset in each tensor. As good as fresh draws for
+    parity, and several times faster on big nets (fresh draws of 127M float64 values take seconds)."""
+    generator = torch.Generator().manual_seed(seed)
+    pool = torch.rand(_POOL_SIZE, generator=generator, dtype=torch.float64)
+    offset = 0
+    with torch.no_grad():
+        for tensor in tensors:
+            if not tensor.is_floating_point():
+                continue
+            flat = tensor.view(-1)
+            start = 0
+            while start < flat.numel():
+                take = min(flat.numel() - start, _POOL_SIZE - offset)
+                flat[start : start + take].copy_(pool[offset : offset + take])
+                start += take
+                offset = (offset + take) % _POOL_SIZE
+            offset = (offset + 7919) % _POOL_SIZE
+            if tensor.dim() == 1:
+                tensor.add_(0.5)  # norm weights and variances stay positive
+            else:
+                tensor.sub_(0.5).mul_(2.0 / max(1, tensor[0].numel()) ** 0.5)
 
 
 def assert_same_behaviour(ours: nn.Module, theirs: nn.Module, x: torch.Tensor, *, atol: float = 1e-10) -> None:
