@@ -19,19 +19,29 @@ the network in eval mode, one multiply-add = one MAC = one "flop" in fvcore's an
   calls). Modules of other types (our StdConv2d, FrozenBatchNorm2d, BlurPool2d, EvoNorm, FRN)
   count only the patched calls they make.
 
+Decoder heads (``head.type: segmentation | multitask``) add the tensor operations of their
+forward that are no module: resizes (``F.interpolate``), FPN's sums, U-Net's concatenations and
+its pad to the skip's size. fvcore counts a nearest resize as 1 and a bilinear one as 4 per output
+element (its ``upsample_*2d`` handles) and nothing for the rest; ptflops counts every resize as 1
+per output element (its patched ``F.interpolate``) and nothing for the rest (``+`` and
+``torch.cat`` are not the functions it patches). Transposed convs count their input pixels in
+both tools, as torch does, ptflops adding the bias per output element.
+
 Activations are fvcore's ``ActivationCountAnalysis`` (timm's benchmark "activations"): the
-elements of every conv and linear output, at batch 1.
+elements of every conv (transposed convs too) and linear output, at batch 1.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from .choices import HeadPoolType
-from .errors import SpecError
 from .plan import layers as L
+from .plan.heads import DECODER, DecoderPlan
+from .plan.layers import Size
 from .plan.types import Plan
 
 if sys.version_info >= (3, 11):
@@ -43,8 +53,10 @@ Convention = Literal["torchvision", "fvcore", "ptflops"]
 CONVENTIONS: tuple[Convention, ...] = get_args(Convention)
 CONVENTION_RULES: dict[Convention, str] = {
     "torchvision": "conv + linear multiply-adds, biases not counted (papers, torchvision)",
-    "fvcore": "conv + linear multiply-adds, batch norm 2/element, group norm 5/element, global average pool 1/element",
-    "ptflops": "conv + linear with biases, batch/group norm 2/element, ReLU and pooling 2/element (module hook + function)",
+    "fvcore": "conv + linear multiply-adds, batch norm 2/element, group norm 5/element, global average pool 1/element,"
+    " resize 1 (nearest) or 4 (bilinear)/output element",
+    "ptflops": "conv + linear with biases, batch/group norm 2/element, ReLU and pooling 2/element (module hook + function),"
+    " resize 1/output element",
 }
 # ptflops: per element of an activation's output, its module hook plus the patched function.
 PTFLOPS_ACTIVATION = {
@@ -82,7 +94,24 @@ class DropPath:
     macs = 0
 
 
-Step = L.Layer | HeadPool | DropPath
+DecoderOpType = Literal["nearest", "bilinear", "add", "concat", "pad"]
+
+
+@dataclass(frozen=True)
+class DecoderOp:
+    """A tensor operation of a decoder's forward that is no module: a resize (``nearest`` or
+    ``bilinear`` ``F.interpolate``), the sum of two maps (``add``), a concatenation along the
+    channels (``concat``) or U-Net's crop or pad to the skip's size (``pad``). ``path`` is the
+    module whose forward runs it; ``shape`` the tensor it writes."""
+
+    path: str
+    type: DecoderOpType
+    shape: Shape
+    params = 0
+    macs = 0
+
+
+Step = L.Layer | HeadPool | DropPath | DecoderOp
 
 
 @dataclass(frozen=True)
@@ -157,6 +186,8 @@ def out_shape(layer: Step, shape: Shape) -> Shape:
         return (shape[0], 1, 1)
     if isinstance(layer, DropPath):
         return shape
+    if isinstance(layer, DecoderOp):
+        return layer.shape
     if isinstance(
         layer,
         (L.Norm, L.Act, L.Dropout, L.SqueezeExcite, L.EfficientChannelAttention, L.EvoNormS0, L.FilterResponseNorm),
@@ -169,13 +200,8 @@ def placed(plan: Plan) -> tuple[Placed, ...]:
     """Every module the forward pass runs, stem to head, with full paths and shapes.
 
     Adds what the plan keeps outside ``Plan.layers``: each block's drop-path and activation after
-    the add (``act_out``), and the head's global pool and dropout, as the live network has them."""
-    if plan.decoder is not None:
-        # The decoders' upsampling, concatenations and sums are not modelled in these conventions.
-        raise SpecError(
-            f"{plan.name}: the counting conventions, activations, per-layer table and memory estimate"
-            " do not cover decoder heads yet; info without --count/--depth/--batch reports their params and MACs"
-        )
+    the add (``act_out``), the head's global pool and dropout, and a decoder's resizes, sums and
+    concatenations, as the live network has them, each where its module is registered."""
     out: list[Placed] = []
     tensors = 0  # the last tensor number handed out
 
@@ -183,6 +209,9 @@ def placed(plan: Plan) -> tuple[Placed, ...]:
         nonlocal tensors
         tensors += 1
         return tensors
+
+    # The map each top-level stem module writes and each stage's output: what a decoder reads.
+    outputs: dict[str, tuple[Shape, int]] = {}
 
     def run(layers: tuple[Step, ...], start: tuple[Shape, int], prefix: str = "") -> tuple[Shape, int]:
         shape, tensor = start
@@ -194,7 +223,10 @@ def placed(plan: Plan) -> tuple[Placed, ...]:
             shape, tensor = after, written
         return shape, tensor
 
-    current = run(plan.stem, ((plan.input_channels, *plan.input_size), 0))
+    current: tuple[Shape, int] = (plan.input_channels, *plan.input_size), 0
+    for layer in plan.stem:
+        current = run((layer,), current)
+        outputs[layer.path.split(".")[0]] = current
     for block in plan.blocks:
         block_in = current
         current = run(block.preact, current, block.path)
@@ -213,9 +245,12 @@ def placed(plan: Plan) -> tuple[Placed, ...]:
             out.append(dropped)
         if block.post_activation is not None:
             current = run((L.Act(f"{block.path}.act_out", block.post_activation),), current)
+        outputs[block.path.split(".")[0]] = current
     if plan.features:  # a backbone returns its taps: no final layers, no head
         return tuple(out)
     current = run(plan.final, current)
+    if plan.stages:  # a decoder's tap on the last stage reads the map after the final layers
+        outputs[plan.stages[-1].path] = current
     if plan.head is not None:
         pooled_shape, pooled = run((HeadPool("global_pool", plan.head.pool),), current)
         current = ((pooled_shape[0],), pooled)  # flattened: a view of the pooled tensor
@@ -223,7 +258,61 @@ def placed(plan: Plan) -> tuple[Placed, ...]:
             current = run((L.Dropout("head_dropout", plan.head.dropout),), current)
         if plan.head.fc is not None:
             run((plan.head.fc,), current)
+    if plan.decoder is not None:  # registered after a multitask net's head (it runs before it)
+        features = [outputs[tap.module] for tap in plan.decoder.taps]
+        out.extend(_decoder(plan.decoder, features, plan.input_size, new_tensor))
     return tuple(out)
+
+
+def _decoder(
+    decoder: DecoderPlan, features: list[tuple[Shape, int]], input_size: Size, new_tensor: Callable[[], int]
+) -> list[Placed]:
+    """A decoder's modules and tensor operations in the order its forward (runtime/decoders.py) runs them."""
+    out: list[Placed] = []
+    modules = {layer.path: layer for layer in decoder.layers}
+
+    def step(layer: Step, start: tuple[Shape, int]) -> tuple[Shape, int]:
+        after, written = out_shape(layer, start[0]), new_tensor()
+        out.append(Placed(layer, start[0], after, start[1], written))
+        return after, written
+
+    def op(kind: DecoderOpType, start: tuple[Shape, int], shape: Shape) -> tuple[Shape, int]:
+        return step(DecoderOp(DECODER, kind, shape), start)
+
+    def sequence(prefix: str, start: tuple[Shape, int]) -> tuple[Shape, int]:
+        """The decoder's layers under ``prefix`` (an nn.Sequential), in order."""
+        for layer in decoder.layers:
+            if layer.path.startswith(f"{prefix}."):
+                start = step(layer, start)
+        return start
+
+    if decoder.type == "transposed":
+        x = sequence(f"{DECODER}.layers", features[-1])
+    elif decoder.type == "fpn":
+        levels = len(features)
+        laterals = [step(modules[f"{DECODER}.lateral.{i}"], features[i]) for i in range(levels)]
+        for level in range(levels - 1, 0, -1):  # top-down: nearest upsampling added to the finer lateral
+            finer = laterals[level - 1][0]
+            op("nearest", laterals[level], finer)
+            laterals[level - 1] = op("add", laterals[level - 1], finer)
+        smoothed = [step(modules[f"{DECODER}.smooth.{i}"], laterals[i]) for i in range(levels)]
+        x = smoothed[0]
+        for coarser in smoothed[1:]:  # every level resized to the finest and summed
+            op("bilinear", coarser, x[0])
+            x = op("add", x, x[0])
+        x = step(modules[f"{DECODER}.classifier"], x)
+    elif decoder.type == "unet":
+        x = features[-1]
+        for level, skip in enumerate(reversed(features[:-1])):
+            x = step(modules[f"{DECODER}.up.{level}"], x)
+            x = op("pad", x, (x[0][0], *skip[0][1:]))
+            x = op("concat", x, (x[0][0] + skip[0][0], *skip[0][1:]))
+            x = sequence(f"{DECODER}.blocks.{level}", x)
+        x = step(modules[f"{DECODER}.classifier"], x)
+    else:
+        raise TypeError(f"no counting model for decoder {decoder.type!r}")
+    op("bilinear", x, (x[0][0], *input_size))  # the mask at the input's size
+    return out
 
 
 def counts(item: Placed) -> Counts:
@@ -277,6 +366,10 @@ def counts(item: Placed) -> Counts:
     if isinstance(layer, HeadPool):  # fvcore counts adaptive_avg_pool2d only; ptflops hook + function
         return Counts(0, n_in if layer.type == "avg" else 0, 2 * n_in, 0)
     if isinstance(layer, DropPath):
+        return ZERO
+    if isinstance(layer, DecoderOp):  # fvcore's upsample handles: nearest 1, bilinear 4 per output element
+        if layer.type in ("nearest", "bilinear"):
+            return Counts(0, n_out * (1 if layer.type == "nearest" else 4), n_out, 0)
         return ZERO
     assert_never(layer)
 

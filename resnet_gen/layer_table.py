@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .counting import Convention, HeadPool, Shape, Step, counts, placed
+from .counting import Convention, DecoderOp, HeadPool, Shape, Step, counts, placed
 from .plan import layers as L
+from .plan.heads import DECODER
 from .plan.types import Plan
 
 
@@ -34,6 +35,10 @@ def _kind(step: Step) -> str:
         return step.type + (" pool" if isinstance(step, L.Pool) else "")
     if isinstance(step, HeadPool):
         return f"global {step.type} pool"
+    if isinstance(step, DecoderOp):
+        return f"{step.type} resize" if step.type in ("nearest", "bilinear") else step.type
+    if isinstance(step, L.ConvTranspose):
+        return f"transposed conv {step.kernel}x{step.kernel} x{step.stride}"
     words = {
         "SqueezeExcite": "squeeze-excite",
         "EfficientChannelAttention": "ECA",
@@ -45,7 +50,11 @@ def _kind(step: Step) -> str:
 
 
 def per_layer(plan: Plan, depth: int, convention: Convention = "torchvision") -> tuple[LayerRow, ...]:
-    """Rows for every module whose path has at most ``depth`` parts, parents before children."""
+    """Rows for every module whose path has at most ``depth`` parts, parents before children, as
+    the modules are registered.
+
+    A decoder's resizes, sums and concatenations are no modules: they count in the ``decoder``
+    row only, so its children's MACs need not add up to its own."""
     if depth < 1:
         raise ValueError(f"depth must be 1 or more, not {depth}")
     steps = placed(plan)
@@ -65,27 +74,42 @@ def per_layer(plan: Plan, depth: int, convention: Convention = "torchvision") ->
             if path not in params:
                 order.append(path)
                 params[path] = macs[path] = 0
-                if level == len(parts):
+                if path == DECODER:
+                    kind[path] = "decoder"
+                elif level == len(parts):
                     kind[path] = _kind(item.step)
                 else:
                     kind[path] = "stage" if path in stages else "block" if path in blocks else "sequential"
             params[path] += item.step.params
             macs[path] += item_macs
             shape[path] = item.out_shape  # the last module under a path writes its output
+    # Each parent's children in the order they first run, depth first: a U-Net decoder's
+    # up-convs and blocks alternate when run, yet each ModuleList lists its own together.
+    children: dict[str, list[str]] = {"": []}
+    for path in order:
+        children[path] = []
+        children[path.rpartition(".")[0]].append(path)
+
+    def tree(parent: str) -> list[str]:
+        return [row for path in children[parent] for row in (path, *tree(path))]
+
     return tuple(
         LayerRow(path, path.count(".") + 1, kind[path], shape[path], params[path], macs[path], macs[path] / total)
-        for path in order
+        for path in tree("")
     )
 
 
 def stage_macs(plan: Plan, convention: Convention) -> dict[str, int]:
-    """MACs in ``convention`` per row of the paper-style table: ``stem``, each stage, ``head``."""
+    """MACs in ``convention`` per row of the paper-style table: ``stem``, each stage, ``head``,
+    and ``decoder`` for a segmentation or multitask head."""
     stages = [stage.path for stage in plan.stages]
     out = {"stem": 0, **dict.fromkeys(stages, 0), "head": 0}
+    if plan.decoder is not None:
+        out[DECODER] = 0
     seen_stage = False
     for item in placed(plan):
         top = item.step.path.split(".")[0]
         seen_stage = seen_stage or top in out
-        key = top if top in stages else "head" if seen_stage else "stem"
+        key = top if top in stages or top == DECODER else "head" if seen_stage else "stem"
         out[key] += counts(item).convention(convention)
     return out

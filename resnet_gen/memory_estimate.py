@@ -8,11 +8,13 @@ Saved tensors follow the backward formulas of torch's autograd for each layer ki
 linear saves its input, a batch or group norm its input (and float32 statistics per channel or
 group), ReLU its output (in place: the same tensor its input was), SiLU/GELU/Mish/Hardswish their
 input (in place: a copy of it), max pooling its input and int64 indices, average pooling its input,
-dropout its mask (in the input's dtype on CPU), drop-path one value per sample, reflection padding its input, attention modules
-their input and their small pooled tensors; residual sums, constant padding, slicing and the
-head's global average (a mean) save nothing. A tensor several layers save is counted once. The working set is the
-larger of the backward pass's biggest pair of gradients (a layer's output and input) and the
-optimizer step's temporaries (AdamW: two copies of the biggest layer's parameters).
+dropout its mask (in the input's dtype on CPU), drop-path one value per sample, reflection
+padding its input, attention modules their input and their small pooled tensors, a transposed
+conv its input; residual sums, constant padding, slicing, the head's global average (a mean) and
+a decoder's resizes, sums, concatenations and crops save nothing. A tensor several layers save is
+counted once. The working set is the larger of the backward pass's biggest pair of gradients (a
+layer's output and input) and the optimizer step's temporaries (AdamW: two copies of the biggest
+layer's parameters).
 
 Not modelled: the loss's own tensors, allocator fragmentation, and mixed precision (float32
 master weights with bfloat16 activations): for that, add the float32 copies yourself.
@@ -24,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .counting import DropPath, HeadPool, Placed, Shape, placed
+from .counting import DecoderOp, DropPath, HeadPool, Placed, Shape, Step, placed
 from .plan import layers as L
 from .plan.types import Plan
 
@@ -173,10 +175,12 @@ def saves(item: Placed) -> Saves:
         return Saves()  # a global average pool is a mean: its backward needs only the shape
     if isinstance(layer, DropPath):  # the branch times a per-sample mask: the multiply saves the mask
         return Saves(elements=1)
+    if isinstance(layer, DecoderOp):  # resizes, sums, concatenations and pads: their backward needs only shapes
+        return Saves()
     assert_never(layer)
 
 
-def buffer_elements(layer: L.Layer | HeadPool | DropPath) -> int:
+def buffer_elements(layer: Step) -> int:
     """Elements of a layer's buffers (batch-norm statistics, BlurPool's filter)."""
     if isinstance(layer, L.Norm):
         if layer.type == "batch":
@@ -205,6 +209,7 @@ def buffer_elements(layer: L.Layer | HeadPool | DropPath) -> int:
             L.ConvTranspose,
             HeadPool,
             DropPath,
+            DecoderOp,
         ),
     ):
         return 0

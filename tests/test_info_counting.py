@@ -69,6 +69,26 @@ def test_per_layer_rows_match_the_live_module(name: str) -> None:
     assert sum(row.share for row in top) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("name", ["resnet50_fpn_seg", "resnet18_unet_seg", "medical_resnet18_multitask"])
+def test_per_layer_rows_match_the_live_module_with_a_decoder(name: str) -> None:
+    """Rows as the modules are registered (a multitask net's head before its decoder, each of a
+    U-Net's ModuleLists together though their modules alternate when run); a ModuleList is never
+    called itself, so its row sums its children's."""
+    spec = rg.load_spec(name, {"input.size": 64})
+    model, shapes, macs = _live_modules(spec)
+    rows = rg.analyze(spec).per_layer(depth=3)
+    assert [row.path for row in rows] == [path for path, _ in model.named_modules() if path and path.count(".") < 3]
+    for row in rows:
+        module = model.get_submodule(row.path)
+        assert row.params == sum(p.numel() for p in module.parameters()), row.path
+        if isinstance(module, nn.ModuleList):
+            assert row.macs == sum(macs.get(f"{row.path}.{child}", 0) for child, _ in module.named_children())
+        else:
+            assert row.output_shape == shapes[row.path], row.path
+            assert row.macs == macs.get(row.path, 0), row.path
+    assert rows[-1].path.startswith("decoder.")  # registered last, after a multitask net's head
+
+
 def test_per_layer_in_another_convention_sums_to_its_total() -> None:
     report = rg.analyze("resnet34")
     rows = report.per_layer(depth=1, convention="ptflops")
@@ -89,6 +109,29 @@ def test_info_json_gives_the_api_numbers(capsys: pytest.CaptureFixture[str]) -> 
     memory = report.memory(batch=32, dtype="bf16", optimizer="adamw")
     assert data["memory"]["bytes"] == dict(memory.rows())
     assert data["memory"]["bytes"]["total"] == sum(value for key, value in memory.rows() if key != "total")
+
+
+def test_info_json_for_a_decoder_head(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["info", "resnet50_fpn_seg", "--json", "--count", "ptflops", "--depth", "2", "--batch", "8"])
+    data = json.loads(capsys.readouterr().out)
+    report = rg.analyze("resnet50_fpn_seg")
+    assert data["count"] == {"convention": "ptflops", "macs": report.count("ptflops")}
+    assert data["activations"] == report.activations
+    layers = {r["path"]: r for r in data["layers"]}
+    assert layers["decoder"]["kind"] == "decoder" and layers["decoder"]["output_shape"] == [21, 224, 224]
+    assert sum(r["macs"] for r in data["layers"] if "." not in r["path"]) == report.count("ptflops")
+    assert data["memory"]["bytes"] == dict(report.memory(batch=8).rows())
+
+
+@pytest.mark.parametrize("convention", ["fvcore", "ptflops"])
+def test_decoder_row_in_another_convention(convention: str, capsys: pytest.CaptureFixture[str]) -> None:
+    report = rg.analyze("resnet18_unet_seg")
+    main(["info", "resnet18_unet_seg", "--count", convention])
+    out = capsys.readouterr().out
+    decoder = next(row for row in report.per_layer(depth=1, convention=convention) if row.path == "decoder")
+    line = next(line for line in out.splitlines() if line.startswith("decoder "))
+    assert f" {decoder.macs / 1e6:,.2f}M " in line
+    assert f"MACs:   {report.count(convention):,} " in out and f"activations: {report.activations:,} " in out
 
 
 def test_info_text_shows_the_chosen_convention(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,8 @@ the batch, which the test adds from the tensors themselves).
 
 Two checks per network:
 - the activations saved for backward equal, byte for byte, what a training-mode forward pass
-  leaves alive besides its output (also for a network of each layer kind and activation);
+  leaves alive besides its output (also for a network of each layer kind and activation, and
+  for each decoder head);
 - the estimated total bounds the measured peak of a whole step (zero_grad, forward, loss,
   backward, optimizer step) from above, by at most 15%. The estimate adds the gradients and the
   saved activations as if both were alive at once; torch frees each saved tensor as the backward
@@ -27,6 +28,7 @@ from torch.profiler import ProfilerActivity, profile
 
 import resnet_gen as rg
 from resnet_gen.compile import compile_spec
+from tests.test_heads import SMALL as DECODERS
 
 MARGIN = 0.15
 
@@ -40,6 +42,10 @@ CASES = [
     ("resnet50", {"input.size": 64}, 2, "adamw"),
     # frozen stem and first stage: no gradients there, and nothing saved before the first trainable layer
     ("resnet18", {"input.size": 64, "backbone.frozen_stages": 1}, 4, "sgd"),
+    # decoder heads: U-Net (up-convs, crops, concatenations), FPN (resizes, sums), multitask (two outputs)
+    ("resnet18_unet_seg", {"input.size": 64}, 2, "sgd"),
+    ("resnet50_fpn_seg", {"input.size": 64}, 2, "adamw"),
+    ("medical_resnet18_multitask", {"input.size": 64}, 4, "sgd_momentum"),
 ]
 
 
@@ -68,25 +74,52 @@ def _optimizer(name: str, params: Any) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=1e-3)
 
 
-def _setup(name: str, overrides: dict[str, Any], batch: int) -> tuple[rg.Report, nn.Module, torch.Tensor, torch.Tensor]:
+def _bytes_out(output: Any) -> int:
+    """Bytes of a network's output: a tensor, or a multitask net's (logits, mask)."""
+    return _bytes(output if isinstance(output, tuple) else (output,))
+
+
+def _setup(name: str, overrides: dict[str, Any], batch: int) -> tuple[rg.Report, nn.Module, torch.Tensor]:
     spec, plan = compile_spec(name, overrides)
     torch.manual_seed(0)
     model = rg.build(spec).train()
     x = torch.randn(batch, spec.input.channels, *spec.input.hw)
-    assert plan.head is not None
-    y = torch.randint(0, plan.head.num_classes, (batch,))
-    return rg.analyze(plan), model, x, y
+    return rg.analyze(plan), model, x
+
+
+def _loss(report: rg.Report, x: torch.Tensor) -> Callable[[Any], torch.Tensor]:
+    """A classifier's cross-entropy on labels, a mask's per pixel (binary for a one-class mask), or both."""
+    plan = report.plan
+    assert plan is not None
+    batch, size = x.shape[0], x.shape[-2:]
+    labels = torch.randint(0, plan.head.num_classes, (batch,)) if plan.head is not None else None
+    classes = plan.decoder.num_classes if plan.decoder is not None else 0
+    masks = torch.randint(0, max(classes, 2), (batch, *size))
+
+    def mask_loss(mask: torch.Tensor) -> torch.Tensor:
+        if classes > 1:
+            return nn.functional.cross_entropy(mask, masks)
+        return nn.functional.binary_cross_entropy_with_logits(mask.squeeze(1), masks.float())
+
+    def loss(output: Any) -> torch.Tensor:
+        if plan.decoder is None:
+            return nn.functional.cross_entropy(output, labels)
+        if labels is None:
+            return mask_loss(output)
+        return nn.functional.cross_entropy(output.logits, labels) + mask_loss(output.mask)
+
+    return loss
 
 
 @pytest.mark.parametrize(("name", "overrides", "batch", "optimizer"), CASES, ids=[case[0] for case in CASES])
 def test_saved_activations_are_what_the_forward_pass_keeps(
     name: str, overrides: dict[str, Any], batch: int, optimizer: str
 ) -> None:
-    report, model, x, _ = _setup(name, overrides, batch)
+    report, model, x = _setup(name, overrides, batch)
     model(x)  # warm-up: lazily made state is not the forward pass's
-    outputs: list[torch.Tensor] = []
+    outputs: list[Any] = []
     _, kept = _peak(lambda: outputs.append(model(x)))
-    assert kept - _bytes(outputs) == report.memory(batch, "fp32", optimizer).activations
+    assert kept - _bytes_out(outputs[0]) == report.memory(batch, "fp32", optimizer).activations
 
 
 LAYER_KINDS = {
@@ -108,21 +141,36 @@ LAYER_KINDS = {
 @pytest.mark.parametrize("kind", list(LAYER_KINDS))
 def test_saved_activations_for_every_layer_kind(kind: str) -> None:
     name, overrides = LAYER_KINDS[kind]
-    report, model, x, _ = _setup(name, overrides, 2)
+    report, model, x = _setup(name, overrides, 2)
     model(x)
-    outputs: list[torch.Tensor] = []
+    outputs: list[Any] = []
     _, kept = _peak(lambda: outputs.append(model(x)))
-    assert kept - _bytes(outputs) == report.memory(2).activations
+    assert kept - _bytes_out(outputs[0]) == report.memory(2).activations
+
+
+@pytest.mark.parametrize("case", list(DECODERS))
+def test_saved_activations_for_every_decoder(case: str) -> None:
+    """Decoders over several backbones at a size whose maps do not halve evenly (the U-Net's crops)."""
+    name, *options = DECODERS[case]
+    spec = rg.load_spec(name, [*options, "input.size=[37, 29]"])
+    torch.manual_seed(0)
+    model = rg.build(spec).train()
+    x = torch.randn(2, spec.input.channels, *spec.input.hw)
+    model(x)
+    outputs: list[Any] = []
+    _, kept = _peak(lambda: outputs.append(model(x)))
+    assert kept - _bytes_out(outputs[0]) == rg.analyze(spec).memory(2).activations
 
 
 @pytest.mark.parametrize(("name", "overrides", "batch", "optimizer"), CASES, ids=[case[0] for case in CASES])
 def test_estimate_bounds_the_measured_peak(name: str, overrides: dict[str, Any], batch: int, optimizer: str) -> None:
-    report, model, x, y = _setup(name, overrides, batch)
+    report, model, x = _setup(name, overrides, batch)
     opt = _optimizer(optimizer, model.parameters())
+    loss = _loss(report, x)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(x), y).backward()
+        loss(model(x)).backward()
         opt.step()
 
     step()  # the optimizer's state exists from the first step on
@@ -146,7 +194,7 @@ def test_bf16_halves_every_item() -> None:
 
 @pytest.mark.parametrize(("dtype", "torch_dtype"), [("bf16", torch.bfloat16), ("fp16", torch.float16)])
 def test_half_precision_saved_activations_match_torch(dtype: str, torch_dtype: torch.dtype) -> None:
-    report, model, x, _ = _setup("cifar_resnet20", {}, 8)
+    report, model, x = _setup("cifar_resnet20", {}, 8)
     model = model.to(torch_dtype)
     x = x.to(torch_dtype)
     model(x)

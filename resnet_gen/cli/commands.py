@@ -118,9 +118,8 @@ def render_report(
         lines.append("  ".join(cells).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
-    # Decoder heads are counted in the torchvision convention only (resnet_gen.counting says why).
-    countable = report.plan is not None and report.plan.decoder is None
-    macs = report.count(convention) if countable or convention != "torchvision" else report.macs
+    countable = report.plan is not None  # a U-Net's report counts in its own convention
+    macs = report.count(convention) if countable else report.macs
     rule = "conv + linear, batch 1" if convention == "torchvision" else f"{convention}: {CONVENTION_RULES[convention]}"
     rule = macs_note or rule
     activations = report.activations if countable else None
@@ -190,10 +189,7 @@ def info(
             raise click.UsageError("--count, --depth and --batch/--dtype/--optimizer apply to classifier specs only")
         _unet_info(loaded, report, as_json=as_json, overridden=bool(overrides))
         return
-    plan = report.plan
-    assert plan is not None  # a classifier's report keeps its plan
     rows = report.per_layer(depth, convention) if depth is not None else None
-    countable = plan.decoder is None or convention != "torchvision"  # else counted by the report alone
     memory = report.memory(batch or 1, dtype or "fp32", optimizer or "sgd") if wants_memory else None
     if as_json:
         data = {
@@ -201,8 +197,8 @@ def info(
             "params": report.params,
             "macs": report.macs,
             "flops": report.flops,
-            "activations": report.activations if countable else None,
-            "count": {"convention": convention, "macs": report.count(convention) if countable else report.macs},
+            "activations": report.activations,
+            "count": {"convention": convention, "macs": report.count(convention)},
             "input": [report.input_channels, *report.input_size],
             "rows": _rows_json(report),
             "features": [
