@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
+import shutil
 import sys
 import tempfile
 from functools import cache
@@ -17,6 +19,8 @@ import resnet_gen as rg
 from resnet_gen.emit.source import emit_source
 
 _DIR = Path(tempfile.mkdtemp(prefix="resnet_gen_emitted_"))
+# Each test process writes its imported files here; the folder goes when the process ends.
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 # Live modules that stand where the emitted file has its own class (the block classes, the model).
 LIVE_CONTAINERS = {"ResidualBlock", "ResNet", "FeatureResNet", "SegmentationResNet"}
 
