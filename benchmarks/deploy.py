@@ -1,11 +1,14 @@
 """The deployment section of ``benchmarks/bench.py``: eval forward on the CPU of the emitted forms
 (the inference form as written, with ``fuse_for_cpu``, with ``freeze_for_cpu`` for each batch's
-shape, and the int8 form) against the same network
-in torch eager mode, ``torch.compile`` with freezing, and ONNX Runtime on the reference's ONNX
-export and on ours, all on the same weights, interleaved.
+shape, and the int8 form) against the same network in torch eager mode, ONNX Runtime on the
+reference's ONNX export and on ours, and (``--compile``: minutes of compiling per net on 2 cores)
+``torch.compile`` with freezing, all on the same weights, interleaved. Where ``freeze_for_cpu``
+chose one thread for tiny work, a row with the graph frozen for all of torch's threads follows.
 
-Speed-ups are per-repetition ratios (reference time / contender time), median and min-max; the
-arithmetic rate is the network's MACs (exact, from the plan) per second of the median.
+Speed-ups are per-repetition ratios (reference time / contender time), median and min-max, against
+torch eager, ONNX Runtime on the reference's export and ``freeze_for_cpu`` (so the int8 rows say
+their speed-up over the frozen float form); the arithmetic rate is the network's MACs (exact, from
+the plan) per second of the median.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def deploy_speed(
             import torch._inductor.config as inductor_config
 
             inductor_config.freezing = True  # weights as constants: conv+ReLU fusion and pre-packing
-            compiled = torch.compile(reference)
+            compiled = torch.compile(reference, dynamic=False)  # one static graph per batch, as freeze_for_cpu
         macs = rg.lower(rg.load_spec(name, [f"input.size={size}"])).macs
         for batch in batches:
             images = torch.randn(batch, 3, size, size, generator=generator)
