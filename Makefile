@@ -9,7 +9,7 @@ TORCH  := $(VENV)/.torch-installed
 DEV    := $(VENV)/.dev-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-quick lint torch bench bench-quick setup clean readme experiments
+.PHONY: demo test test-quick lint torch bench bench-quick bench-compile setup clean readme experiments
 
 setup: $(CORE)
 
@@ -52,9 +52,10 @@ readme: $(CORE)
 	$(BIN)/resnet-gen schema --markdown --update README.md
 
 lint: $(DEV)
-	$(BIN)/ruff check resnet_gen resnet_gen_entry.py tests
-	$(BIN)/ruff format --check resnet_gen resnet_gen_entry.py tests
+	$(BIN)/ruff check resnet_gen resnet_gen_entry.py tests benchmarks
+	$(BIN)/ruff format --check resnet_gen resnet_gen_entry.py tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy --strict --ignore-missing-imports benchmarks/bench.py benchmarks/deploy.py benchmarks/gpu.py
 
 # Tests keep Python's bytecode cache even where the environment turns it off: without it every
 # worker and every subprocess test compiles the package again.
@@ -96,6 +97,10 @@ bench: $(DEV)
 
 bench-quick: $(DEV)
 	$(PY) benchmarks/bench.py --quick
+
+# The deployment section with torch.compile (freezing) as a reference row: compiling takes minutes per net here.
+bench-compile: $(DEV)
+	$(PY) benchmarks/bench.py --only deploy --compile
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -294,7 +294,7 @@ def network_speed(nets: Sequence[str], batch: int, size: int, reps: int, warmup:
             def run() -> object:
                 model.zero_grad(set_to_none=True)
                 loss = functional.cross_entropy(model(images), labels)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 return loss
 
             return run
@@ -345,6 +345,7 @@ def randomize_norms(model: Any) -> None:
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
+                assert module.running_mean is not None and module.running_var is not None  # tracked statistics
                 module.running_mean.normal_(0.0, 0.2, generator=generator)
                 module.running_var.uniform_(0.5, 1.5, generator=generator)
                 module.weight.uniform_(0.5, 1.5, generator=generator)
@@ -446,7 +447,9 @@ def trainer_speed(images: int, reps: int, warmup: int) -> None:
     for contender, values in times.items():
         median = Stats.of(values).median
         cell = ratio_cell(ratio) if contender == "resnet-gen train" else "1.000 (1.000-1.000)"
-        verdict = ("ok" if ratio.median >= TRAINER_TARGET else f"under {TRAINER_TARGET}") if contender != "bare loop" else ""
+        verdict = (
+            ("ok" if ratio.median >= TRAINER_TARGET else f"under {TRAINER_TARGET}") if contender != "bare loop" else ""
+        )
         rows.append([contender, fmt_s(median), f"{images / median:,.0f}", cell, verdict])
     table(
         f"Trainer throughput, CPU float32, {name} at 32x32, {images} synthetic images, batch {TRAINER_BATCH},"
@@ -479,10 +482,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--deploy-batches", default="1,8", help="comma-separated batch sizes for the deploy section")
     parser.add_argument(
-        "--no-compile",
+        "--compile",
         action="store_true",
-        help="leave torch.compile out of the deploy section"
-        " (always out with --quick: compiling takes minutes on 2 cores)",
+        help="add torch.compile (with freezing) to the deploy section: compiling the four nets for"
+        " batch 1 and 8 takes well over ten minutes on 2 cores (make bench-compile)",
     )
     parser.add_argument("--reps", type=int, help="repetitions per contender (default 9, quick 2)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls of each contender first")
@@ -511,7 +514,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         args.deploy_nets.split(",") if args.deploy_nets else (["resnet18"] if args.quick else list(DEPLOY_NETS))
     )
     args.deploy_batches = [int(b) for b in args.deploy_batches.split(",") if b]
-    args.compile = not (args.no_compile or args.quick)
+    args.compile = args.compile and not args.quick
     return args
 
 

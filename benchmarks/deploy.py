@@ -1,11 +1,14 @@
 """The deployment section of ``benchmarks/bench.py``: eval forward on the CPU of the emitted forms
 (the inference form as written, with ``fuse_for_cpu``, with ``freeze_for_cpu`` for each batch's
-shape, and the int8 form) against the same network
-in torch eager mode, ``torch.compile`` with freezing, and ONNX Runtime on the reference's ONNX
-export and on ours, all on the same weights, interleaved.
+shape, and the int8 form) against the same network in torch eager mode, ONNX Runtime on the
+reference's ONNX export and on ours, and (``--compile``: minutes of compiling per net on 2 cores)
+``torch.compile`` with freezing, all on the same weights, interleaved. Where ``freeze_for_cpu``
+chose one thread for tiny work, a row with the graph frozen for all of torch's threads follows.
 
-Speed-ups are per-repetition ratios (reference time / contender time), median and min-max; the
-arithmetic rate is the network's MACs (exact, from the plan) per second of the median.
+Speed-ups are per-repetition ratios (reference time / contender time), median and min-max, against
+torch eager, ONNX Runtime on the reference's export and ``freeze_for_cpu`` (so the int8 rows say
+their speed-up over the frozen float form); the arithmetic rate is the network's MACs (exact, from
+the plan) per second of the median.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def deploy_speed(
     warnings.simplefilter("ignore")  # the quantisation and export APIs warn about their own futures
     folder = Path(tempfile.mkdtemp(prefix="resnet_gen_deploy_"))
     rows = []
+    chosen: dict[tuple[str, int], int] = {}
     for name in nets:
         reference, size = reference_for(name)
         reference.eval()
@@ -91,39 +95,38 @@ def deploy_speed(
             import torch._inductor.config as inductor_config
 
             inductor_config.freezing = True  # weights as constants: conv+ReLU fusion and pre-packing
-            compiled = torch.compile(reference)
+            compiled = torch.compile(reference, dynamic=False)  # one static graph per batch, as freeze_for_cpu
         macs = rg.lower(rg.load_spec(name, [f"input.size={size}"])).macs
         for batch in batches:
             images = torch.randn(batch, 3, size, size, generator=generator)
-            contenders: dict[str, Callable[[], object]] = {}
-
-            def forward(model: Any) -> Callable[[], object]:
-                def run() -> object:
-                    with torch.inference_mode():
-                        return model(images)
-
-                return run
-
-            contenders["torch eager (reference)"] = forward(reference)
+            contenders: dict[str, Callable[[], object]] = {"torch eager (reference)": forward(reference, images)}
             if compiled is not None:
-                contenders["torch.compile, freezing"] = forward(compiled)
-            contenders["ONNX Runtime, reference export"] = lambda: ort_reference(images)
-            contenders["inference form"] = forward(plain)
-            contenders["inference form + fuse_for_cpu"] = forward(fused)
+                contenders["torch.compile, freezing"] = forward(compiled, images)
+            contenders["ONNX Runtime, reference export"] = forward(ort_reference, images)
+            contenders["inference form"] = forward(plain, images)
+            contenders["inference form + fuse_for_cpu"] = forward(fused, images)
             frozen = inference_file.freeze_for_cpu(getattr(inference_file, name)(checkpoint=state), images)
-            contenders["inference form + freeze_for_cpu"] = forward(frozen)
-            contenders["ONNX Runtime, inference-form export"] = lambda: ort_ours(images)
-            contenders["int8 form"] = forward(quantised)
-            contenders["int8 form + freeze_int8"] = forward(frozen_int8)
+            contenders["inference form + freeze_for_cpu"] = forward(frozen, images)
+            contenders["ONNX Runtime, inference-form export"] = forward(ort_ours, images)
+            contenders["int8 form"] = forward(quantised, images)
+            contenders["int8 form + freeze_int8"] = forward(frozen_int8, images)
+            threads = getattr(frozen, "threads", torch.get_num_threads())
+            if threads != torch.get_num_threads():  # freeze_for_cpu chose fewer threads for tiny work
+                everyone = inference_file.freeze_for_cpu(
+                    getattr(inference_file, name)(checkpoint=state), images, threads=torch.get_num_threads()
+                )
+                contenders[f"freeze_for_cpu, {torch.get_num_threads()} threads"] = forward(everyone, images)
+            chosen[(name, batch)] = threads
             with torch.inference_mode():
                 expected = reference(images)
                 errors = {
-                    label: ((call() - expected).abs().max() / expected.abs().max()).item()  # type: ignore[operator]
+                    label: ((call() - expected).abs().max() / expected.abs().max()).item()
                     for label, call in contenders.items()
                 }
             times = interleaved(contenders, reps, warmup)
             eager = times["torch eager (reference)"]
             onnx = times["ONNX Runtime, reference export"]
+            float_frozen = times["inference form + freeze_for_cpu"]
             for label, values in times.items():
                 median = statistics.median(values)
                 rows.append(
@@ -134,6 +137,7 @@ def deploy_speed(
                         fmt_s(median),
                         ratio_cell(Stats.of([r / t for r, t in zip(eager, values, strict=True)])),
                         ratio_cell(Stats.of([o / t for o, t in zip(onnx, values, strict=True)])),
+                        ratio_cell(Stats.of([f / t for f, t in zip(float_frozen, values, strict=True)])),
                         f"{macs * batch / median / 1e9:.1f}",
                         f"{errors[label]:.1e}",
                     ]
@@ -144,9 +148,31 @@ def deploy_speed(
     table(
         f"Deployment, CPU eval forward, float32 (int8 form: int8), {torch.get_num_threads()} threads, {heap_name()}"
         f" ({reps} interleaved reps; speed-up = contender's time divided into the reference's, median (min-max))",
-        ["net", "batch", "contender", "median", "vs torch eager", "vs ONNX Runtime", "GMAC/s", "max rel. diff"],
+        [
+            "net",
+            "batch",
+            "contender",
+            "median",
+            "vs torch eager",
+            "vs ONNX Runtime",
+            "vs freeze_for_cpu",
+            "GMAC/s",
+            "max rel. diff",
+        ],
         rows,
     )
+    print("\nfreeze_for_cpu's threads: " + ", ".join(f"{n} batch {b}: {t}" for (n, b), t in chosen.items()))
+
+
+def forward(model: Callable[[Any], object], images: Any) -> Callable[[], object]:
+    """One timed call: ``model`` (a module, or an ONNX Runtime session's runner) on ``images``."""
+    import torch
+
+    def run() -> object:
+        with torch.inference_mode():
+            return model(images)
+
+    return run
 
 
 def heap_name() -> str:

@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = [
         f"# resnet-gen GPU benchmarks, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"# device: {name_of_device}, torch {torch.__version__}, CUDA {torch.version.cuda},"
-        f" cuDNN {torch.backends.cudnn.version()}",
+        f" cuDNN {torch.backends.cudnn.version()}",  # type: ignore[no-untyped-call]
         f"# bf16 autocast, channels-last, {args.image_size}x{args.image_size}, batches {batches}",
     ]
     print("\n".join(header), flush=True)

@@ -32,6 +32,9 @@ GENERATED_FILE_NAMES = frozenset(
         "fuse_for_cpu",
         "_fused_conv",
         "_CONV_POINTWISE",
+        "_TINY_CONV_MACS",
+        "_WithThreads",
+        "_conv_macs",
         "quantize_int8",
         "Sequence",  # the U-Nets' files (unet/emit.py)
     }

@@ -205,7 +205,8 @@ def test_frozen_path_matches_the_plain_form(name: str, size: int, torchvision_ne
     example = torch.randn(2, 3, size, size, generator=generator)
     assert not torch.jit.onednn_fusion_enabled()
     frozen = module.freeze_for_cpu(model, example)
-    assert isinstance(frozen, torch.jit.ScriptModule)
+    # the graph itself, or inside the module that runs tiny work (the CIFAR net) on one thread
+    assert isinstance(getattr(frozen, "frozen", frozen), torch.jit.ScriptModule)
     assert not torch.jit.onednn_fusion_enabled()
     x = torch.randn(2, 3, size, size, generator=generator)
     other_shape = torch.randn(3, 3, size, size, generator=generator)
@@ -244,3 +245,46 @@ def test_frozen_path_falls_back_to_the_fused_eager_form(monkeypatch: pytest.Monk
     monkeypatch.setattr(torch.jit, "trace", refuse)
     assert fused_calls(module.freeze_for_cpu(model, example)) == 17
     assert not torch.jit.onednn_fusion_enabled()  # set back even when the trace fails
+
+
+class ThreadsSeen(nn.Module):
+    """Stands in for a frozen graph: records torch's thread count during each call, then runs it."""
+
+    def __init__(self, frozen: nn.Module) -> None:
+        super().__init__()
+        self.frozen = frozen
+        self.seen: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(torch.get_num_threads())
+        return self.frozen(x)
+
+
+def test_tiny_work_runs_on_one_thread_with_the_same_outputs() -> None:
+    """A CIFAR net at batch 1 (about 2 million multiply-accumulates per conv) is frozen and run on
+    one thread, torch's count set back after every call, with the outputs of the graph frozen for
+    torch's two threads and of the plain form (1e-5 relative); at batch 16 (about 35 million per
+    conv) the graph keeps torch's count and is the ScriptModule itself."""
+    module = inference_module("cifar_resnet20")
+    model = module.cifar_resnet20()
+    randomize(model, seed=10)
+    generator = torch.Generator().manual_seed(11)
+    tiny, big = torch.randn(1, 3, 32, 32, generator=generator), torch.randn(16, 3, 32, 32, generator=generator)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = module.freeze_for_cpu(model, tiny)
+        assert one.threads == 1 and isinstance(one.frozen, torch.jit.ScriptModule)
+        assert torch.get_num_threads() == 2
+        both = module.freeze_for_cpu(model, tiny, threads=2)
+        assert isinstance(both, torch.jit.ScriptModule)
+        one.frozen = ThreadsSeen(one.frozen)
+        with torch.inference_mode():
+            fast, fast_both, plain = one(tiny), both(tiny), model(tiny)
+            assert one.frozen.seen == [1] and torch.get_num_threads() == 2
+            assert relative_error(fast, fast_both) < 1e-5
+            assert relative_error(fast, plain) < 1e-5
+            assert isinstance(module.freeze_for_cpu(model, big), torch.jit.ScriptModule)
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -6,7 +6,15 @@ from ..plan import Plan
 from ..plan.layers import Act, Conv
 
 # The names templates/fuse.py.j2 defines in the file.
-FUSION_NAMES = {"freeze_for_cpu", "fuse_for_cpu", "_fused_conv", "_CONV_POINTWISE"}
+FUSION_NAMES = {
+    "freeze_for_cpu",
+    "fuse_for_cpu",
+    "_fused_conv",
+    "_CONV_POINTWISE",
+    "_TINY_CONV_MACS",
+    "_WithThreads",
+    "_conv_macs",
+}
 
 
 def fusable(plan: Plan) -> bool:
