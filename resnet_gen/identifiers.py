@@ -37,6 +37,7 @@ GENERATED_FILE_NAMES = frozenset(
         "_conv_macs",
         "quantize_int8",
         "Sequence",  # the U-Nets' files (unet/emit.py)
+        "torchdiffeq",  # the files of specs with a solved ode block (runtime/ode_solver.py)
     }
 )
 # Classes an emitted file may define besides its block classes and the runtime's helpers (the
