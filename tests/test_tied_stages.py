@@ -125,6 +125,11 @@ def test_the_catalog_spec_counts_from_its_untied_twin() -> None:
         (["stages[0].tied=true", "stages[0].step_size=0"], "stages[0].step_size", "must be > 0"),
         (["stages[0].tied=true", "stages[0].step_size=-1"], "stages[0].step_size", "must be > 0"),
         (["stages[0].step_size=0.5"], "stages[0].step_size", "tied stages only"),
+        (
+            ["stages[0].tied=true", "stages[0].inner_channels=[[16], [8], [16]]"],
+            "stages[0].inner_channels",
+            "must all be the same",
+        ),
     ],
 )
 def test_bad_tying_is_located(overrides: list[str], where: str, says: str) -> None:
@@ -148,3 +153,40 @@ def test_set_info_and_diagram_say_tied(capsys: pytest.CaptureFixture[str], tmp_p
     main(["diagram", "cifar_resnet56_tied", "-o", str(tmp_path)])
     svg = (tmp_path / "cifar_resnet56_tied.svg").read_text(encoding="utf-8")
     assert svg.count("tied: 8 steps of h=0.125 (forward Euler)") == 3
+
+
+def test_layer_table_and_memory_hold_the_weights_once() -> None:
+    """The per-layer table and the memory estimate walk every application of the tied block, but
+    its parameters, gradients and buffers are the built module's, counted by torch."""
+    _, plan = compile_spec("cifar_resnet20", TIED)
+    report = rg.analyze(plan)
+    rows = {row.path: row for row in report.per_layer(depth=2)}
+    assert rows["layer1"].params == rows["layer1.0"].params == 4_672
+    assert rows["layer1"].macs == 3 * _macs(BasicBlock(16, 16), torch.randn(1, 16, 32, 32))
+    model = rg.build(plan)
+    params = sum(p.numel() for p in model.parameters())
+    buffers = sum(b.numel() for b in model.buffers())
+    memory = report.memory(batch=2)
+    assert memory.gradients == 4 * params
+    assert memory.parameters == 4 * (params + buffers)
+
+
+def test_block_view_draws_the_step(tmp_path: Path) -> None:
+    main(["diagram", "cifar_resnet56_tied", "--view", "blocks", "-o", str(tmp_path)])
+    svg = (tmp_path / "cifar_resnet56_tied-blocks.svg").read_text(encoding="utf-8")
+    assert "\u00d7 0.125" in svg and "step size dt" in svg
+
+
+def test_inference_form_folds_the_tied_block_and_computes_the_same() -> None:
+    """--target inference: the one block's batch norms fold into its convs once; in float64 the
+    folded file computes what the live training form computes in eval mode."""
+    spec = rg.load_spec("cifar_resnet56_tied")
+    live = rg.build(spec).double().eval()
+    randomize(live, seed=4)
+    module = import_source(emit_source(rg.lower(spec), target="inference"), "inference_cifar_resnet56_tied")
+    model = getattr(module, spec.name)().double()
+    model.load_state_dict(module.fold_batch_norms(model, live.state_dict()), strict=True)
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected, got = live(x), model(x)
+    assert ((got - expected).abs().max() / expected.abs().max()).item() < 1e-12

@@ -56,6 +56,7 @@ def _kind_key(block: BlockPlan) -> tuple[object, ...]:
         layers(block.branch),
         layers(block.shortcut),
         layers(block.after_add),
+        block.step_size,  # a tied stage's scaled branch draws its own kind
     )
 
 

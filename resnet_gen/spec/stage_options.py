@@ -143,6 +143,14 @@ def tied_problems(spec: Spec) -> list[Problem]:
             problems.append(((*here, "step_size"), "must be > 0 (the Euler step dt)", stage.step_size))
         if not stage.tied:
             continue
+        if stage.inner_channels and any(widths != stage.inner_channels[0] for widths in stage.inner_channels):
+            problems.append(
+                (
+                    (*here, "inner_channels"),
+                    "a tied stage has one block, so its entries must all be the same",
+                    stage.inner_channels,
+                )
+            )
         in_channels = spec.stage_out_channels(index - 1) if index else spec.stem.width
         out_channels = spec.stage_out_channels(index)
         if stage.stride != 1:
