@@ -110,10 +110,10 @@ def analyze(spec_or_plan: Spec | Plan | str | Path) -> Report:
                 stage.path,
                 stage.out_size,
                 stage.out_channels,
-                len(stage.blocks),
+                stage.depth,
                 stage.params,
                 stage.macs,
-                _block_detail(first),
+                _block_detail(first) + (f" {stage.tied_words}" if stage.tied_words else ""),
             )
         )
     head_layers = plan.final + (plan.head.layers if plan.head else ())

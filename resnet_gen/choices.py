@@ -69,7 +69,8 @@ ORDER_PREFIXES: dict[BlockOrder, str] = {
 # values come from (the planner's width rule), not which numbers happen to match.
 WidthName = Literal["in_channels", "first_channels", "mid_channels", "out_channels"]
 
-BlockStepOp = Literal["fork", "preact", "shortcut", "branch", "drop_path", "add", "after_add", "activation"]
+# ``scale``: the branch times a tied stage's step size (h + dt * f(h), forward Euler), before the add.
+BlockStepOp = Literal["fork", "preact", "shortcut", "branch", "drop_path", "scale", "add", "after_add", "activation"]
 ShortcutInput = Literal["fork", "preact"]
 
 

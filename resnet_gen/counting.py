@@ -227,7 +227,9 @@ def placed(plan: Plan) -> tuple[Placed, ...]:
     for layer in plan.stem:
         current = run((layer,), current)
         outputs[layer.path.split(".")[0]] = current
-    for block in plan.blocks:
+    # A tied stage's one block runs once per application.
+    applied = [block for stage in plan.stages for _ in range(stage.repeats) for block in stage.blocks]
+    for block in applied:
         block_in = current
         current = run(block.preact, current, block.path)
         shortcut_in = current if block.preact and block.shortcut else block_in

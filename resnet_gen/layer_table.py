@@ -67,8 +67,11 @@ def per_layer(plan: Plan, depth: int, convention: Convention = "torchvision") ->
     macs: dict[str, int] = {}
     shape: dict[str, Shape] = {}
     kind: dict[str, str] = {}
+    counted: set[str] = set()  # a tied stage runs its block's layers again: their weights count once
     for item, item_macs in zip(steps, cost, strict=True):
         parts = item.step.path.split(".")
+        item_params = 0 if item.step.path in counted else item.step.params
+        counted.add(item.step.path)
         for level in range(1, min(depth, len(parts)) + 1):
             path = ".".join(parts[:level])
             if path not in params:
@@ -80,7 +83,7 @@ def per_layer(plan: Plan, depth: int, convention: Convention = "torchvision") ->
                     kind[path] = _kind(item.step)
                 else:
                     kind[path] = "stage" if path in stages else "block" if path in blocks else "sequential"
-            params[path] += item.step.params
+            params[path] += item_params
             macs[path] += item_macs
             shape[path] = item.out_shape  # the last module under a path writes its output
     # Each parent's children in the order they first run, depth first: a U-Net decoder's

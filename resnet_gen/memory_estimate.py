@@ -237,7 +237,9 @@ def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Opt
     dtype, optimizer = _dtype(dtype), _optimizer(optimizer)
     size = DTYPE_BYTES[dtype]
     steps = placed(plan)
-    trainable = sum(item.step.params for item in steps if item.step.path.split(".")[0] not in plan.frozen)
+    # By path: a tied stage's block is placed once per application but holds its weights once.
+    layers = {item.step.path: item.step for item in steps}
+    trainable = sum(layer.params for path, layer in layers.items() if path.split(".")[0] not in plan.frozen)
     alias: dict[int, int] = {}  # tensor written in place -> the tensor it overwrote
 
     def root(tensor: int) -> int:
@@ -266,7 +268,7 @@ def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Opt
         own += rule.elements * size + rule.bytes
         stats += rule.stats
     saved.pop(0, None)  # the input batch: counted as such
-    buffers = sum(buffer_elements(item.step) for item in steps)
+    buffers = sum(buffer_elements(layer) for layer in layers.values())
     biggest_layer = max(item.step.params for item in steps)
     return MemoryEstimate(
         batch=batch,

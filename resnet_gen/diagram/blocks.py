@@ -56,6 +56,7 @@ def _kind_key(block: BlockPlan) -> tuple[object, ...]:
         layers(block.branch),
         layers(block.shortcut),
         layers(block.after_add),
+        block.step_size,  # a tied stage's scaled branch draws its own kind
     )
 
 
@@ -152,6 +153,12 @@ def _draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: B
                     _node(graph, node, "dropout", "DropPath", f"rate {span}", spine)
                     edges.append((tail, node, {"weight": "20"}))
                     tail = node
+            case "scale":
+                assert block.step_size is not None
+                node = f"{prefix}/scale"
+                _node(graph, node, "act", f"\u00d7 {block.step_size:g}", "step size dt", spine)
+                edges.append((tail, node, {"weight": "20"}))
+                tail = node
             case "add":
                 add = f"{prefix}/add"
                 graph.node(

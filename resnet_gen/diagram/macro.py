@@ -289,7 +289,9 @@ class _Macro:
 
     def _stage_label(self, stage: StagePlan) -> str:
         kinds = list(dict.fromkeys(_block_kind(block) for block in stage.blocks))
-        blocks = f"{len(stage.blocks)} {TIMES} {' / '.join(kinds)}"
+        blocks = f"{stage.depth} {TIMES} {' / '.join(kinds)}"
+        if stage.tied_words:
+            blocks += f"  {DOT}  {stage.tied_words}"
         facts = [f"width {stage.width}", f"stride {stage.stride}"]
         if stage.dilation > 1:
             facts.append(f"dilation {stage.dilation}")

@@ -77,6 +77,7 @@ def class_key(block: BlockPlan) -> tuple[object, ...]:
         block.shortcut_type != "none",
         block.post_activation,
         block.zero_init,
+        block.step_size,  # written into the forward as a constant
     )
 
 
@@ -109,6 +110,7 @@ class BlockClass:
     stage_params: tuple[StageParam, ...]
     stages: tuple[int, ...]  # indices into plan.stages
     folds: str | None  # the FOLDS table of the inference form, as code
+    step_size: str | None = None  # a tied stage's dt, as a literal, for the scale step
 
     @property
     def uses_index(self) -> bool:
@@ -202,6 +204,7 @@ def _block_class(
         name=name,
         doc=paragraphs(_doc(first, blocks)),
         steps=_class_steps(blocks),
+        step_size=py_literal(first.step_size) if first.step_size is not None else None,
         args=tuple(args),
         members=tuple(members),
         preact=by_role["preact"],
@@ -234,7 +237,7 @@ def _class_steps(blocks: list[BlockPlan]) -> tuple[BlockStep, ...]:
 def _check_step(step: BlockStep) -> None:
     """Every op the block template writes (templates/block.py.j2); a new op must be added there."""
     match step.op:
-        case "fork" | "preact" | "shortcut" | "branch" | "drop_path" | "add" | "after_add" | "activation":
+        case "fork" | "preact" | "shortcut" | "branch" | "drop_path" | "scale" | "add" | "after_add" | "activation":
             return
         case _:
             assert_never(step.op)

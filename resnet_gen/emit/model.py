@@ -34,6 +34,7 @@ class StageCall:
     attr: str
     builder: str
     kwargs: tuple[tuple[str, str], ...]
+    repeats: int | None = None  # a tied stage: its one block applied this many times
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "decoder",
         ]
     ),
-    StagePlan: frozenset(["path", "index", "blocks", "width", "stride", "dilation"]),
+    StagePlan: frozenset(["path", "index", "blocks", "width", "stride", "dilation", "tied", "repeats", "step_size"]),
     BlockPlan: frozenset(
         [
             "path",
@@ -140,6 +141,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "zero_init",
             "width_names",
             "folds",
+            "step_size",
         ]
     ),
     HeadPlan: frozenset(["pool", "dropout", "fc", "in_channels", "num_classes"]),
@@ -191,7 +193,8 @@ def model(plan: Plan) -> Model:
         cls = stage_of[index]
         position = cls.stages.index(index)
         kwargs = tuple((p.name, p.per_stage[position]) for p in cls.stage_params)
-        stages.append(StageCall(check_identifier(stage.path, "stage name"), cls.builder, kwargs))
+        repeats = stage.repeats if stage.tied else None
+        stages.append(StageCall(check_identifier(stage.path, "stage name"), cls.builder, kwargs, repeats))
     norm_types = {layer.type for layer in plan.layers if isinstance(layer, Norm)}
     return Model(
         name=check_identifier(name, "spec name"),

@@ -17,7 +17,7 @@ from ..runtime.attention import EfficientChannelAttention, SqueezeExcite
 from ..runtime.convs import StdConv2d
 from ..runtime.norms import EvoNormS0, FilterResponseNormTLU, FrozenBatchNorm2d
 from ..runtime.pooling import BlurPool2d, SamePadAvgPool2d
-from ..runtime.residual import DropPath, ZeroPadShortcut
+from ..runtime.residual import DropPath, TiedStage, ZeroPadShortcut
 from .freeze import freeze
 from .interface import ModelInterface, feature_info
 
@@ -161,6 +161,7 @@ class ResidualBlock(nn.Module):
         # Only what the plan uses: an empty placeholder would still be a node under FX.
         self.drop_path = DropPath(plan.drop_path) if plan.drop_path else None
         self.act_out = make_activation(plan.post_activation) if plan.post_activation else None
+        self.step_size = plan.step_size
 
     def _run(self, names: list[str], x: torch.Tensor) -> torch.Tensor:
         for name in names:
@@ -182,6 +183,9 @@ class ResidualBlock(nn.Module):
                 case "drop_path":
                     if self.drop_path is not None:
                         x = self.drop_path(x)
+                case "scale":
+                    assert self.step_size is not None
+                    x = x * self.step_size
                 case "add":
                     x = x + shortcut
                 case "after_add":
@@ -204,7 +208,11 @@ class ResNet(ModelInterface):
         self.stem = attach(self, plan.stem)
         self.stages = [stage.path for stage in plan.stages]
         for stage in plan.stages:
-            self.add_module(stage.path, nn.Sequential(*(ResidualBlock(block) for block in stage.blocks)))
+            # A tied stage's one block is layerK.0, as the first block of an untied stage is.
+            if stage.tied:
+                self.add_module(stage.path, TiedStage(ResidualBlock(stage.blocks[0]), stage.repeats))
+            else:
+                self.add_module(stage.path, nn.Sequential(*(ResidualBlock(block) for block in stage.blocks)))
         self.final = attach(self, plan.final)
         self.head = plan.head
         if plan.head is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..blocks.registry import BranchInputs, Widths, kind_of
-from ..choices import PRE_ACTIVATION_ORDERS, ShortcutKind
+from ..choices import PRE_ACTIVATION_ORDERS, BlockStep, ShortcutKind
 from ..errors import SpecError
 from ..spec.digest import spec_hash
 from ..spec.model import AttentionSpec, BlockSpec, Spec
@@ -60,7 +60,8 @@ def lower(spec: Spec) -> Plan:
             if stage.inner_channels
             else _inner_widths(spec, stage_index, 0, spec.block_for(stage_index), stage.width)
         )
-        for index in range(stage.blocks):
+        # A tied stage is one block applied stage.blocks times (validated to keep the shape).
+        for index in range(1 if stage.tied else stage.blocks):
             drop_path = spec.drop_path * block_number / max(total_blocks - 1, 1)
             path = f"layer{stage_index + 1}.{index}"
             stride = stage_stride if index == 0 else 1
@@ -86,13 +87,24 @@ def lower(spec: Spec) -> Plan:
                     first_dilation=first_dilation,
                     size=size,
                     drop_path=drop_path,
+                    step_size=stage.step_size if stage.tied else None,
                 )
             previous_key = key
             blocks.append(block)
             channels, size = block.out_channels, block.out_size
-            block_number += 1
+            block_number += stage.blocks if stage.tied else 1
         stages.append(
-            StagePlan(f"layer{stage_index + 1}", stage_index, tuple(blocks), stage.width, stage_stride, dilation)
+            StagePlan(
+                f"layer{stage_index + 1}",
+                stage_index,
+                tuple(blocks),
+                stage.width,
+                stage_stride,
+                dilation,
+                tied=stage.tied,
+                repeats=stage.blocks if stage.tied else 1,
+                step_size=stage.step_size if stage.step_size is not None else 1.0,
+            )
         )
 
     final: tuple[Layer, ...] = ()
@@ -274,6 +286,7 @@ def _block(
     first_dilation: int,
     size: Size,
     drop_path: float,
+    step_size: float | None = None,
 ) -> BlockPlan:
     block: BlockSpec = spec.block_for(stage)
     kind = kind_of(block.type)
@@ -306,6 +319,13 @@ def _block(
     ends = last_conv if ends_on_conv else last_norm
     zero_init = ends[-1] if ends else None
     residual = shortcut_type != "none"
+    steps = kind.steps(order, residual=residual, projects=bool(shortcut))
+    scale = step_size if step_size is not None and step_size != 1 else None
+    if scale is not None:
+        # h + dt * f(h): the branch is scaled after drop-path, before the addition.
+        after = BlockStep("drop_path") if BlockStep("drop_path") in steps else BlockStep("branch")
+        at = steps.index(after) + 1
+        steps = (*steps[:at], BlockStep("scale"), *steps[at:])
     return BlockPlan(
         path=path,
         stage=stage,
@@ -323,7 +343,7 @@ def _block(
         in_size=size,
         out_size=branch.out_size,
         shortcut_type=shortcut_type,
-        steps=kind.steps(order, residual=residual, projects=bool(shortcut)),
+        steps=steps,
         preact=tuple(preact),
         branch=tuple(layers),
         shortcut=tuple(shortcut),
@@ -333,6 +353,7 @@ def _block(
         post_activation=spec.activation if order in ("post", "bn_after_add") else None,
         zero_init=zero_init,
         width_names=branch.width_names + tuple((layer.path, "out_channels") for layer in shortcut if _writes(layer)),
+        step_size=scale,
     )
 
 

@@ -86,6 +86,8 @@ class BlockPlan:
     width_names: tuple[tuple[str, WidthName], ...] = ()
     # Inference plans only: the layers that take folded or renamed tensors from a training checkpoint.
     folds: tuple[Fold, ...] = ()
+    # A tied stage's step size dt (the ``scale`` step multiplies the branch by it); None: no scaling.
+    step_size: float | None = None
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -102,12 +104,31 @@ class BlockPlan:
 
 @dataclass(frozen=True)
 class StagePlan:
+    """A stage's blocks. A tied stage holds one block, applied ``repeats`` times with the same
+    weights (forward Euler with step ``step_size`` when the block scales its branch): its
+    parameters are that block's, its MACs ``repeats`` times the block's."""
+
     path: str  # layer1
     index: int
     blocks: tuple[BlockPlan, ...]
     width: int
     stride: int
     dilation: int
+    tied: bool = False
+    repeats: int = 1  # how many times a tied stage applies its block; 1 untied
+    step_size: float = 1.0  # a tied stage's dt
+
+    @property
+    def depth(self) -> int:
+        """How many blocks the stage runs: its blocks, or a tied stage's applications."""
+        return self.repeats if self.tied else len(self.blocks)
+
+    @property
+    def tied_words(self) -> str | None:
+        """What the report and diagram say of a tied stage: forward Euler, N steps of size h."""
+        if not self.tied:
+            return None
+        return f"tied: {self.repeats} steps of h={self.step_size:g} (forward Euler)"
 
     @property
     def in_channels(self) -> int:
@@ -128,7 +149,7 @@ class StagePlan:
 
     @cached_property
     def macs(self) -> int:
-        return sum(block.macs for block in self.blocks)
+        return sum(block.macs for block in self.blocks) * self.repeats
 
 
 @dataclass(frozen=True)
@@ -221,7 +242,9 @@ class Plan:
 
     @property
     def macs(self) -> int:
-        return _sum_macs(self.layers)
+        # A tied stage's block runs ``repeats`` times but its layers are listed once.
+        rerun = sum(stage.macs - stage.macs // stage.repeats for stage in self.stages if stage.repeats > 1)
+        return _sum_macs(self.layers) + rerun
 
 
 def _prefixed(prefix: str, layer: Layer) -> Layer:

@@ -1,5 +1,5 @@
 """What sits on a residual block's two paths besides its layers: the parameter-free shortcut and
-stochastic depth on the branch."""
+stochastic depth on the branch; and the stage that applies one block again and again."""
 
 from __future__ import annotations
 
@@ -40,3 +40,18 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f"rate={self.rate:g}"
+
+
+class TiedStage(nn.Sequential):
+    """A weight-tied stage: its one block (``0``) applied ``repeats`` times with the same weights,
+    the forward-Euler reading of a ResNet when the block scales its branch by the step size."""
+
+    def __init__(self, block: nn.Module, repeats: int) -> None:
+        super().__init__(block)
+        self.repeats = repeats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self:
+            for _ in range(self.repeats):
+                x = block(x)
+        return x

@@ -643,6 +643,24 @@ class StageSpec(_Strict):
         default=None,
         description="One entry per block: the widths of its branch's inner convs, `[conv1, conv2]` for a bottleneck, `[conv1]` for a basic block (pruned nets).",
     )
+    tied: bool = Field(
+        default=False,
+        description="Tie the stage's blocks: one block's weights applied `blocks` times (its state_dict holds `layerK.0` only). Each application must keep the shape: stride 1, identity shortcut.",
+    )
+    step_size: float | None = Field(
+        default=None,
+        description="A tied stage's step size `dt`: each application computes `h + dt * f(h)` (forward Euler); 1 when unset. Tied stages only.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _untied_as_before(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # An untied stage dumps without the tying keys, so the spec hash of every net that does
+        # not tie (and the emitted files' headers) stays what it was before stages could tie.
+        data = handler(self)
+        if isinstance(data, dict) and not self.tied and self.step_size is None:
+            data.pop("tied", None)
+            data.pop("step_size", None)
+        return data
 
 
 _SHORTCUT_ALIASES = {"A": "zero_pad", "B": "projection", "C": "projection_all", "D": "avg_down"}
@@ -868,10 +886,13 @@ class Spec(_Strict):
     def _stage_options_fit(self) -> Spec:
         from .backbone import raise_problems
         from .limits import width_problems
-        from .stage_options import anti_alias_problems, stage_problems
+        from .stage_options import anti_alias_problems, stage_problems, tied_problems
 
         raise_problems(
-            stage_problems(self) + (anti_alias_problems(self) if self.anti_alias else []) + width_problems(self)
+            stage_problems(self)
+            + tied_problems(self)
+            + (anti_alias_problems(self) if self.anti_alias else [])
+            + width_problems(self)
         )
         return self
 

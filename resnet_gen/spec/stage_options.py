@@ -127,3 +127,45 @@ def anti_alias_problems(spec: Spec) -> list[Problem]:
         if problem is not None:
             return [(("anti_alias",), problem, None)]
     return []
+
+
+def tied_problems(spec: Spec) -> list[Problem]:
+    """A tied stage applies one block again and again, so the block must keep its input's shape
+    (stride 1, as many channels out as in, an identity shortcut); ``step_size`` is its ``dt``."""
+    problems: list[Problem] = []
+    for index, stage in enumerate(spec.stages):
+        here: tuple[str | int, ...] = ("stages", index)
+        if stage.step_size is not None and not stage.tied:
+            problems.append(
+                ((*here, "step_size"), "step_size applies to tied stages only; add tied: true", stage.step_size)
+            )
+        elif stage.step_size is not None and not stage.step_size > 0:
+            problems.append(((*here, "step_size"), "must be > 0 (the Euler step dt)", stage.step_size))
+        if not stage.tied:
+            continue
+        if stage.inner_channels and any(widths != stage.inner_channels[0] for widths in stage.inner_channels):
+            problems.append(
+                (
+                    (*here, "inner_channels"),
+                    "a tied stage has one block, so its entries must all be the same",
+                    stage.inner_channels,
+                )
+            )
+        in_channels = spec.stage_out_channels(index - 1) if index else spec.stem.width
+        out_channels = spec.stage_out_channels(index)
+        if stage.stride != 1:
+            why = f"a tied stage must keep the feature map's size, but this one has stride {stage.stride}"
+        elif in_channels != out_channels:
+            why = f"a tied stage must keep the width, but this one takes {in_channels:,} channels and gives {out_channels:,}"
+        elif spec.shortcut.type == "projection_all":
+            why = "a tied stage needs an identity shortcut, but shortcut.type projection_all projects in every block"
+        else:
+            continue
+        problems.append(
+            (
+                (*here, "tied"),
+                f"{why}; put the downsampling or width change in an untied stage of its own before the tied one",
+                True,
+            )
+        )
+    return problems
