@@ -226,7 +226,11 @@ def test_ci_and_the_readme_name_the_makefile_test_commands() -> None:
     """CI runs the README's test command, and the README quotes the quick loop's pytest options as
     the Makefile has them."""
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    recipes = dict(re.findall(r"^(test|test-quick):.*\n(?:#.*\n)*\t(?:\$\(TEST_ENV\) )?\$\(BIN\)/(pytest .+)$", makefile, re.MULTILINE))
+    recipes = dict(
+        re.findall(
+            r"^(test|test-quick):.*\n(?:#.*\n)*\t(?:\$\(TEST_ENV\) )?\$\(BIN\)/(pytest .+)$", makefile, re.MULTILINE
+        )
+    )
     assert set(recipes) == {"test", "test-quick"}
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
     assert ci[-1] == "make test"

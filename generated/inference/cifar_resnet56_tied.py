@@ -413,12 +413,62 @@ def fuse_for_cpu(model: nn.Module) -> nn.Module:
     return graph_module
 
 
-def freeze_for_cpu(model: nn.Module, example: torch.Tensor) -> nn.Module:
+# Below this many multiply-accumulates per conv (on average, at the example's shape: a 16-channel
+# 32x32 3x3 conv at batch 1 is 2.4 million), a oneDNN kernel runs for tens of microseconds on one
+# core, about what waking and joining a second OpenMP thread costs, and far less than waiting for
+# one that a busy machine has descheduled; such nets run on one thread.
+_TINY_CONV_MACS = 8_000_000
+
+
+class _WithThreads(nn.Module):
+    """Runs ``frozen`` with ``threads`` intra-op threads, setting torch's count back after each call."""
+
+    def __init__(self, frozen: nn.Module, threads: int) -> None:
+        super().__init__()
+        self.frozen = frozen
+        self.threads = threads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outer = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self.frozen(x)
+        finally:
+            torch.set_num_threads(outer)
+
+
+def _conv_macs(model: nn.Module, example: torch.Tensor) -> float:
+    """The mean multiply-accumulates of ``model``'s convs for ``example``, from one forward."""
+    macs: list[int] = []
+
+    def count(conv: nn.Conv2d, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        macs.append(output.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1])
+
+    hooks = [module.register_forward_hook(count) for module in model.modules() if isinstance(module, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(macs) / max(len(macs), 1)
+
+
+def freeze_for_cpu(model: nn.Module, example: torch.Tensor, threads: int | None = None) -> nn.Module:
     """``model`` traced and frozen by TorchScript with oneDNN Graph fusion, prepared for inputs of
     ``example``'s shape: the fastest CPU form, above all at batch 1 and for small nets, where each
     eager oneDNN call spends more time setting itself up than computing. oneDNN Graph compiles the
     convs with their ReLUs and residual additions once, with the weights packed in its blocked
     layout, so a call runs the compiled kernels and little else.
+
+    ``threads``: the intra-op threads the compiled graph runs with; unset, torch's current count,
+    except for tiny work (convs of under 8 million multiply-accumulates on average at the example's
+    shape, such as a CIFAR net at batch 1), which runs on one thread: there a second thread's
+    wake-up and join cost as much as it saves, and on a busy machine a descheduled thread stalls
+    every conv. Where the count differs from torch's, each call sets it, runs, and sets torch's
+    count back (``torch.set_num_threads`` is process-wide, so do not call the result from two
+    Python threads at once); the graph is compiled with the same count, as oneDNN plans its
+    kernels for the threads they will have.
 
     Trade-off: the compiled graph is specialised to ``example``'s shape (batch, size, float32):
     inputs of another shape give the same outputs but run TorchScript's graph without oneDNN Graph,
@@ -427,15 +477,20 @@ def freeze_for_cpu(model: nn.Module, example: torch.Tensor) -> nn.Module:
     here, and set back after. TorchScript is in maintenance in PyTorch; where this torch lacks the
     switch, ``example`` is not float32 on the CPU, or ``model`` cannot be traced, the choice falls
     back to ``fuse_for_cpu(model)``. Both paths compute the same outputs (to 1e-5 relative in
-    float32). The result is a ``torch.jit.ScriptModule`` with its weights folded in as constants:
-    keep ``model`` for loading weights, training or export.
+    float32). The result is a ``torch.jit.ScriptModule`` with its weights folded in as constants
+    (inside a module that sets the threads, where they differ from torch's): keep ``model`` for
+    loading weights, training or export.
     """
     enable = getattr(torch.jit, "enable_onednn_fusion", None)
     if enable is None or example.device.type != "cpu" or example.dtype != torch.float32:
         return fuse_for_cpu(model)
+    outer = torch.get_num_threads()
+    if threads is None:
+        threads = 1 if _conv_macs(model.eval(), example) < _TINY_CONV_MACS else outer
     was_enabled = torch.jit.onednn_fusion_enabled()
     try:
         enable(True)
+        torch.set_num_threads(threads)
         with torch.no_grad():
             frozen = torch.jit.freeze(torch.jit.trace(model.eval(), example, check_trace=False))
             for _ in range(3):  # TorchScript profiles the first runs, then compiles the fused graph
@@ -444,7 +499,8 @@ def freeze_for_cpu(model: nn.Module, example: torch.Tensor) -> nn.Module:
         return fuse_for_cpu(model)
     finally:
         enable(was_enabled)
-    return frozen
+        torch.set_num_threads(outer)
+    return frozen if threads == outer else _WithThreads(frozen, threads)
 
 
 def cifar_resnet56_tied(num_classes: int = 10, checkpoint: Mapping[str, torch.Tensor] | None = None) -> ResNet:
