@@ -118,7 +118,9 @@ def _one_thread() -> Iterator[None]:
 
 
 def test_every_papers_spec_in_the_catalog_is_checked_here() -> None:
-    papers = re.compile(r"cifar_.*|wrn\d.*|resnext29_.*|resnet50_[a-z]")
+    # cifar_resnet56_tied is ResNet-56 read as forward Euler, not a net of these papers' tables;
+    # tests/test_tied_stages.py proves its count.
+    papers = re.compile(r"(?!.*_tied$)(cifar_.*|wrn\d.*|resnext29_.*|resnet50_[a-z])")
     assert {name for name in catalog.catalog_names() if papers.fullmatch(name)} == set(PAPER_PARAMS)
 
 
