@@ -41,7 +41,14 @@ SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     (PT2, lambda head: head.startswith(b"PK\x03\x04")),
     (ONNX, lambda head: head[:1] == b"\x08" and b"pytorch" in head[:64]),
     ("it is not a spec JSON Schema", lambda head: b'"$schema": "https://json-schema.org/draft/2020-12/schema"' in head),
-    ("it is not a resnet-gen gallery page", lambda head: b"<title>resnet-gen catalog</title>" in head),
+    (
+        "it is not a resnet-gen gallery page",
+        lambda head: b'<meta name="generator" content="resnet-gen gallery">' in head,
+    ),
+    (
+        "it is not the resnet-gen gallery's stylesheet",
+        lambda head: head.startswith(b"/* resnet-gen gallery stylesheet */"),
+    ),
 )
 
 

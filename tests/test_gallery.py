@@ -207,3 +207,33 @@ def test_gallery_command_writes_the_users_specs_into_out(tmp_path: Path) -> None
     assert list(cards) == ["mine"]
     page = (tmp_path / "out/gallery/pages/mine.html").read_text()
     assert "<dt>parent</dt><dd>resnet18</dd>" in page  # the catalog parent is not in this gallery
+
+
+def test_a_second_run_replaces_its_own_pages_and_keeps_a_hand_written_one(tmp_path: Path) -> None:
+    """Re-running the gallery into its folder after a spec changed rewrites what it wrote (each
+    page carries the gallery's generator tag); a page someone wrote by hand stops the run before
+    any file changes."""
+    (tmp_path / "specs").mkdir()
+    spec = tmp_path / "specs" / "mine.yaml"
+    spec.write_text("extends: resnet18\ndescription: Mine.\n")
+
+    def run() -> subprocess.CompletedProcess[str]:
+        command = [str(VENV_BIN / "resnet-gen"), "gallery"]
+        return subprocess.run(command, cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
+
+    assert run().returncode == 0
+    spec.write_text(
+        "extends: resnet18\ndescription: Mine, with a deeper first stage.\nstages:\n  - {blocks: 3, width: 64}\n"
+    )
+    done = run()
+    assert done.returncode == 0, done.stderr
+    page = tmp_path / "out/gallery/pages/mine.html"
+    assert "Mine, with a deeper first stage." in page.read_text()
+    index = (tmp_path / "out/gallery/index.html").read_bytes()
+    page.write_text("<!DOCTYPE html><html><body>my notes</body></html>\n")
+    spec.write_text("extends: resnet18\ndescription: Mine again.\n")
+    done = run()
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("error: out/gallery/pages/mine.html: exists and was not written by resnet-gen")
+    assert page.read_text() == "<!DOCTYPE html><html><body>my notes</body></html>\n"
+    assert (tmp_path / "out/gallery/index.html").read_bytes() == index
