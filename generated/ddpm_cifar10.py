@@ -62,51 +62,33 @@ class TimestepMLP(nn.Module):
         return out
 
 
-class DiffusionResBlock(nn.Module):
-    """GroupNorm, act, 3x3 conv, + time projection, GroupNorm, act, dropout, 3x3 conv, plus the
-    shortcut (a 1x1 or 3x3 projection where the channels change).
+class ResBlock(nn.Module):
+    """GroupNorm, SiLU, 3x3 conv, + the time embedding's projection, GroupNorm, SiLU, 3x3 conv;
+    plus the shortcut (a 1x1 projection where the channels change). Diffusers'
+    ``ResnetBlock2D``, its names and its arithmetic."""
 
-    ``injection="add"`` adds the projected embedding after the first conv; ``"scale_shift"``
-    projects it to a scale and a shift applied after the second norm (``h * (1 + scale) + shift``)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        time_channels: int,
-        groups: int = 32,
-        eps: float = 1e-5,
-        injection: str = "add",
-        dropout: float = 0.0,
-        shortcut_kernel: int = 1,
-        act_layer: type[nn.Module] = nn.SiLU,
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, time_channels: int) -> None:
         super().__init__()
-        self.injection = injection
-        self.norm1 = nn.GroupNorm(groups, in_channels, eps=eps)
+        self.norm1 = nn.GroupNorm(32, in_channels, eps=1e-06)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        scale_shift = injection == "scale_shift"
-        self.time_emb_proj = nn.Linear(time_channels, out_channels * (2 if scale_shift else 1))
-        self.norm2 = nn.GroupNorm(groups, out_channels, eps=eps)
-        self.dropout = nn.Dropout(dropout)
+        self.time_emb_proj = nn.Linear(time_channels, out_channels)
+        self.norm2 = nn.GroupNorm(32, out_channels, eps=1e-06)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.nonlinearity = act_layer()
+        self.nonlinearity = nn.SiLU()
         self.conv_shortcut: nn.Module | None = None
         if in_channels != out_channels:
-            self.conv_shortcut = nn.Conv2d(in_channels, out_channels, shortcut_kernel, padding=shortcut_kernel // 2)
+            self.conv_shortcut = nn.Conv2d(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(self.nonlinearity(self.norm1(x)))
-        projected = self.time_emb_proj(self.nonlinearity(time))[:, :, None, None]
-        if self.injection == "scale_shift":
-            scale, shift = projected.chunk(2, dim=1)
-            h = self.norm2(h) * (1 + scale) + shift
-        else:
-            h = self.norm2(h + projected)
-        h = self.conv2(self.dropout(self.nonlinearity(h)))
+        h = self.norm1(x)
+        h = self.nonlinearity(h)
+        h = self.conv1(h)
+        h = h + self.time_emb_proj(self.nonlinearity(time))[:, :, None, None]
+        h = self.norm2(h)
+        h = self.nonlinearity(h)
+        h = self.conv2(h)
         shortcut = x if self.conv_shortcut is None else self.conv_shortcut(x)
-        out: torch.Tensor = shortcut + h
-        return out
+        return shortcut + h
 
 
 class SelfAttention(nn.Module):
@@ -290,15 +272,15 @@ def ddpm_cifar10() -> UNet:
         down_blocks=[
             DownStage(
                 resnets=[
-                    DiffusionResBlock(128, 128, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(128, 128, 512, groups=32, eps=1e-06),
+                    ResBlock(128, 128, 512),
+                    ResBlock(128, 128, 512),
                 ],
                 downsample=Downsample(128, padding=0),
             ),
             DownStage(
                 resnets=[
-                    DiffusionResBlock(128, 256, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(256, 256, 512, groups=32, eps=1e-06),
+                    ResBlock(128, 256, 512),
+                    ResBlock(256, 256, 512),
                 ],
                 attentions=[
                     SelfAttention(256, heads=1, groups=32, eps=1e-06),
@@ -308,22 +290,22 @@ def ddpm_cifar10() -> UNet:
             ),
             DownStage(
                 resnets=[
-                    DiffusionResBlock(256, 256, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(256, 256, 512, groups=32, eps=1e-06),
+                    ResBlock(256, 256, 512),
+                    ResBlock(256, 256, 512),
                 ],
                 downsample=Downsample(256, padding=0),
             ),
             DownStage(
                 resnets=[
-                    DiffusionResBlock(256, 256, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(256, 256, 512, groups=32, eps=1e-06),
+                    ResBlock(256, 256, 512),
+                    ResBlock(256, 256, 512),
                 ]
             ),
         ],
         mid_block=MidStage(
             resnets=[
-                DiffusionResBlock(256, 256, 512, groups=32, eps=1e-06),
-                DiffusionResBlock(256, 256, 512, groups=32, eps=1e-06),
+                ResBlock(256, 256, 512),
+                ResBlock(256, 256, 512),
             ],
             attentions=[
                 SelfAttention(256, heads=1, groups=32, eps=1e-06),
@@ -332,25 +314,25 @@ def ddpm_cifar10() -> UNet:
         up_blocks=[
             UpStage(
                 resnets=[
-                    DiffusionResBlock(512, 256, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(512, 256, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(512, 256, 512, groups=32, eps=1e-06),
+                    ResBlock(512, 256, 512),
+                    ResBlock(512, 256, 512),
+                    ResBlock(512, 256, 512),
                 ],
                 upsample=Upsample(256),
             ),
             UpStage(
                 resnets=[
-                    DiffusionResBlock(512, 256, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(512, 256, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(512, 256, 512, groups=32, eps=1e-06),
+                    ResBlock(512, 256, 512),
+                    ResBlock(512, 256, 512),
+                    ResBlock(512, 256, 512),
                 ],
                 upsample=Upsample(256),
             ),
             UpStage(
                 resnets=[
-                    DiffusionResBlock(512, 256, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(512, 256, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(384, 256, 512, groups=32, eps=1e-06),
+                    ResBlock(512, 256, 512),
+                    ResBlock(512, 256, 512),
+                    ResBlock(384, 256, 512),
                 ],
                 attentions=[
                     SelfAttention(256, heads=1, groups=32, eps=1e-06),
@@ -361,9 +343,9 @@ def ddpm_cifar10() -> UNet:
             ),
             UpStage(
                 resnets=[
-                    DiffusionResBlock(384, 128, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(256, 128, 512, groups=32, eps=1e-06),
-                    DiffusionResBlock(256, 128, 512, groups=32, eps=1e-06),
+                    ResBlock(384, 128, 512),
+                    ResBlock(256, 128, 512),
+                    ResBlock(256, 128, 512),
                 ]
             ),
         ],

@@ -118,9 +118,34 @@ def test_diagram_draws_the_u_with_skips_between_matching_resolutions(
     assert sum(len(widths.split(",")) for _, _, widths in skips) == len(plan.skips)
     attention = re.findall(r'"?([\w.]+)"? \[[^\]]*penwidth=2', dot)
     assert set(attention) == {stage.path for stage in plan.stages if stage.attentions}
-    code, out, err = _run(["diagram", "unet_tiny", "--view", "blocks", "-o", str(tmp_path / "v")], capsys)
-    assert code == 1 and out == "" and "a U-Net is drawn as its U" in err
-    assert not (tmp_path / "v").exists() or not list((tmp_path / "v").iterdir())
+
+
+@pytest.mark.parametrize("injection", ["add", "scale_shift"])
+def test_block_view_draws_the_resblock_as_its_steps(
+    injection: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The block view is the ResBlock the plan lists: one node per step in order, the time
+    embedding into the step diffusers injects it at (before the second norm, or after it), the
+    shortcut into the final addition; the macro view's title spells the same chain."""
+    items = ["--set", f"unet.time_injection={injection}"]
+    code, _, err = _run(
+        ["diagram", "unet_tiny", *items, "--view", "blocks", "--format", "dot", "-o", str(tmp_path)], capsys
+    )
+    assert code == 0, err
+    dot = (tmp_path / "unet_tiny_custom-blocks.dot").read_text()
+    labels = re.findall(r"(step\d+) \[label=<<table[^>]*><tr><td[^>]*>([^<]+)</td>", dot)
+    names = [text for _, text in labels]
+    time_step = "+ time projection" if injection == "add" else "\u00d7(1 + scale) + shift"
+    norm = "GroupNorm 8"
+    expected = [norm, "SiLU", "3\u00d73 conv", *([time_step, norm] if injection == "add" else [norm, time_step])]
+    assert names == [*expected, "SiLU", "3\u00d73 conv", "+ shortcut"]
+    chain = re.findall(r"(x|step\d+) -> (step\d+|out)(?: |$)", dot, re.M)
+    assert [edge for edge in chain if "style" not in edge] and ("x", "step0") in chain
+    injected = dict(labels)[re.search(r"time -> (step\d+)", dot).group(1)]  # type: ignore[union-attr]
+    assert injected == time_step
+    assert re.search(rf"x -> step{len(names) - 1} \[[^\]]*identity, or 1\u00d71 conv", dot)
+    code, _, _ = _run(["diagram", "unet_tiny", *items, "--format", "dot", "-o", str(tmp_path)], capsys)
+    assert code == 0 and "ResBlock: GroupNorm 8 \u2192 SiLU" in (tmp_path / "unet_tiny_custom.dot").read_text()
 
 
 def test_diff_of_two_unets_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

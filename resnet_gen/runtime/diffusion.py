@@ -1,6 +1,8 @@
 """The layers of a diffusion U-Net (Ho et al. 2020, as diffusers' ``UNet2DModel`` names them):
-the timestep embedding, the ResBlock that reads it as a second input, self-attention over the
-positions of a feature map, and the 2x down- and up-samplers between stages."""
+the timestep embedding, self-attention over the positions of a feature map, and the 2x down- and
+up-samplers between stages. The ResBlock, which reads the embedding as a second input, is a block
+kind: the live back end runs its plan's steps (:class:`resnet_gen.unet.live.ResBlock`), and the
+emitter writes a class out of them."""
 
 from __future__ import annotations
 
@@ -47,53 +49,6 @@ class TimestepMLP(nn.Module):
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.linear_2(self.act(self.linear_1(embedding)))
-        return out
-
-
-class DiffusionResBlock(nn.Module):
-    """GroupNorm, act, 3x3 conv, + time projection, GroupNorm, act, dropout, 3x3 conv, plus the
-    shortcut (a 1x1 or 3x3 projection where the channels change).
-
-    ``injection="add"`` adds the projected embedding after the first conv; ``"scale_shift"``
-    projects it to a scale and a shift applied after the second norm (``h * (1 + scale) + shift``)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        time_channels: int,
-        groups: int = 32,
-        eps: float = 1e-5,
-        injection: str = "add",
-        dropout: float = 0.0,
-        shortcut_kernel: int = 1,
-        act_layer: type[nn.Module] = nn.SiLU,
-    ) -> None:
-        super().__init__()
-        self.injection = injection
-        self.norm1 = nn.GroupNorm(groups, in_channels, eps=eps)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        scale_shift = injection == "scale_shift"
-        self.time_emb_proj = nn.Linear(time_channels, out_channels * (2 if scale_shift else 1))
-        self.norm2 = nn.GroupNorm(groups, out_channels, eps=eps)
-        self.dropout = nn.Dropout(dropout)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.nonlinearity = act_layer()
-        self.conv_shortcut: nn.Module | None = None
-        if in_channels != out_channels:
-            self.conv_shortcut = nn.Conv2d(in_channels, out_channels, shortcut_kernel, padding=shortcut_kernel // 2)
-
-    def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(self.nonlinearity(self.norm1(x)))
-        projected = self.time_emb_proj(self.nonlinearity(time))[:, :, None, None]
-        if self.injection == "scale_shift":
-            scale, shift = projected.chunk(2, dim=1)
-            h = self.norm2(h) * (1 + scale) + shift
-        else:
-            h = self.norm2(h + projected)
-        h = self.conv2(self.dropout(self.nonlinearity(h)))
-        shortcut = x if self.conv_shortcut is None else self.conv_shortcut(x)
-        out: torch.Tensor = shortcut + h
         return out
 
 

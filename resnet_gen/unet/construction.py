@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .plan import AttentionPlan, ResamplePlan, ResBlockPlan, StagePlan, UNetPlan
+from .plan import AttentionPlan, ResamplePlan, ResBlockKind, ResBlockPlan, StagePlan, UNetPlan
 
 ACTIVATIONS = {"silu": "nn.SiLU", "relu": "nn.ReLU", "gelu": "nn.GELU", "mish": "nn.Mish"}
 
@@ -31,17 +31,22 @@ class Name:
     name: str
 
 
-def _resblock(block: ResBlockPlan, act: str) -> Call:
-    kwargs: dict[str, Any] = {"groups": block.groups, "eps": block.eps}
-    if block.injection != "add":
-        kwargs["injection"] = block.injection
-    if block.dropout:
-        kwargs["dropout"] = block.dropout
-    if block.shortcut_kernel not in (None, 1):
-        kwargs["shortcut_kernel"] = block.shortcut_kernel
-    if act != "silu":
-        kwargs["act_layer"] = Name(ACTIVATIONS[act])
-    return Call("DiffusionResBlock", (block.in_channels, block.out_channels, block.time_channels), kwargs)
+def _resblock(block: ResBlockPlan) -> Call:
+    """What varies from block to block; what all share (:class:`ResBlockKind`) is the class's own:
+    the emitted file writes the class for it, the live back end binds it to the runtime's class."""
+    return Call("ResBlock", (block.in_channels, block.out_channels, block.time_channels))
+
+
+def resblock_options(kind: ResBlockKind) -> dict[str, Any]:
+    """The runtime ResBlock's keyword arguments for ``kind`` (the live back end's binding)."""
+    return {
+        "steps": kind.steps,
+        "groups": kind.groups,
+        "eps": kind.eps,
+        "dropout": kind.dropout,
+        "shortcut_kernel": kind.shortcut_kernel,
+        "act_layer": Name(ACTIVATIONS[kind.activation]),
+    }
 
 
 def _attention(layer: AttentionPlan) -> Call:
@@ -56,8 +61,8 @@ def _resample(layer: ResamplePlan) -> Call:
     return Call("Downsample", (layer.channels,), {"padding": layer.padding})
 
 
-def _stage(stage: StagePlan, act: str) -> Call:
-    kwargs: dict[str, Any] = {"resnets": [_resblock(block, act) for block in stage.resnets]}
+def _stage(stage: StagePlan) -> Call:
+    kwargs: dict[str, Any] = {"resnets": [_resblock(block) for block in stage.resnets]}
     if stage.attentions:
         kwargs["attentions"] = [_attention(layer) for layer in stage.attentions]
     if stage.resample is not None:
@@ -68,7 +73,6 @@ def _stage(stage: StagePlan, act: str) -> Call:
 
 def construction(plan: UNetPlan) -> Call:
     """The whole network as ``UNet(conv_in=..., ...)``."""
-    act = plan.activation
     width = plan.first_width
     time = plan.time
     return Call(
@@ -83,9 +87,9 @@ def construction(plan: UNetPlan) -> Call:
             ),
             # The timestep MLP and the output use SiLU whatever the ResBlocks use, as diffusers' UNet2DModel.
             "time_embedding": Call("TimestepMLP", (time.frequencies, time.channels)),
-            "down_blocks": [_stage(stage, act) for stage in plan.down],
-            "mid_block": _stage(plan.mid, act),
-            "up_blocks": [_stage(stage, act) for stage in plan.up],
+            "down_blocks": [_stage(stage) for stage in plan.down],
+            "mid_block": _stage(plan.mid),
+            "up_blocks": [_stage(stage) for stage in plan.up],
             "conv_norm_out": Call("nn.GroupNorm", (plan.groups, width), {"eps": plan.eps}),
             "conv_act": Call("nn.SiLU"),
             "conv_out": Call("nn.Conv2d", (width, plan.out_channels, 3), {"padding": 1}),

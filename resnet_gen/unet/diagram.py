@@ -13,7 +13,7 @@ from ..diagram import style
 from ..diagram.canvas import bold, html, legend_entry, small
 from ..diagram.text import ARROW, DOT, TIMES, cost, esc, shape
 from ..errors import SpecError
-from .plan import StagePlan, UNetPlan
+from .plan import ResBlockKind, ResBlockStep, StagePlan, UNetPlan
 from .spec import UNetSpec
 
 SKIP_COLOUR = "#d9822b"
@@ -48,6 +48,73 @@ def _stage_label(stage: StagePlan) -> str:
     return html(rows)
 
 
+def _step_text(step: ResBlockStep, kind: ResBlockKind) -> str:
+    """One step of the ResBlock as the drawings name it."""
+    act = {"silu": "SiLU", "relu": "ReLU", "gelu": "GELU", "mish": "Mish"}[kind.activation]
+    return {
+        "norm1": f"GroupNorm {kind.groups}",
+        "act": act,
+        "conv1": f"3{TIMES}3 conv",
+        "time_add": "+ time projection",
+        "norm2": f"GroupNorm {kind.groups}",
+        "time_scale_shift": f"{TIMES}(1 + scale) + shift",
+        "dropout": f"dropout {kind.dropout:g}",
+        "conv2": f"3{TIMES}3 conv",
+        "residual": "+ shortcut",
+    }[step]
+
+
+def resblock_line(kind: ResBlockKind) -> str:
+    """The ResBlock's forward on one line, read off its steps."""
+    return f"ResBlock: {f' {ARROW} '.join(_step_text(step, kind) for step in kind.steps)}"
+
+
+def resblock_diagram(plan: UNetPlan, direction: str = "TB") -> graphviz.Digraph:
+    """The ResBlock every stage of ``plan`` repeats, step by step as the plan lists them: the time
+    embedding enters at its injection step, the shortcut (identity, or a projection where the
+    channels change) at the final addition."""
+    kind = plan.resblock
+    graph = graphviz.Digraph(
+        name=f"{plan.name}_resblock",
+        graph_attr=style.graph_attrs(direction),
+        node_attr=style.node_attrs(),
+        edge_attr=style.edge_attrs(),
+    )
+    graph.attr(label=html([bold(esc(f"{plan.name}: the ResBlock"), 16), small(esc("forward(x, time)"), style.INK, 11)]))
+    io = {"fillcolor": style.STEM_FILL, "color": style.NEUTRAL_BORDER}
+    graph.node("x", html([bold("x")]), **io)
+    graph.node(
+        "time",
+        html([bold("time embedding"), esc(f"{kind.activation}, linear")]),
+        fillcolor="#e0f2ef",
+        color=TIME_COLOUR,
+    )
+    previous = "x"
+    for index, step in enumerate(kind.steps):
+        node = f"step{index}"
+        attrs = {"fillcolor": style.STAGE_FILL, "color": style.STAGE_BORDER}
+        if step in ("time_add", "time_scale_shift"):
+            attrs = {"fillcolor": "#e0f2ef", "color": TIME_COLOUR}
+        graph.node(node, html([esc(_step_text(step, kind))]), **attrs)
+        graph.edge(previous, node)
+        if step in ("time_add", "time_scale_shift"):
+            graph.edge("time", node, style="dotted", color=TIME_COLOUR)
+        if step == "residual":
+            k = kind.shortcut_kernel
+            graph.edge(
+                "x",
+                node,
+                label=esc(f"identity, or {k}{TIMES}{k} conv where the channels change"),
+                style="dashed",
+                color=SKIP_COLOUR,
+                fontcolor=SKIP_COLOUR,
+            )
+        previous = node
+    graph.node("out", html([bold("out")]), **io)
+    graph.edge(previous, "out")
+    return graph
+
+
 def _stage_of(path: str) -> str:
     """``down_blocks.2.downsamplers.0`` -> ``down_blocks.2``; ``conv_in`` stays."""
     parts = path.split(".")
@@ -72,7 +139,11 @@ def unet_diagram(plan: UNetPlan, direction: str = "TB") -> graphviz.Digraph:
     rows = [bold(esc(plan.name), 18) + small(esc("  diffusion U-Net"), size=12)]
     if plan.description:
         rows.append(small(esc(plan.description[:160] + ("\u2026" if len(plan.description) > 160 else "")), size=11))
-    rows += [small(esc(totals), style.INK, 11), small("\u00a0\u00a0\u00a0".join(legend), style.INK, 10)]
+    rows += [
+        small(esc(totals), style.INK, 11),
+        small(esc(resblock_line(plan.resblock)), style.INK, 10),
+        small("\u00a0\u00a0\u00a0".join(legend), style.INK, 10),
+    ]
     graph.attr(label=html(rows))
 
     io = {"fillcolor": style.STEM_FILL, "color": style.NEUTRAL_BORDER}
@@ -162,12 +233,16 @@ def unet_diagram(plan: UNetPlan, direction: str = "TB") -> graphviz.Digraph:
 
 
 def draw_unet(source: str, items: list[str], view: str, fmt: str, direction: str) -> tuple[UNetSpec, bytes]:
-    """``resnet-gen diagram`` of a U-Net spec: the spec and the rendered drawing. The block view
-    draws classifier blocks layer by layer; a U-Net's drawing is its U (the macro view)."""
+    """``resnet-gen diagram`` of a U-Net spec: the spec and the rendered drawing, its U (the macro
+    view) or its ResBlock step by step (the block view)."""
     from ..diagram import render
     from .load import load_unet_and_plan
 
     spec, plan = load_unet_and_plan(source, items)
+    if view == "blocks":
+        return spec, render(resblock_diagram(plan, direction), fmt)
     if view != "macro":
-        raise SpecError([f"{source}: --view {view} draws classifier blocks; a U-Net is drawn as its U, without --view"])
+        raise SpecError(
+            [f"{source}: --view {view} is not a drawing of a U-Net; use macro (its U) or blocks (its ResBlock)"]
+        )
     return spec, render(unet_diagram(plan, direction), fmt)

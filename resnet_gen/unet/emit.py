@@ -16,15 +16,16 @@ from ..emit.source import MARKER, import_lines
 from ..emit.templates import render
 from ..emit.values import EmitError, comment_text, paragraphs, py_literal
 from ..spec.digest import spec_hash
-from .construction import Call, Name, class_names, construction
-from .plan import UNetPlan, lower_unet
+from .construction import ACTIVATIONS, Call, Name, class_names, construction
+from .plan import ResBlockKind, UNetPlan, lower_unet
 from .spec import UNetSpec
 
-# The runtime classes a U-Net file may use, in the order it defines them (each after what it uses).
+# The classes a U-Net file may use, in the order it defines them (each after what it uses): the
+# runtime's, copied, except the ResBlock, which is written from the plan (:func:`resblock_source`).
 HELPERS = (
     "SinusoidalTimesteps",
     "TimestepMLP",
-    "DiffusionResBlock",
+    "ResBlock",
     "SelfAttention",
     "Downsample",
     "Upsample",
@@ -47,6 +48,34 @@ def expression(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(expression(item) for item in value) + ",]"
     return py_literal(value)
+
+
+_STEP_WORDS = {
+    "norm1": "GroupNorm",
+    "act": "{act}",
+    "conv1": "3x3 conv",
+    "time_add": "+ the time embedding's projection",
+    "norm2": "GroupNorm",
+    "time_scale_shift": "the time embedding's projection as a scale and a shift (h * (1 + scale) + shift)",
+    "dropout": "dropout {dropout}",
+    "conv2": "3x3 conv",
+}
+
+
+def resblock_source(kind: ResBlockKind) -> str:
+    """The ResBlock class of a U-Net whose blocks are all of ``kind``, its forward written out
+    from the plan's steps, with no option the spec did not choose."""
+    act = ACTIVATIONS[kind.activation]
+    words = [
+        _STEP_WORDS[step].format(act=act.removeprefix("nn."), dropout=kind.dropout)
+        for step in kind.steps
+        if step != "residual"
+    ]
+    doc = (
+        f"{', '.join(words)}; plus the shortcut (a {kind.shortcut_kernel}x{kind.shortcut_kernel} projection"
+        " where the channels change). Diffusers' ``ResnetBlock2D``, its names and its arithmetic."
+    )
+    return render("unet/resblock.py.j2", kind=kind, activation=act, doc=paragraphs(doc))
 
 
 def numbers(plan: UNetPlan) -> str:
@@ -77,8 +106,13 @@ def emit_unet(
     plan = lower_unet(spec)
     built = construction(plan)
     used = class_names(built)
-    helpers = [helper_source(name) for name in HELPERS if name in used]
+    helpers = [helper_source(name) for name in HELPERS if name in used and name != "ResBlock"]
     wanted = {name for helper in helpers for name in helper.imports}
+    texts = [
+        resblock_source(plan.resblock) if name == "ResBlock" else helper_source(name).text
+        for name in HELPERS
+        if name in used
+    ]
     if inference:
         wanted.add("Mapping")
     imports = import_lines(wanted)
@@ -108,7 +142,7 @@ def emit_unet(
         "unet/file.py.j2",
         header=header,
         name=spec.name,
-        helpers=[helper.text for helper in helpers],
+        helpers=texts,
         factory_doc=paragraphs(
             f"A new {spec.name} for inference; with ``checkpoint`` (a state_dict of the training form or of"
             " diffusers' UNet2DModel), its weights."

@@ -9,6 +9,7 @@ states the convention (:data:`MACS_CONVENTION`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .spec import UNetSpec
 
@@ -30,32 +31,73 @@ def linear_params(cin: int, cout: int) -> int:
     return cout * cin + cout
 
 
+# A ResBlock's forward, as the plan records it and every back end runs it (diffusers'
+# ``ResnetBlock2D``): ``h`` starts as the input; ``norm1``/``norm2`` are its GroupNorms, ``act`` the
+# activation, ``conv1``/``conv2`` its 3x3 convs; ``time_add`` adds the time embedding's projection
+# (activation, linear) to ``h``; ``time_scale_shift`` projects it to a scale and a shift and takes
+# ``h * (1 + scale) + shift``; ``dropout`` only where the spec has some; ``residual`` returns the
+# shortcut of the input (identity, or the projection where the channels change) plus ``h``.
+ResBlockStep = Literal["norm1", "act", "conv1", "time_add", "norm2", "time_scale_shift", "dropout", "conv2", "residual"]
+TimeInjection = Literal["add", "scale_shift"]
+
+
+def resblock_steps(injection: TimeInjection, dropout: float) -> tuple[ResBlockStep, ...]:
+    """The forward of a ResBlock that injects time by ``injection``: diffusers adds the projection
+    before the second norm ("default"), or scales and shifts after it ("scale_shift")."""
+    time: tuple[ResBlockStep, ...] = ("time_add", "norm2") if injection == "add" else ("norm2", "time_scale_shift")
+    regularise: tuple[ResBlockStep, ...] = ("dropout",) if dropout else ()
+    return ("norm1", "act", "conv1", *time, "act", *regularise, "conv2", "residual")
+
+
+@dataclass(frozen=True)
+class ResBlockKind:
+    """What every ResBlock of one U-Net shares: its forward (``steps``), its GroupNorms' groups and
+    eps, the dropout rate, the activation and the kernel of its projection shortcuts. The emitter
+    writes one class specialised to it; the live back end gives the runtime's class these options."""
+
+    steps: tuple[ResBlockStep, ...]
+    groups: int
+    eps: float
+    dropout: float
+    activation: str
+    shortcut_kernel: int  # of the projection where the channels change
+
+    @property
+    def scale_shift(self) -> bool:
+        return "time_scale_shift" in self.steps
+
+
 @dataclass(frozen=True)
 class ResBlockPlan:
-    """GroupNorm, act, conv, + time projection (add or scale-shift), GroupNorm, act, dropout, conv,
-    plus a projection shortcut where the channels change."""
+    """One ResBlock of ``kind`` (its forward as steps) from ``in_channels`` to ``out_channels``,
+    with a projection shortcut where the two differ."""
 
     path: str
+    kind: ResBlockKind
     in_channels: int
     out_channels: int
     time_channels: int
-    groups: int
-    eps: float
-    injection: str  # add | scale_shift
-    dropout: float
-    shortcut_kernel: int | None  # None: identity shortcut
     size: Size
     skip_from: str | None = None  # up stages: the tensor concatenated before this block
     skip_channels: int = 0  # ... and its channels (part of in_channels)
 
     @property
+    def shortcut_kernel(self) -> int | None:
+        """The projection's kernel, or None for the identity shortcut."""
+        return self.kind.shortcut_kernel if self.in_channels != self.out_channels else None
+
+    @property
+    def time_out_channels(self) -> int:
+        """The time projection's width: a scale and a shift per channel, or one added value."""
+        return self.out_channels * (2 if self.kind.scale_shift else 1)
+
+    @property
     def params(self) -> int:
-        time_out = self.out_channels * (2 if self.injection == "scale_shift" else 1)
         total = 2 * self.in_channels + 2 * self.out_channels
         total += conv_params(self.in_channels, self.out_channels, 3) + conv_params(
             self.out_channels, self.out_channels, 3
         )
-        total += linear_params(self.time_channels, time_out)
+        total += linear_params(self.time_channels, self.time_out_channels)
         if self.shortcut_kernel is not None:
             total += conv_params(self.in_channels, self.out_channels, self.shortcut_kernel)
         return total
@@ -63,8 +105,8 @@ class ResBlockPlan:
     @property
     def macs(self) -> int:
         area = self.size[0] * self.size[1]
-        time_out = self.out_channels * (2 if self.injection == "scale_shift" else 1)
-        total = area * 9 * self.out_channels * (self.in_channels + self.out_channels) + self.time_channels * time_out
+        total = area * 9 * self.out_channels * (self.in_channels + self.out_channels)
+        total += self.time_channels * self.time_out_channels
         if self.shortcut_kernel is not None:
             total += area * self.shortcut_kernel**2 * self.in_channels * self.out_channels
         return total
@@ -189,6 +231,7 @@ class UNetPlan:
     down: tuple[StagePlan, ...]
     mid: StagePlan
     up: tuple[StagePlan, ...]
+    resblock: ResBlockKind
 
     @property
     def first_width(self) -> int:
@@ -256,20 +299,24 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
     sizes = spec.stage_sizes()
     time_channels = unet.time_embedding.dim or 4 * widths[0]
     groups, eps = unet.norm.groups, unet.norm.eps
+    block_kind = ResBlockKind(
+        resblock_steps(unet.time_injection, unet.dropout),
+        groups,
+        eps,
+        unet.dropout,
+        unet.activation,
+        unet.shortcut_kernel,
+    )
 
     def resblock(
         path: str, cin: int, cout: int, size: Size, skip_from: str | None = None, skip: int = 0
     ) -> ResBlockPlan:
         return ResBlockPlan(
             path=path,
+            kind=block_kind,
             in_channels=cin,
             out_channels=cout,
             time_channels=time_channels,
-            groups=groups,
-            eps=eps,
-            injection=unet.time_injection,
-            dropout=unet.dropout,
-            shortcut_kernel=unet.shortcut_kernel if cin != cout else None,
             size=size,
             skip_from=skip_from,
             skip_channels=skip,
@@ -351,4 +398,5 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
         down=tuple(down),
         mid=mid,
         up=tuple(up),
+        resblock=block_kind,
     )
