@@ -117,12 +117,13 @@ def _common(entry: _Entry) -> dict[str, str]:
 
 
 def _drawings(spec: Spec | UNetSpec) -> dict[str, bytes]:
-    """SVG of each view: a classifier's macro and block views, a U-Net's U."""
+    """SVG of each view: a classifier's macro and block views, a U-Net's U and its ResBlock."""
     if isinstance(spec, UNetSpec):
         from .diagram import render
-        from .unet.diagram import unet_diagram
+        from .unet.diagram import resblock_diagram, unet_diagram
 
-        return {"macro": render(unet_diagram(lower_unet(spec)), "svg")}
+        plan = lower_unet(spec)
+        return {"macro": render(unet_diagram(plan), "svg"), "blocks": render(resblock_diagram(plan), "svg")}
     return {"macro": draw(spec), "blocks": draw(spec, "blocks")}
 
 

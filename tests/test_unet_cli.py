@@ -15,8 +15,10 @@ from conftest import ROOT, UNET_SPECS
 
 import resnet_gen as rg
 from resnet_gen.cli import main
+from resnet_gen.diagram import render
 from resnet_gen.runtime.diffusion_stages import UNet
 from resnet_gen.unet import build_unet, load_unet, load_unet_and_plan, lower_unet
+from resnet_gen.unet.diagram import resblock_diagram
 from resnet_gen.unet.plan import MACS_CONVENTION
 from resnet_gen.unet.report import unet_report
 
@@ -164,10 +166,13 @@ def test_gallery_shows_the_unets(tmp_path: Path, capsys: pytest.CaptureFixture[s
     index = (tmp_path / "g" / "index.html").read_text()
     assert "unet_tiny" in index and "diffusion" in index
     assert (tmp_path / "g" / "svg" / "unet_tiny.svg").is_file()
-    assert not (tmp_path / "g" / "svg" / "unet_tiny-blocks.svg").exists()
+    # The U-Net's block view is its ResBlock, the one the diagram command draws.
+    _, plan = load_unet_and_plan("unet_tiny")
+    blocks = (tmp_path / "g" / "svg" / "unet_tiny-blocks.svg").read_bytes()
+    assert blocks == render(resblock_diagram(plan), "svg")
     assert (tmp_path / "g" / "svg" / "resnet18-blocks.svg").is_file()
     page = (tmp_path / "g" / "pages" / "unet_tiny.html").read_text()
-    assert "block view" not in page and "def unet_tiny() -&gt; UNet" in page
+    assert "block view" in page and "def unet_tiny() -&gt; UNet" in page
 
 
 def test_new_from_a_unet_and_its_examples(
