@@ -36,13 +36,17 @@ def test_gradients_writes_byte_identical_files_from_any_folder(
     assert "first/last" in out and "similarity" in out
     names = sorted(os.listdir(tmp_path / "a" / "results"))
     assert names == sorted(
-        f"{kind}-cifar_plain20-cifar_resnet20.{ext}"
+        f"{kind}-cifar_plain20_custom-cifar_resnet20_custom.{ext}"  # --set: named as overridden
         for kind in ("gradients", "shattered")
         for ext in ("csv", "json", "png", "svg")
     )
     for name in names:
         assert (tmp_path / "a" / "results" / name).read_bytes() == (tmp_path / "b" / "results" / name).read_bytes()
-    header = (tmp_path / "a" / "results" / "gradients-cifar_plain20-cifar_resnet20.csv").read_text().splitlines()[0]
+    header = (
+        (tmp_path / "a" / "results" / "gradients-cifar_plain20_custom-cifar_resnet20_custom.csv")
+        .read_text()
+        .splitlines()[0]
+    )
     assert header == "spec,block,index,mean,low,high"
 
 
@@ -52,7 +56,7 @@ def test_paths_with_sampled_gradients(tmp_path: Path, capsys: pytest.CaptureFixt
     )
     assert code == 0, err
     assert "3 residual blocks, 8 paths" in out and "90% of the gradient comes from paths of length" in out
-    rows = (tmp_path / "paths-cifar_resnet20.csv").read_text().splitlines()
+    rows = (tmp_path / "paths-cifar_resnet20_custom.csv").read_text().splitlines()
     assert rows[0] == "length,paths,gradient,total" and [row.split(",")[1] for row in rows[1:]] == ["1", "3", "3", "1"]
 
 

@@ -164,10 +164,10 @@ def test_cli_lesion_and_responses_write_the_same_files_twice(
     out = capsys.readouterr().out
     assert "cifar_resnet20" in out and "one block deleted" in out and "3x3 layers" in out
     names = sorted(path.name for path in (tmp_path / "a").iterdir())
+    # lesion reads each checkpoint's own spec; responses takes --set, and names the nets as overridden
     assert names == sorted(
-        f"{kind}-cifar_resnet20-cifar_plain20.{ext}"
-        for kind in ("lesion", "responses")
-        for ext in ("csv", "json", "png", "svg")
+        [f"lesion-cifar_resnet20-cifar_plain20.{ext}" for ext in ("csv", "json", "png", "svg")]
+        + [f"responses-cifar_resnet20_custom-cifar_plain20_custom.{ext}" for ext in ("csv", "json", "png", "svg")]
     )
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
@@ -212,7 +212,7 @@ def test_gradients_and_paths_probe_a_trained_checkpoint_on_real_images(
     assert "6 residual blocks, 64 paths" in capsys.readouterr().out
     import json
 
-    trained = json.loads((tmp_path / "gradients-cifar_resnet20.json").read_text())[0]
+    trained = json.loads((tmp_path / "gradients-cifar_resnet20_custom.json").read_text())[0]
     assert trained["data"] == "digits" and trained["batch"] == 8
     # The same measurement by hand: the trained weights, the first 8 training digits.
     loaded = load_trained(checkpoint)

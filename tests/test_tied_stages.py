@@ -190,3 +190,89 @@ def test_inference_form_folds_the_tied_block_and_computes_the_same() -> None:
     with torch.no_grad():
         expected, got = live(x), model(x)
     assert ((got - expected).abs().max() / expected.abs().max()).item() < 1e-12
+
+
+def _steps_by_hand(model: nn.Module, x: torch.Tensor, plan: rg.Plan) -> list[torch.Tensor]:
+    """The network run piece by piece, a tied stage's block once per step: each block run's input,
+    in order, then the logits last (the stem, the stages, torch's own head)."""
+    for name in ("conv1", "bn1", "act1"):
+        x = model.get_submodule(name)(x)
+    inputs = []
+    for stage in plan.stages:
+        for block in stage.blocks:
+            for _ in range(stage.repeats):
+                inputs.append(x)
+                x = model.get_submodule(block.path)(x)
+    return [*inputs, model.forward_head(x)]  # type: ignore[operator]
+
+
+def test_analyses_see_each_step_of_a_tied_stage_as_a_block() -> None:
+    """Unravelled (Veit et al. 2016), N tied steps are N residual units: the path count is the
+    untied net's, and the gradient at each step's input and each step's output are those of the
+    network run step by step by hand."""
+    from resnet_gen.analyses import block_sites
+    from resnet_gen.analyses.common import Batch
+    from resnet_gen.analyses.gradients import block_input_gradients
+    from resnet_gen.analyses.paths import path_lengths
+    from resnet_gen.analyses.shattered import block_outputs
+
+    tied = rg.load_spec("cifar_resnet56_tied")
+    assert path_lengths(tied).counts == path_lengths(rg.load_spec("cifar_resnet56")).counts  # 27 units
+    _, plan = compile_spec("cifar_resnet20", TIED)
+    sites = block_sites(plan)
+    assert [site.label for site in sites[:4]] == [
+        "layer1.0 step 1/3",
+        "layer1.0 step 2/3",
+        "layer1.0 step 3/3",
+        "layer2.0",
+    ]
+    model = rg.build(plan).train()
+    randomize(model, seed=5)
+    images = torch.randn(4, 3, 32, 32)
+    labels = torch.tensor([0, 3, 5, 9])
+    measured = block_input_gradients(model, plan, Batch(images, labels))
+
+    *inputs, logits = _steps_by_hand(model, images.clone().requires_grad_(True), plan)
+    for tensor in inputs:
+        tensor.retain_grad()
+    nn.functional.cross_entropy(logits, labels).backward()  # type: ignore[no-untyped-call]
+    expected = {site.label: float(tensor.grad.norm()) for site, tensor in zip(sites, inputs, strict=True)}  # type: ignore[union-attr]
+    assert measured.keys() == expected.keys()
+    for label, norm in expected.items():
+        assert measured[label] == pytest.approx(norm, rel=1e-5), label
+
+    model.eval()
+    with torch.no_grad():
+        outputs = block_outputs(model, sites, images)
+        by_hand = _steps_by_hand(model, images, plan)
+    for number, site in enumerate(sites):
+        after = by_hand[number + 1] if number + 1 < len(sites) else None
+        if after is not None:
+            torch.testing.assert_close(outputs[site.label], after, rtol=0, atol=0)
+
+
+def test_analyses_that_change_block_modules_refuse_a_tied_stage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Lesions, responses and path gradients act on each block module as one unit; a tied stage's
+    module is N steps, so they refuse it in one line (path counting alone still works)."""
+    from resnet_gen.analyses.lesion import lesion
+    from resnet_gen.analyses.path_gradients import path_gradients
+    from resnet_gen.analyses.responses import layer_responses
+    from resnet_gen.errors import SpecError
+
+    _, plan = compile_spec("cifar_resnet20", TIED)
+    model = rg.build(plan).eval()
+    says = "cannot {what} a tied stage: layer1.0 is one block run 3 times"
+    with pytest.raises(SpecError, match=says.format(what="lesion")):
+        lesion(model, plan, None)  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match=says.format(what="measure the responses of")):
+        layer_responses(model, plan, None)  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match=says.format(what="route gradients through")):
+        path_gradients(plan)
+    overrides = [item for pair in (("--set", item) for item in TIED) for item in pair]
+    with pytest.raises(SystemExit) as stop:
+        main(["analyze", "paths", "cifar_resnet20", *overrides, "-o", str(tmp_path)])
+    assert stop.value.code == 1 and "pass --samples 0 to count its paths only" in capsys.readouterr().err
+    main(["analyze", "paths", "cifar_resnet20", *overrides, "--samples", "0", "-o", str(tmp_path)])
+    assert "cifar_resnet20_custom: 9 residual blocks, 512 paths" in capsys.readouterr().out

@@ -7,14 +7,15 @@ the first training step). Deep plain nets with batch norm explode the gradient t
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..plan import Plan
 from ..spec import Spec
 from .common import Batch, classifier_plan, fresh_model, progress, random_batch
-from .structure import block_sites
+from .structure import BlockSite, block_sites, by_module
 
 if TYPE_CHECKING:
     import torch
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 class GradientNorm:
     """The gradient norm at one place, one value per seed."""
 
-    path: str  # block path (layer2.0), or stage path (layer2) for the stage rows
+    path: str  # block path (layer2.0; "layer2.0 step 3/8" in a tied stage), or stage path (layer2) for the stage rows
     stage: int
     index: int  # block index in the network (blocks), or stage number (stages)
     norms: tuple[float, ...]
@@ -61,18 +62,24 @@ class GradientFlow:
 
 
 def block_input_gradients(model: nn.Module, plan: Plan, batch: Batch) -> dict[str, float]:
-    """One forward and backward pass; the norm of the gradient at each block's input."""
+    """One forward and backward pass; the norm of the gradient at each block's input (at each
+    step's, for a tied stage), by the site's label."""
     import torch.nn.functional as F
 
     norms: dict[str, float] = {}
     handles = []
-    for site in block_sites(plan):
+    for path, runs in by_module(block_sites(plan)).items():
+        # A tied stage's block runs once per step: its n-th run is the n-th site.
+        calls = itertools.count()
 
-        def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], path: str = site.path) -> None:
+        def record(
+            module: nn.Module, inputs: tuple[torch.Tensor, ...], runs: list[BlockSite] = runs, calls: Any = calls
+        ) -> None:
+            label = runs[next(calls) % len(runs)].label
             if inputs[0].requires_grad:
-                inputs[0].register_hook(lambda grad: norms.__setitem__(path, float(grad.norm())))  # type: ignore[no-untyped-call]
+                inputs[0].register_hook(lambda grad: norms.__setitem__(label, float(grad.norm())))  # type: ignore[no-untyped-call]
 
-        handles.append(model.get_submodule(site.path).register_forward_pre_hook(record))
+        handles.append(model.get_submodule(path).register_forward_pre_hook(record))
     try:
         model.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(batch.images), batch.labels)
@@ -109,7 +116,7 @@ def gradient_flow(
             advance()
     sites = block_sites(plan)
     blocks = tuple(
-        GradientNorm(site.path, site.stage, number, tuple(norms[site.path] for norms in per_seed))
+        GradientNorm(site.label, site.stage, number, tuple(norms[site.label] for norms in per_seed))
         for number, site in enumerate(sites)
     )
     stages = tuple(

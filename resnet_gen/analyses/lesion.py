@@ -70,7 +70,7 @@ def lesion(
     show_progress: bool = False,
 ) -> Lesion:
     """Errors of ``model`` (the network of ``plan``) with blocks deleted or swapped, on ``data``."""
-    sites = require_blocks(plan, "lesion")
+    sites = require_blocks(plan, "lesion", one_run_each=True)
     removable = [site for site in sites if deletable(site)]
     swappable = [site for site in sites if not site.reshapes]
     by_stage: dict[int, list[BlockSite]] = {}

@@ -19,7 +19,7 @@ from ..plan import Plan
 from ..spec import Spec
 from .common import Batch, classifier_plan, fresh_model, progress, random_batch
 from .paths import PathLengths, path_lengths
-from .structure import BlockSite, block_sites, gradient_routes
+from .structure import BlockSite, gradient_routes, require_blocks
 
 if TYPE_CHECKING:
     import torch
@@ -94,7 +94,7 @@ def path_gradients(
 ) -> PathGradients:
     """For each length, the input-gradient norm of ``samples`` random paths of that length."""
     plan = classifier_plan(spec_or_plan)
-    sites = block_sites(plan)
+    sites = require_blocks(plan, "route gradients through", one_run_each=True)
     residual = [site for site in sites if site.residual]
     counts = path_lengths(plan)
     model = fresh_model(plan, seed, device)

@@ -46,6 +46,8 @@ class PathLengths:
 
 def path_lengths(spec_or_plan: Spec | Plan) -> PathLengths:
     plan = spec_or_plan if isinstance(spec_or_plan, Plan) else lower(spec_or_plan)
-    residual = sum(1 for block in plan.blocks if block.shortcut_type != "none")
-    plain = len(plan.blocks) - residual
+    # A tied stage's one block counts once per step: unravelled, each step is a residual unit.
+    runs = [(block, stage.repeats) for stage in plan.stages for block in stage.blocks]
+    residual = sum(repeats for block, repeats in runs if block.shortcut_type != "none")
+    plain = sum(repeats for block, repeats in runs) - residual
     return PathLengths(plan.name, residual, plain, tuple(math.comb(residual, k) for k in range(residual + 1)))

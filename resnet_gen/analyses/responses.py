@@ -57,7 +57,7 @@ def layer_responses(model: nn.Module, plan: Plan, data: EvalData) -> Responses:
     """The standard deviation of every 3x3 layer's response over all images of ``data``."""
     import torch
 
-    require_blocks(plan, "measure")
+    require_blocks(plan, "measure the responses of", one_run_each=True)
     points = response_points(plan)
     # Running sums per layer: count, sum, sum of squares (float64), so the std covers every image.
     sums = {path: torch.zeros(3, dtype=torch.float64) for path, _ in points}

@@ -10,6 +10,7 @@ estimated once on random inputs (evaluation mode), so each input's gradient is i
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..plan import Plan
 from ..spec import Spec
 from .common import classifier_plan, fresh_model, progress
-from .structure import BlockSite, block_sites
+from .structure import BlockSite, block_sites, by_module
 
 if TYPE_CHECKING:
     import torch
@@ -80,13 +81,15 @@ def line_of_inputs(plan: Plan, points: int, seed: int, device: str) -> torch.Ten
 
 
 def block_outputs(model: nn.Module, sites: tuple[BlockSite, ...], inputs: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Each block's output for ``inputs``, kept in the graph."""
+    """Each block's output for ``inputs`` (each step's, for a tied stage), kept in the graph, by
+    the site's label."""
     outputs: dict[str, torch.Tensor] = {}
 
-    def keeper(path: str) -> Any:
-        return lambda module, args, out: outputs.__setitem__(path, out)
+    def keeper(runs: list[BlockSite]) -> Any:
+        calls = itertools.count()  # a tied stage's block runs once per step: its n-th run is the n-th site
+        return lambda module, args, out: outputs.__setitem__(runs[next(calls) % len(runs)].label, out)
 
-    handles = [model.get_submodule(site.path).register_forward_hook(keeper(site.path)) for site in sites]
+    handles = [model.get_submodule(path).register_forward_hook(keeper(runs)) for path, runs in by_module(sites).items()]
     try:
         model(inputs)
     finally:
@@ -128,7 +131,7 @@ def shattered_gradients(
             outputs = block_outputs(model, sites, inputs)
             values = []
             for site in sites:
-                features = outputs[site.path]
+                features = outputs[site.label]
                 readout = torch.randn(features.shape[1:], generator=generator).to(device)
                 scalar = (features * readout).flatten(1).sum(1)
                 (grad,) = torch.autograd.grad(scalar.sum(), inputs, retain_graph=True)
@@ -136,7 +139,7 @@ def shattered_gradients(
                 advance()
             per_seed.append(values)
     depths = tuple(
-        Correlation(site.path, depth + 1, tuple(values[depth] for values in per_seed))
+        Correlation(site.label, depth + 1, tuple(values[depth] for values in per_seed))
         for depth, site in enumerate(sites)
     )
     return ShatteredGradients(plan.name, tuple(seeds), points, depths)

@@ -31,31 +31,63 @@ class BlockSite:
     branch_entry: str  # the first module to read the block's input on the residual path
     branch_exit: str  # the last module of the residual branch (its output is added to the shortcut)
     shortcut_entry: str | None  # the first shortcut module (None: identity shortcut or none)
+    application: int = 0  # which run of the module at ``path``: a tied stage runs its one block N times
+    applications: int = 1  # how many times the module at ``path`` runs in a forward
+
+    @property
+    def label(self) -> str:
+        """The block as results name it: its path, and for a tied stage which of its steps."""
+        return self.path if self.applications == 1 else f"{self.path} step {self.application + 1}/{self.applications}"
 
 
 def block_sites(plan: Plan) -> tuple[BlockSite, ...]:
-    """Every block of ``plan`` in network order."""
-    return tuple(_site(block) for block in plan.blocks)
+    """Every block of ``plan`` in network order, each step of a tied stage as a block of its own
+    (the unravelled view: h + dt * f(h) applied N times is N residual units sharing weights)."""
+    return tuple(
+        _site(block, application, stage.repeats)
+        for stage in plan.stages
+        for block in stage.blocks
+        for application in range(stage.repeats)
+    )
 
 
-def _site(block: BlockPlan) -> BlockSite:
+def _site(block: BlockPlan, application: int = 0, applications: int = 1) -> BlockSite:
     entry = block.preact[0] if block.preact else block.branch[0]
     return BlockSite(
         path=block.path,
         stage=block.stage,
-        index=block.index,
+        index=block.index + application,
         residual=block.shortcut_type != "none",
         reshapes=block.in_channels != block.out_channels or block.in_size != block.out_size,
         branch_entry=f"{block.path}.{entry.path}",
         branch_exit=f"{block.path}.{block.branch[-1].path}",
         shortcut_entry=f"{block.path}.{block.shortcut[0].path}" if block.shortcut else None,
+        application=application,
+        applications=applications,
     )
 
 
-def require_blocks(plan: Plan, what: str) -> tuple[BlockSite, ...]:
+def by_module(sites: Iterable[BlockSite]) -> dict[str, list[BlockSite]]:
+    """The sites of each block module, in the order its runs happen (one, or a tied stage's N)."""
+    grouped: dict[str, list[BlockSite]] = {}
+    for site in sites:
+        grouped.setdefault(site.path, []).append(site)
+    return grouped
+
+
+def require_blocks(plan: Plan, what: str, *, one_run_each: bool = False) -> tuple[BlockSite, ...]:
+    """The blocks to ``what``; with ``one_run_each``, for analyses that change or measure a block
+    module as one unit, a tied stage (one module run N times) is refused in one line."""
     sites = block_sites(plan)
     if not sites:
         raise SpecError(f"{plan.name}: has no blocks to {what}; give a spec with at least one stage")
+    tied = next((site for site in sites if site.applications > 1), None)
+    if one_run_each and tied is not None:
+        raise SpecError(
+            f"{plan.name}: cannot {what} a tied stage: {tied.path} is one block run {tied.applications} times,"
+            " and this analysis changes or measures each block module as one; use the spec's untied form"
+            " (its stages without tied: true)"
+        )
     return sites
 
 

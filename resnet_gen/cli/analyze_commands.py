@@ -10,8 +10,10 @@ from typing import Any, TypeVar
 import click
 
 from ..compile import load_spec
+from ..errors import SpecError
 from ..spec import Spec
 from .app import set_option
+from .sources import with_identity
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -134,7 +136,7 @@ def gradients(
     With --checkpoint (one SPEC) the trained weights are probed instead; with --data a batch of
     its training images instead of random ones."""
     check_output(output)
-    loaded = [load_spec(source, list(overrides)) for source in specs]
+    loaded = [load_spec(source, with_identity(source, overrides)) for source in specs]
     if checkpoint is not None and len(loaded) != 1:
         raise click.UsageError("--checkpoint goes with exactly one SPEC")
     from ..analyses.common import check_device, classifier_plan
@@ -220,7 +222,7 @@ def paths(
     """Path lengths through SPEC's blocks (binomial, Veit et al. 2016) and the gradient each length
     carries, at initialisation or (as Veit et al. measured it) with a trained --checkpoint."""
     check_output(output)
-    loaded = load_spec(spec, list(overrides))
+    loaded = load_spec(spec, with_identity(spec, overrides))
     from ..analyses.figures import paths_figure
     from ..analyses.output import write_numbers
     from ..analyses.paths import path_lengths
@@ -230,6 +232,12 @@ def paths(
     plan = lower(loaded)
     lengths = path_lengths(plan)
     gradients = None
+    tied = next((stage for stage in plan.stages if stage.tied), None)
+    if samples and tied is not None:
+        raise SpecError(
+            f"{plan.name}: path gradients send each path through block modules, and {tied.path} runs one block"
+            f" {tied.repeats} times; pass --samples 0 to count its paths only, or analyse its untied form"
+        )
     if samples:
         from ..analyses.common import check_device
         from ..analyses.path_gradients import path_gradients
@@ -285,7 +293,7 @@ def responses(
     if len(pairs) % 2:
         raise click.UsageError("give SPEC CHECKPOINT pairs (an even number of arguments)")
     check_output(output)
-    specs = [load_spec(source, list(overrides)) for source in pairs[::2]]
+    specs = [load_spec(source, with_identity(source, overrides)) for source in pairs[::2]]
     from ..analyses.common import check_device
     from ..analyses.figures import responses_figure
     from ..analyses.output import write_numbers

@@ -17,6 +17,7 @@ import click
 
 from ..errors import SpecError
 from .app import set_option
+from .sources import with_identity
 
 _DATA_HELP = "digits, synthetic[:N], cifar10:PATH, cifar100:PATH, mnist:PATH or imagefolder:PATH (local files only)."
 
@@ -91,7 +92,7 @@ def train(
     spec_items, recipe_items = recipe_overrides(list(overrides))
     if resume is not None and (spec is not None or spec_items):
         raise click.UsageError("--resume continues the checkpoint's own spec; leave out SPEC and spec --set items")
-    loaded = load_spec(spec, spec_items) if spec is not None else None
+    loaded = load_spec(spec, with_identity(spec, tuple(spec_items))) if spec is not None else None
     options: dict[str, Any] = {
         "batch_size": batch_size,
         "amp": amp,
