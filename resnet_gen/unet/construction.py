@@ -33,12 +33,12 @@ class Name:
 
 def _resblock(block: ResBlockPlan) -> Call:
     """What varies from block to block; what all share (:class:`ResBlockKind`) is the class's own:
-    the emitted file writes the class for it, the live back end binds it to the runtime's class."""
+    the emitted file writes the class for it, the live back end binds it to its ResBlock."""
     return Call("ResBlock", (block.in_channels, block.out_channels, block.time_channels))
 
 
 def resblock_options(kind: ResBlockKind) -> dict[str, Any]:
-    """The runtime ResBlock's keyword arguments for ``kind`` (the live back end's binding)."""
+    """The live ResBlock's keyword arguments for ``kind`` (resnet_gen.unet.live binds them)."""
     return {
         "steps": kind.steps,
         "groups": kind.groups,
