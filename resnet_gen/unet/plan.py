@@ -276,22 +276,6 @@ class UNetPlan:
         )
 
 
-def skip_channels(widths: list[int], layers: int) -> list[list[int]]:
-    """For each up stage, the input channels of its ResBlocks (input and skip concatenated)."""
-    stack = [widths[0]]
-    for index, width in enumerate(widths):
-        stack += [width] * (layers + (index < len(widths) - 1))
-    out: list[list[int]] = []
-    channels = widths[-1]
-    for width in reversed(widths):
-        inputs = []
-        for _ in range(layers + 1):
-            inputs.append(channels + stack.pop())
-            channels = width
-        out.append(inputs)
-    return out
-
-
 def lower_unet(spec: UNetSpec) -> UNetPlan:
     """Resolve every width, size, skip and module path of ``spec``."""
     unet = spec.unet

@@ -299,14 +299,11 @@ def _problems(spec: UNetSpec) -> list[tuple[tuple[str | int, ...], str, Any]]:
 
 
 def _normalised_widths(spec: UNetSpec) -> list[tuple[int, str]]:
-    """(channels, where) of every GroupNorm: each ResBlock's input and output, the output norm."""
-    from .plan import skip_channels
-
+    """(channels, where) of the widths GroupNorms normalise: the stages' (each ResBlock's output,
+    a down ResBlock's input, the output norm). An up stage's ResBlock normalises its input and a
+    skip concatenated, a sum of these widths, which the groups divide whenever they divide these."""
     widths = spec.unet.block_out_channels
-    out: list[tuple[int, str]] = [(width, f"down_blocks.{index}") for index, width in enumerate(widths)]
-    for index, inputs in enumerate(skip_channels(widths, spec.unet.layers_per_block)):
-        out.extend((channels, f"up_blocks.{index} (its input and skip concatenated)") for channels in inputs)
-    return out
+    return [(width, f"down_blocks.{index}") for index, width in enumerate(widths)]
 
 
 def _attention_widths(spec: UNetSpec) -> list[tuple[int, str]]:
