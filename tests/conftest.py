@@ -44,6 +44,10 @@ def cli_path() -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # validate's record of passes (resnet_gen/cli/validate_cache.py) stays off, so that no test
+    # writes under the home folder or reads what another run left; tests/test_validate_cache.py
+    # turns it on in a folder of its own. The processes a test starts inherit the setting.
+    os.environ["RESNET_GEN_CACHE"] = "off"
     # Each xdist worker gets one core: torch's own threads would only fight over the same cores
     # (OpenMP threads spin while they wait, burning the other worker's core). The processes a test
     # starts (the CLI, the benchmark, the README's examples) inherit the setting.

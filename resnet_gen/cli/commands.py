@@ -15,13 +15,14 @@ from ..errors import SpecError
 from ..layer_table import LayerRow, stage_macs
 from ..memory_estimate import DTYPES, OPTIMIZERS, Dtype, MemoryEstimate, Optimizer
 from ..spec import Spec
-from ..spec.load import ParentCache
+from ..spec.load import ParentCache, resolve
 from ..spec.schema import file_schema
-from ..unet.dispatch import load_with_report
+from ..unet.dispatch import load_with_report, report_of_resolved
 from ..unet.spec import UNetSpec
 from .app import set_option, update_option
 from .output import echo, progress
 from .sources import catalog_option, expand_sources, verbose_option, with_identity
+from .validate_cache import ValidatedSpecs, cache_folder, spec_key
 
 __all__ = ["expand_sources", "info", "list_specs", "render_report", "schema", "validate"]
 
@@ -31,31 +32,48 @@ __all__ = ["expand_sources", "info", "list_specs", "render_report", "schema", "v
 @set_option
 @catalog_option
 @verbose_option
-def validate(specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bool, verbose: bool) -> None:
+@click.option("--no-cache", "no_cache", is_flag=True, help="Check every spec afresh; keep no record of the passes.")
+def validate(
+    specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bool, verbose: bool, no_cache: bool
+) -> None:
     """Check specs (yours or --catalog).
 
     Specs are files or catalog names; with none, the specs in your folder (./specs, or ./my_specs
-    in a checkout of resnet-gen), or with --catalog every shipped spec. Every field, the network it makes, and the numbers of a reference block the spec gives."""
+    in a checkout of resnet-gen), or with --catalog every shipped spec. Every field, the network it
+    makes, and the numbers of a reference block the spec gives. A spec that passed before and has
+    not changed since (nor its parents, nor resnet-gen) is not checked again; see --no-cache."""
     problems: list[str] = []
     sources = expand_sources(specs, use_catalog)
     parents = ParentCache()
+    # Passes on record (resnet_gen.cli.validate_cache); a run with --set checks everything.
+    passed = ValidatedSpecs(None if no_cache or overrides else cache_folder())
     valid = 0
     for source in progress(sources, "validate"):
         try:
-            spec, report = load_with_report(source, with_identity(source, overrides), parents=parents)
+            mapping = resolve(source, parents=parents)
+            key = spec_key(mapping.data) if not (no_cache or overrides) else ""
+            known = passed.get(key) if key else None
+            if known is not None:
+                name, params, macs = known
+            else:
+                spec, report = report_of_resolved(mapping, with_identity(source, overrides))
+                name, params, macs = spec.name, report.params, report.macs
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
-        mismatches = [] if overrides else reference_mismatches(spec.reference, report.params, report.macs)
+        mismatches = [] if overrides or known is not None else reference_mismatches(spec.reference, params, macs)
         if mismatches:
             problems.append(
-                f"{source}: reference: the network has {report.params:,} params and {report.macs / 1e9:.3f} GMACs,"
+                f"{source}: reference: the network has {params:,} params and {macs / 1e9:.3f} GMACs,"
                 f" which differ in {', '.join(mismatches)}; fix the spec or its reference block"
             )
             continue
+        if key:
+            passed.put(key, name, params, macs)
         valid += 1
         if verbose or len(sources) == 1:
-            echo(f"ok  {spec.name:<28} {report.params:>13,} params  {report.macs / 1e9:8.3f} GMACs")
+            echo(f"ok  {name:<28} {params:>13,} params  {macs / 1e9:8.3f} GMACs")
+    passed.save()
     if problems:
         raise SpecError(problems)  # one line each on stderr, nothing on stdout
     if len(sources) > 1:

@@ -12,6 +12,7 @@ from ..analysis import Report, analyze
 from ..compile import compile_resolved
 from ..spec import Spec
 from ..spec.load import ParentCache, resolve
+from ..spec.yaml_source import LocatedMapping
 from .load import is_unet_mapping, unet_and_plan_of
 from .spec import UNetSpec
 
@@ -23,7 +24,13 @@ def load_with_report(
     parents: ParentCache | None = None,
 ) -> tuple[Spec | UNetSpec, Report]:
     """The spec of either layout and its report (params, MACs, rows per stage)."""
-    mapping = resolve(source, parents=parents)
+    return report_of_resolved(resolve(source, parents=parents), overrides)
+
+
+def report_of_resolved(
+    mapping: LocatedMapping, overrides: Mapping[str, Any] | list[str] | None = None
+) -> tuple[Spec | UNetSpec, Report]:
+    """:func:`load_with_report` of a spec already resolved (``resnet_gen.spec.load.resolve``)."""
     if is_unet_mapping(mapping):
         from .report import unet_report
 
