@@ -83,7 +83,7 @@ class TransposedDecoder(nn.Module):
         layers.append(nn.Conv2d(in_channels, num_classes, kernel_size=1))
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, features: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor], size: list[int]) -> torch.Tensor:
         return F.interpolate(self.layers(features[-1]), size=size, mode="bilinear", align_corners=False)
 
 

@@ -80,10 +80,11 @@ class UNetDecoder(nn.Module):
             current = width
         self.classifier = nn.Conv2d(current, num_classes, kernel_size=1)
 
-    def forward(self, features: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor], size: list[int]) -> torch.Tensor:
         x = features[-1]
-        skips = features[:-1]
-        for up, block, skip in zip(self.up, self.blocks, reversed(skips), strict=True):
+        # zip without strict=: TorchScript takes none (the two lists are built side by side).
+        for index, (up, block) in enumerate(zip(self.up, self.blocks)):  # noqa: B905
+            skip = features[-2 - index]  # the finest skip last
             x = up(x)
             x = F.pad(x, [0, skip.shape[-1] - x.shape[-1], 0, skip.shape[-2] - x.shape[-2]])
             x = block(torch.cat([x, skip], dim=1))

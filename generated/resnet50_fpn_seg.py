@@ -34,12 +34,12 @@ class FPNDecoder(nn.Module):
         self.smooth = nn.ModuleList([nn.Conv2d(width, width, kernel_size=3, padding=1) for _ in in_channels])
         self.classifier = nn.Conv2d(width, num_classes, kernel_size=1)
 
-    def forward(self, features: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
-        laterals = [conv(feature) for conv, feature in zip(self.lateral, features, strict=True)]
+    def forward(self, features: list[torch.Tensor], size: list[int]) -> torch.Tensor:
+        laterals = [conv(features[index]) for index, conv in enumerate(self.lateral)]
         for level in range(len(laterals) - 1, 0, -1):
             top_down = F.interpolate(laterals[level], size=laterals[level - 1].shape[-2:], mode="nearest")
             laterals[level - 1] = laterals[level - 1] + top_down
-        levels = [conv(lateral) for conv, lateral in zip(self.smooth, laterals, strict=True)]
+        levels = [conv(laterals[index]) for index, conv in enumerate(self.smooth)]
         out = levels[0]
         for level in levels[1:]:
             out = out + F.interpolate(level, size=out.shape[-2:], mode="bilinear", align_corners=False)

@@ -369,6 +369,26 @@ def test_fx_trace_and_torch_export(case: str) -> None:
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+@pytest.mark.parametrize("case", ["transposed", "fpn", "unet", "multitask", "preact unet"])
+def test_emitted_decoder_nets_script_with_torch_jit(case: str) -> None:
+    """The emitted file, decoder included, scripts as the classifiers' do; the scripted net gives
+    the eager one's mask (and class scores) at an input whose maps do not halve evenly."""
+    name, *options = SMALL[case]
+    spec = _spec(name, *options, "input.size=32")
+    model = emitted_model(spec).eval()
+    randomize(model)
+    scripted = torch.jit.script(model)
+    x = torch.randn(2, spec.input.channels, 37, 29)
+    with torch.no_grad():
+        expected, got = model(x), scripted(x)
+    for a, b in zip(
+        got if isinstance(got, tuple) else [got], expected if isinstance(expected, tuple) else [expected], strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert isinstance(expected, tuple) == (case == "multitask")
+
+
 # --- diagram, report, dumps ------------------------------------------------------------------
 
 

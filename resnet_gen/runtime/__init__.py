@@ -5,9 +5,8 @@ here, into the emitted file (``resnet_gen.emit.helpers`` reads these files as te
 never imports torch). A class here therefore stands alone: it may use ``torch``, ``nn``, ``F``,
 ``math``, ``copy``, ``Any``, ``NamedTuple``, ``Sequence`` and ``torchdiffeq`` (the imports an
 emitted file can have) and builtins, nothing else of its module, and its ``forward`` must work
-under ``torch.jit.script`` as the emitted files do (the segmentation decoders excepted: they are
-traced, not scripted; the diffusion U-Net's modules, which ``torch.export`` and ONNX take; and
-the torchdiffeq-solved ODE block).
+under ``torch.jit.script`` as the emitted files do (the diffusion U-Net's modules excepted, which
+``torch.export`` and ONNX take, and the torchdiffeq-solved ODE block).
 
 Every top-level class of a module here is a helper: :func:`helper_modules` finds them by reading
 the files' syntax, so adding a class is adding it to a module (or a new module), with no table to

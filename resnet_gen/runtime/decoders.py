@@ -40,7 +40,7 @@ class TransposedDecoder(nn.Module):
         layers.append(nn.Conv2d(in_channels, num_classes, kernel_size=1))
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, features: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor], size: list[int]) -> torch.Tensor:
         return F.interpolate(self.layers(features[-1]), size=size, mode="bilinear", align_corners=False)
 
 
@@ -55,12 +55,12 @@ class FPNDecoder(nn.Module):
         self.smooth = nn.ModuleList([nn.Conv2d(width, width, kernel_size=3, padding=1) for _ in in_channels])
         self.classifier = nn.Conv2d(width, num_classes, kernel_size=1)
 
-    def forward(self, features: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
-        laterals = [conv(feature) for conv, feature in zip(self.lateral, features, strict=True)]
+    def forward(self, features: list[torch.Tensor], size: list[int]) -> torch.Tensor:
+        laterals = [conv(features[index]) for index, conv in enumerate(self.lateral)]
         for level in range(len(laterals) - 1, 0, -1):
             top_down = F.interpolate(laterals[level], size=laterals[level - 1].shape[-2:], mode="nearest")
             laterals[level - 1] = laterals[level - 1] + top_down
-        levels = [conv(lateral) for conv, lateral in zip(self.smooth, laterals, strict=True)]
+        levels = [conv(laterals[index]) for index, conv in enumerate(self.smooth)]
         out = levels[0]
         for level in levels[1:]:
             out = out + F.interpolate(level, size=out.shape[-2:], mode="bilinear", align_corners=False)
@@ -92,10 +92,11 @@ class UNetDecoder(nn.Module):
             current = width
         self.classifier = nn.Conv2d(current, num_classes, kernel_size=1)
 
-    def forward(self, features: list[torch.Tensor], size: tuple[int, ...]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor], size: list[int]) -> torch.Tensor:
         x = features[-1]
-        skips = features[:-1]
-        for up, block, skip in zip(self.up, self.blocks, reversed(skips), strict=True):
+        # zip without strict=: TorchScript takes none (the two lists are built side by side).
+        for index, (up, block) in enumerate(zip(self.up, self.blocks)):  # noqa: B905
+            skip = features[-2 - index]  # the finest skip last
             x = up(x)
             x = F.pad(x, [0, skip.shape[-1] - x.shape[-1], 0, skip.shape[-2] - x.shape[-2]])
             x = block(torch.cat([x, skip], dim=1))
