@@ -18,7 +18,6 @@ $(CORE): pyproject.toml constraints.txt
 	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (dot)"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz; }
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) -e .
-	$(BIN)/resnet-gen schema -o resnet-gen.schema.json  # the schema every spec's first line points editors at
 	@touch $@
 
 # torch for the live back end, weights and export. Without an NVIDIA GPU: the CPU build where the
@@ -50,6 +49,7 @@ demo: $(CORE)
 readme: $(CORE)
 	$(BIN)/resnet-gen list --markdown --update README.md
 	$(BIN)/resnet-gen schema --markdown --update README.md
+	$(BIN)/resnet-gen schema -o resnet-gen.schema.json
 
 lint: $(DEV)
 	$(BIN)/ruff check resnet_gen resnet_gen_entry.py tests benchmarks

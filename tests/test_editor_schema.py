@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import ROOT
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
@@ -299,3 +300,10 @@ def test_a_file_without_extends_needs_its_stages(tmp_path: Path, validator: Draf
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(rg.SpecError, match="stages: required key is missing"):
         rg.load_spec(path)
+
+
+def test_the_committed_schema_is_the_languages() -> None:
+    """The file every spec's first line points editors at is committed, so a fresh clone has it,
+    and it is what ``resnet-gen schema`` writes today (``make readme`` rewrites it)."""
+    committed = ROOT / "resnet-gen.schema.json"
+    assert committed.read_text(encoding="utf-8") == json.dumps(file_schema(), indent=2, sort_keys=True) + "\n"
