@@ -7,10 +7,10 @@ the first training step). Deep plain nets with batch norm explode the gradient t
 
 from __future__ import annotations
 
-import itertools
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..plan import Plan
 from ..spec import Spec
@@ -68,14 +68,12 @@ def block_input_gradients(model: nn.Module, plan: Plan, batch: Batch) -> dict[st
 
     norms: dict[str, float] = {}
     handles = []
-    for path, runs in by_module(block_sites(plan)).items():
-        # A tied stage's block runs once per step: its n-th run is the n-th site.
-        calls = itertools.count()
+    for path, next_run in by_module(block_sites(plan)).items():
 
         def record(
-            module: nn.Module, inputs: tuple[torch.Tensor, ...], runs: list[BlockSite] = runs, calls: Any = calls
+            module: nn.Module, inputs: tuple[torch.Tensor, ...], next_run: Callable[[], BlockSite] = next_run
         ) -> None:
-            label = runs[next(calls) % len(runs)].label
+            label = next_run().label
             if inputs[0].requires_grad:
                 inputs[0].register_hook(lambda grad: norms.__setitem__(label, float(grad.norm())))  # type: ignore[no-untyped-call]
 

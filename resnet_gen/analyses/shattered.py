@@ -10,8 +10,8 @@ estimated once on random inputs (evaluation mode), so each input's gradient is i
 
 from __future__ import annotations
 
-import itertools
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -85,11 +85,10 @@ def block_outputs(model: nn.Module, sites: tuple[BlockSite, ...], inputs: torch.
     the site's label."""
     outputs: dict[str, torch.Tensor] = {}
 
-    def keeper(runs: list[BlockSite]) -> Any:
-        calls = itertools.count()  # a tied stage's block runs once per step: its n-th run is the n-th site
-        return lambda module, args, out: outputs.__setitem__(runs[next(calls) % len(runs)].label, out)
+    def keeper(next_run: Callable[[], BlockSite]) -> Any:
+        return lambda module, args, out: outputs.__setitem__(next_run().label, out)
 
-    handles = [model.get_submodule(path).register_forward_hook(keeper(runs)) for path, runs in by_module(sites).items()]
+    handles = [model.get_submodule(path).register_forward_hook(keeper(run)) for path, run in by_module(sites).items()]
     try:
         model(inputs)
     finally:

@@ -5,7 +5,8 @@ attributes (so the analyses follow any block implementation that keeps the plan'
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,12 +68,18 @@ def _site(block: BlockPlan, application: int = 0, applications: int = 1) -> Bloc
     )
 
 
-def by_module(sites: Iterable[BlockSite]) -> dict[str, list[BlockSite]]:
-    """The sites of each block module, in the order its runs happen (one, or a tied stage's N)."""
+def by_module(sites: Iterable[BlockSite]) -> dict[str, Callable[[], BlockSite]]:
+    """For each block module, a function that names the site of its next run: a hook calls it once
+    per call of the module (once, or once per step of a tied stage, in the order they run)."""
     grouped: dict[str, list[BlockSite]] = {}
     for site in sites:
         grouped.setdefault(site.path, []).append(site)
-    return grouped
+
+    def runs_of(runs: list[BlockSite]) -> Callable[[], BlockSite]:
+        calls = itertools.count()
+        return lambda: runs[next(calls) % len(runs)]
+
+    return {path: runs_of(runs) for path, runs in grouped.items()}
 
 
 def require_blocks(plan: Plan, what: str, *, one_run_each: bool = False) -> tuple[BlockSite, ...]:

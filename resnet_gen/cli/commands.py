@@ -51,7 +51,7 @@ def validate(
     for source in progress(sources, "validate"):
         try:
             mapping = resolve(source, parents=parents)
-            key = spec_key(mapping.data) if not (no_cache or overrides) else ""
+            key = spec_key(mapping.data) if passed.kept else ""
             known = passed.get(key) if key else None
             if known is not None:
                 name, params, macs = known

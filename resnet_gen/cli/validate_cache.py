@@ -72,6 +72,11 @@ class ValidatedSpecs:
         if self._file is not None:
             self._entries = _read(self._file)
 
+    @property
+    def kept(self) -> bool:
+        """Whether this run keeps a record (a folder, and neither --no-cache nor --set)."""
+        return self._file is not None
+
     def get(self, key: str) -> tuple[str, int, int] | None:
         return self._entries.get(key)
 

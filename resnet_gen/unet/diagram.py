@@ -13,11 +13,12 @@ from ..diagram import style
 from ..diagram.canvas import bold, html, legend_entry, small
 from ..diagram.text import ARROW, DOT, TIMES, cost, esc, shape
 from ..errors import SpecError
+from .construction import ACTIVATIONS
 from .plan import ResBlockKind, ResBlockStep, StagePlan, UNetPlan
 from .spec import UNetSpec
 
 SKIP_COLOUR = "#d9822b"
-TIME_COLOUR = "#2a9d8f"
+TIME_COLOUR, TIME_FILL = "#2a9d8f", "#e0f2ef"
 ATTENTION_FILL, ATTENTION_BORDER = style.LAYER_COLOURS["attention"]
 
 
@@ -50,10 +51,9 @@ def _stage_label(stage: StagePlan) -> str:
 
 def _step_text(step: ResBlockStep, kind: ResBlockKind) -> str:
     """One step of the ResBlock as the drawings name it."""
-    act = {"silu": "SiLU", "relu": "ReLU", "gelu": "GELU", "mish": "Mish"}[kind.activation]
     return {
         "norm1": f"GroupNorm {kind.groups}",
-        "act": act,
+        "act": ACTIVATIONS[kind.activation].removeprefix("nn."),
         "conv1": f"3{TIMES}3 conv",
         "time_add": "+ time projection",
         "norm2": f"GroupNorm {kind.groups}",
@@ -86,7 +86,7 @@ def resblock_diagram(plan: UNetPlan, direction: str = "TB") -> graphviz.Digraph:
     graph.node(
         "time",
         html([bold("time embedding"), esc(f"{kind.activation}, linear")]),
-        fillcolor="#e0f2ef",
+        fillcolor=TIME_FILL,
         color=TIME_COLOUR,
     )
     previous = "x"
@@ -94,7 +94,7 @@ def resblock_diagram(plan: UNetPlan, direction: str = "TB") -> graphviz.Digraph:
         node = f"step{index}"
         attrs = {"fillcolor": style.STAGE_FILL, "color": style.STAGE_BORDER}
         if step in ("time_add", "time_scale_shift"):
-            attrs = {"fillcolor": "#e0f2ef", "color": TIME_COLOUR}
+            attrs = {"fillcolor": TIME_FILL, "color": TIME_COLOUR}
         graph.node(node, html([esc(_step_text(step, kind))]), **attrs)
         graph.edge(previous, node)
         if step in ("time_add", "time_scale_shift"):
@@ -158,7 +158,7 @@ def unet_diagram(plan: UNetPlan, direction: str = "TB") -> graphviz.Digraph:
                 small(esc(cost(time.params, time.macs))),
             ]
         ),
-        fillcolor="#e0f2ef",
+        fillcolor=TIME_FILL,
         color=TIME_COLOUR,
     )
     graph.node(

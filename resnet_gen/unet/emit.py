@@ -106,12 +106,10 @@ def emit_unet(
     plan = lower_unet(spec)
     built = construction(plan)
     used = class_names(built)
-    helpers = [helper_source(name) for name in HELPERS if name in used and name != "ResBlock"]
-    wanted = {name for helper in helpers for name in helper.imports}
+    copied = {name: helper_source(name) for name in HELPERS if name in used and name != "ResBlock"}
+    wanted = {name for helper in copied.values() for name in helper.imports}
     texts = [
-        resblock_source(plan.resblock) if name == "ResBlock" else helper_source(name).text
-        for name in HELPERS
-        if name in used
+        copied[name].text if name in copied else resblock_source(plan.resblock) for name in HELPERS if name in used
     ]
     if inference:
         wanted.add("Mapping")
