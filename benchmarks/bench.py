@@ -106,6 +106,14 @@ def tool_latency(reps: int, warmup: int) -> None:
         "resnet-gen build specs/resnet152.yaml": [tool, "build", "specs/resnet152.yaml", "-o", str(out), "--force"],
         "resnet-gen info specs/resnet152.yaml": [tool, "info", "specs/resnet152.yaml"],
         f"resnet-gen validate specs/*.yaml ({len(specs)}), --no-cache": [tool, "validate", "--no-cache", *specs],
+        # The same in one process (the default spreads a long list over the cores).
+        f"resnet-gen validate specs/*.yaml ({len(specs)}), --no-cache -j 1": [
+            tool,
+            "validate",
+            "--no-cache",
+            "-j1",
+            *specs,
+        ],
         # The passes on record in a folder of this run's (the first run fills it).
         f"resnet-gen validate specs/*.yaml ({len(specs)}), again": [tool, "validate", *specs],
     }

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import VENV_BIN, cli_env
 
-from resnet_gen.cli import commands, main, validate_cache
+from resnet_gen.cli import main, validate_cache, validate_run
 
 
 def _validate(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -42,13 +42,13 @@ class Counted:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.checked: list[str] = []
-        real = commands.report_of_resolved
+        real = validate_run.report_of_resolved
 
         def counted(mapping: Any, overrides: Any = None) -> Any:
             self.checked.append(mapping.data["name"])
             return real(mapping, overrides)
 
-        monkeypatch.setattr(commands, "report_of_resolved", counted)
+        monkeypatch.setattr(validate_run, "report_of_resolved", counted)
 
 
 def test_a_second_run_skips_unchanged_specs_and_prints_the_same(

@@ -9,20 +9,20 @@ import click
 
 from .. import catalog
 from ..analysis import Report
-from ..catalog_table import reference_mismatches
 from ..counting import CONVENTION_RULES, CONVENTIONS, Convention
 from ..errors import SpecError
 from ..layer_table import LayerRow, stage_macs
 from ..memory_estimate import DTYPES, OPTIMIZERS, Dtype, MemoryEstimate, Optimizer
 from ..spec import Spec
-from ..spec.load import ParentCache, resolve
+from ..spec.load import ParentCache
 from ..spec.schema import file_schema
-from ..unet.dispatch import load_with_report, report_of_resolved
+from ..unet.dispatch import load_with_report
 from ..unet.spec import UNetSpec
 from .app import set_option, update_option
 from .output import echo, progress
 from .sources import catalog_option, expand_sources, verbose_option, with_identity
-from .validate_cache import ValidatedSpecs, cache_folder, spec_key
+from .validate_cache import ValidatedSpecs, cache_folder
+from .validate_run import check_sources, default_jobs
 
 __all__ = ["expand_sources", "info", "list_specs", "render_report", "schema", "validate"]
 
@@ -33,8 +33,20 @@ __all__ = ["expand_sources", "info", "list_specs", "render_report", "schema", "v
 @catalog_option
 @verbose_option
 @click.option("--no-cache", "no_cache", is_flag=True, help="Check every spec afresh; keep no record of the passes.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Check in this many processes [default: one per core for long lists].",
+)
 def validate(
-    specs: tuple[str, ...], overrides: tuple[str, ...], use_catalog: bool, verbose: bool, no_cache: bool
+    specs: tuple[str, ...],
+    overrides: tuple[str, ...],
+    use_catalog: bool,
+    verbose: bool,
+    no_cache: bool,
+    jobs: int | None,
 ) -> None:
     """Check specs (yours or --catalog).
 
@@ -44,35 +56,19 @@ def validate(
     not changed since (nor its parents, nor resnet-gen) is not checked again; see --no-cache."""
     problems: list[str] = []
     sources = expand_sources(specs, use_catalog)
-    parents = ParentCache()
     # Passes on record (resnet_gen.cli.validate_cache); a run with --set checks everything.
     passed = ValidatedSpecs(None if no_cache or overrides else cache_folder())
+    checked = check_sources(sources, overrides, passed, jobs=jobs or default_jobs(len(sources)))
     valid = 0
-    for source in progress(sources, "validate"):
-        try:
-            mapping = resolve(source, parents=parents)
-            key = spec_key(mapping.data) if passed.kept else ""
-            known = passed.get(key) if key else None
-            if known is not None:
-                name, params, macs = known
-            else:
-                spec, report = report_of_resolved(mapping, with_identity(source, overrides))
-                name, params, macs = spec.name, report.params, report.macs
-        except SpecError as exc:
-            problems.extend(exc.problems)
+    for outcome in progress(checked, "validate", len(sources)):
+        if outcome.problems:
+            problems.extend(outcome.problems)
             continue
-        mismatches = [] if overrides or known is not None else reference_mismatches(spec.reference, params, macs)
-        if mismatches:
-            problems.append(
-                f"{source}: reference: the network has {params:,} params and {macs / 1e9:.3f} GMACs,"
-                f" which differ in {', '.join(mismatches)}; fix the spec or its reference block"
-            )
-            continue
-        if key:
-            passed.put(key, name, params, macs)
+        if outcome.key:
+            passed.put(outcome.key, outcome.name, outcome.params, outcome.macs)
         valid += 1
         if verbose or len(sources) == 1:
-            echo(f"ok  {name:<28} {params:>13,} params  {macs / 1e9:8.3f} GMACs")
+            echo(f"ok  {outcome.name:<28} {outcome.params:>13,} params  {outcome.macs / 1e9:8.3f} GMACs")
     passed.save()
     if problems:
         raise SpecError(problems)  # one line each on stderr, nothing on stdout

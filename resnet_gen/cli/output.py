@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,12 +38,14 @@ def discard_stdout() -> None:
     os.close(devnull)
 
 
-def progress(items: list[T], label: str) -> Iterator[T]:
-    """Iterate ``items`` with a progress bar on stderr when it is a terminal and there are many."""
-    if len(items) < 8 or not sys.stderr.isatty():
+def progress(items: Iterable[T], label: str, length: int | None = None) -> Iterator[T]:
+    """Iterate ``items`` (``length`` of them, for an iterator) with a progress bar on stderr when
+    it is a terminal and there are many."""
+    count = len(items) if isinstance(items, Sized) else length
+    if count is None or count < 8 or not sys.stderr.isatty():
         yield from items
         return
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
+    with click.progressbar(items, length=count, label=label, file=sys.stderr) as bar:
         yield from bar
 
 

@@ -1,0 +1,116 @@
+"""How ``resnet-gen validate`` checks its specs: one at a time, or spread over the machine's cores
+for a long list (a catalog of a few hundred specs is checked in well under a second).
+
+Each spec's check is independent of the others, so a long list is handed to worker processes
+forked from this one once the package is imported (a worker starts in milliseconds and imports
+nothing again). Results come back in the order given, so the output is the same whatever the
+number of processes; the record of passes is read by the workers and written by this process only.
+Where ``fork`` is not available (Windows) or one core is, the specs are checked here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..catalog_table import reference_mismatches
+from ..errors import SpecError
+from ..spec.load import ParentCache, resolve
+from ..unet.dispatch import report_of_resolved
+from .sources import with_identity
+from .validate_cache import ValidatedSpecs, spec_key
+
+# Below this many specs a second process saves less than it costs to start.
+MIN_SPECS_PER_WORKER = 16
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One spec's outcome: its problems (one located line each), or its name and numbers. ``key``
+    is the record entry to keep for a new pass ("" when there is nothing new to keep)."""
+
+    source: str
+    problems: tuple[str, ...] = ()
+    name: str = ""
+    params: int = 0
+    macs: int = 0
+    key: str = ""
+
+
+class _Checker:
+    """Checks specs one by one against the record of passes, reusing parsed parents."""
+
+    def __init__(self, overrides: tuple[str, ...], passed: ValidatedSpecs) -> None:
+        self.overrides = overrides
+        self.passed = passed
+        self.parents = ParentCache()
+
+    def __call__(self, source: str) -> Checked:
+        try:
+            mapping = resolve(source, parents=self.parents)
+            key = spec_key(mapping.data) if self.passed.kept else ""
+            known = self.passed.get(key) if key else None
+            if known is not None:
+                return Checked(source, name=known[0], params=known[1], macs=known[2])
+            spec, report = report_of_resolved(mapping, with_identity(source, self.overrides))
+        except SpecError as exc:
+            return Checked(source, problems=tuple(exc.problems))
+        params, macs = report.params, report.macs
+        mismatches = [] if self.overrides else reference_mismatches(spec.reference, params, macs)
+        if mismatches:
+            return Checked(
+                source,
+                problems=(
+                    f"{source}: reference: the network has {params:,} params and {macs / 1e9:.3f} GMACs,"
+                    f" which differ in {', '.join(mismatches)}; fix the spec or its reference block",
+                ),
+            )
+        return Checked(source, name=spec.name, params=params, macs=macs, key=key)
+
+
+def default_jobs(count: int) -> int:
+    """Processes for ``count`` specs: one per usable core, none more than the list keeps busy."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, count // MIN_SPECS_PER_WORKER))
+
+
+# The checker a forked worker inherits (set just before the pool forks, read only in workers).
+_worker_checker: _Checker | None = None
+
+
+def _start_worker() -> None:
+    # This process answers Ctrl-C and ends the pool; a worker's part is to stop without a word.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _check_in_worker(source: str) -> Checked:
+    assert _worker_checker is not None
+    return _worker_checker(source)
+
+
+def check_sources(
+    sources: list[str], overrides: tuple[str, ...], passed: ValidatedSpecs, *, jobs: int
+) -> Iterator[Checked]:
+    """Each source's outcome, in the order given, checked in ``jobs`` processes."""
+    global _worker_checker
+    checker = _Checker(overrides, passed)
+    if jobs <= 1 or len(sources) < 2:
+        yield from map(checker, sources)
+        return
+    # The first check here loads what every check needs once (the block kinds, the helpers'
+    # names, the validators' tables), so the workers are forked with it in place.
+    yield checker(sources[0])
+    rest = sources[1:]
+    _worker_checker = checker
+    try:
+        # Forked before anything else starts a thread; small chunks even out the deep nets.
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=_start_worker) as pool:
+            yield from pool.imap(_check_in_worker, rest, chunksize=max(1, len(rest) // (jobs * 8)))
+    finally:
+        _worker_checker = None
