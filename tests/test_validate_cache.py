@@ -38,17 +38,17 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 class Counted:
-    """report_of_resolved, counting the specs it checks."""
+    """totals_of_resolved, counting the specs it checks."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.checked: list[str] = []
-        real = validate_run.report_of_resolved
+        real = validate_run.totals_of_resolved
 
         def counted(mapping: Any, overrides: Any = None) -> Any:
             self.checked.append(mapping.data["name"])
             return real(mapping, overrides)
 
-        monkeypatch.setattr(validate_run, "report_of_resolved", counted)
+        monkeypatch.setattr(validate_run, "totals_of_resolved", counted)
 
 
 def test_a_second_run_skips_unchanged_specs_and_prints_the_same(

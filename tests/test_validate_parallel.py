@@ -55,13 +55,13 @@ def test_workers_print_what_one_process_prints(tmp_path: Path) -> None:
 def test_the_checks_run_in_other_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each outcome names the process that checked it: with two jobs, the first spec is checked
     here (it loads what the workers inherit) and the rest by two forked workers."""
-    real = validate_run.report_of_resolved
+    real = validate_run.totals_of_resolved
 
     def tagged(mapping: Any, overrides: Any = None) -> Any:
-        spec, report = real(mapping, overrides)
-        return spec.model_copy(update={"name": f"pid{os.getpid()}"}), report
+        spec, params, macs = real(mapping, overrides)
+        return spec.model_copy(update={"name": f"pid{os.getpid()}"}), params, macs
 
-    monkeypatch.setattr(validate_run, "report_of_resolved", tagged)
+    monkeypatch.setattr(validate_run, "totals_of_resolved", tagged)
     sources = CATALOG[:48]
     outcomes = list(validate_run.check_sources(sources, (), ValidatedSpecs(None), jobs=2))
     assert [outcome.source for outcome in outcomes] == sources

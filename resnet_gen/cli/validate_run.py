@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..catalog_table import reference_mismatches
 from ..errors import SpecError
 from ..spec.load import ParentCache, resolve
-from ..unet.dispatch import report_of_resolved
+from ..unet.dispatch import totals_of_resolved
 from .sources import with_identity
 from .validate_cache import ValidatedSpecs, spec_key
 
@@ -55,10 +55,9 @@ class _Checker:
             known = self.passed.get(key) if key else None
             if known is not None:
                 return Checked(source, name=known[0], params=known[1], macs=known[2])
-            spec, report = report_of_resolved(mapping, with_identity(source, self.overrides))
+            spec, params, macs = totals_of_resolved(mapping, with_identity(source, self.overrides))
         except SpecError as exc:
             return Checked(source, problems=tuple(exc.problems))
-        params, macs = report.params, report.macs
         mismatches = [] if self.overrides else reference_mismatches(spec.reference, params, macs)
         if mismatches:
             return Checked(

@@ -236,15 +236,19 @@ class Plan:
             out.extend(self.decoder.layers)
         return tuple(out)
 
-    @property
+    # Summed from the parts (stages hold their own totals; a tied stage counts its block's MACs
+    # once per step), never through ``layers``, which copies every layer to give it its full path.
+    @cached_property
     def params(self) -> int:
-        return _sum_params(self.layers)
+        ends = _sum_params((*self.stem, *self.final, *(self.head.layers if self.head is not None else ())))
+        decoder = self.decoder.params if self.decoder is not None else 0
+        return ends + sum(stage.params for stage in self.stages) + decoder
 
-    @property
+    @cached_property
     def macs(self) -> int:
-        # A tied stage's block runs ``repeats`` times but its layers are listed once.
-        rerun = sum(stage.macs - stage.macs // stage.repeats for stage in self.stages if stage.repeats > 1)
-        return _sum_macs(self.layers) + rerun
+        ends = _sum_macs((*self.stem, *self.final, *(self.head.layers if self.head is not None else ())))
+        decoder = self.decoder.macs if self.decoder is not None else 0
+        return ends + sum(stage.macs for stage in self.stages) + decoder
 
 
 def _prefixed(prefix: str, layer: Layer) -> Layer:

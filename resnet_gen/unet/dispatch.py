@@ -40,6 +40,18 @@ def report_of_resolved(
     return spec, analyze(classifier)
 
 
+def totals_of_resolved(
+    mapping: LocatedMapping, overrides: Mapping[str, Any] | list[str] | None = None
+) -> tuple[Spec | UNetSpec, int, int]:
+    """The spec of either layout and its network's parameter and MAC totals: what validate
+    prints, without the per-stage rows a report adds."""
+    if is_unet_mapping(mapping):
+        unet, unet_plan = unet_and_plan_of(mapping, overrides)
+        return unet, unet_plan.params, unet_plan.macs
+    spec, plan = compile_resolved(mapping, overrides)
+    return spec, plan.params, plan.macs
+
+
 def spec_name(source: str | Path) -> str:
     """The name of the spec ``source`` names, of either layout (SpecError if it cannot load)."""
     mapping = resolve(source)
