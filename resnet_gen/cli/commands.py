@@ -10,7 +10,7 @@ import click
 from .. import catalog
 from ..analysis import Report
 from ..catalog_table import reference_mismatches
-from ..counting import CONVENTION_RULES, CONVENTIONS, Convention
+from ..counting import CONVENTION_RULES, CONVENTIONS, UNET_CONVENTION_RULES, Convention
 from ..errors import SpecError
 from ..layer_table import LayerRow, stage_macs
 from ..memory_estimate import DTYPES, OPTIMIZERS, Dtype, MemoryEstimate, Optimizer
@@ -202,13 +202,11 @@ def info(
     --optimizer) a training-memory estimate."""
     loaded, report = load_with_report(spec, with_identity(spec, overrides))
     wants_memory = batch is not None or dtype is not None or optimizer is not None
-    if isinstance(loaded, UNetSpec):
-        if convention != "torchvision" or depth is not None or wants_memory:
-            raise click.UsageError("--count, --depth and --batch/--dtype/--optimizer apply to classifier specs only")
-        _unet_info(loaded, report, as_json=as_json, overridden=bool(overrides))
-        return
     rows = report.per_layer(depth, convention) if depth is not None else None
     memory = report.memory(batch or 1, dtype or "fp32", optimizer or "sgd") if wants_memory else None
+    if isinstance(loaded, UNetSpec):
+        _unet_info(loaded, report, convention, rows, memory, as_json=as_json, overridden=bool(overrides))
+        return
     if as_json:
         data = {
             "name": report.name,
@@ -311,25 +309,77 @@ def _rows_json(report: Report) -> list[dict[str, object]]:
     ]
 
 
-def _unet_info(loaded: UNetSpec, report: Report, *, as_json: bool, overridden: bool) -> None:
-    """A U-Net's report: params and MACs per stage, with the MACs convention its plan states."""
-    from ..unet.plan import MACS_CONVENTION
-    from ..unet.report import MACS_NOTE
+def _unet_info(
+    loaded: UNetSpec,
+    report: Report,
+    convention: Convention,
+    rows: tuple[LayerRow, ...] | None,
+    memory: MemoryEstimate | None,
+    *,
+    as_json: bool,
+    overridden: bool,
+) -> None:
+    """A U-Net's report, laid out as a classifier's: params and MACs per stage in ``convention``
+    (torchvision's is the one its plan states), activations, and the per-layer table and memory
+    estimate when asked for."""
+    import dataclasses
 
+    from ..unet.plan import MACS_CONVENTION
+    from ..unet.report import MACS_NOTE, UNetReport
+
+    assert isinstance(report, UNetReport)
+    macs = report.count(convention)
+    statement = MACS_CONVENTION if convention == "torchvision" else f"{convention}: {UNET_CONVENTION_RULES[convention]}"
     if as_json:
-        data = {
+        data: dict[str, object] = {
             "name": report.name,
             "params": report.params,
             "macs": report.macs,
             "flops": report.flops,
+            "activations": report.activations,
+            "count": {"convention": convention, "macs": macs},
             "input": [report.input_channels, *report.input_size],
             "rows": _rows_json(report),
-            "macs_convention": MACS_CONVENTION,
+            "macs_convention": statement,
         }
+        if rows is not None:
+            data["layers"] = [
+                {
+                    "path": r.path,
+                    "kind": r.kind,
+                    "output_shape": list(r.output_shape),
+                    "params": r.params,
+                    "macs": r.macs,
+                    "share": r.share,
+                }
+                for r in rows
+            ]
+        if memory is not None:
+            data["memory"] = {
+                "batch": memory.batch,
+                "dtype": memory.dtype,
+                "optimizer": memory.optimizer,
+                "bytes": {name: value for name, value in memory.rows()},
+            }
         click.echo(json.dumps(data, indent=2))
         return
-    text = render_report(loaded, report, overridden=overridden, macs_note=MACS_NOTE)
-    click.echo(f"{text}\nMACs convention: {MACS_CONVENTION}")
+    # The table's rows and totals in the chosen convention; its rule under the table.
+    by_row = report.row_macs(convention)
+    counted = dataclasses.replace(
+        report, rows=tuple(dataclasses.replace(row, macs=by_row[row.name]) for row in report.rows), macs=macs
+    )
+    note = MACS_NOTE if convention == "torchvision" else convention
+    text = render_report(loaded, counted, overridden=overridden, macs_note=note)
+    activations = report.activations
+    text += (
+        f"\nactivations: {activations:,} ({activations / 1e6:.2f} M)  [conv + linear + attention matmul outputs, batch 1]"
+        f"\nMACs convention: {statement}"
+    )
+    if rows is not None:
+        text += "\n\n" + render_layers(rows, convention)
+    if memory is not None:
+        text += "\n\n" + render_memory(memory)
+    click.echo(text)
 
 
 @click.command("list")
