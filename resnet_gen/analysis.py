@@ -70,6 +70,16 @@ class Report:
 
         return total_counts(self._plan()).convention(check_convention(convention))
 
+    # What ``activations`` counts, as the report prints it.
+    activations_counted = "conv + linear outputs, batch 1"
+
+    def row_macs(self, convention: Convention | str) -> dict[str, int]:
+        """MACs in ``convention`` per row of the table (``stem``, each stage, ``head``, ``decoder``)."""
+        from .counting import check_convention
+        from .layer_table import stage_macs
+
+        return stage_macs(self._plan(), check_convention(convention))
+
     def per_layer(self, depth: int = 2, convention: Convention | str = "torchvision") -> tuple[LayerRow, ...]:
         """torchinfo-style rows down to ``depth``: path, kind, output shape, params, MACs, share."""
         from .counting import check_convention

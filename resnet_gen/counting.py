@@ -29,12 +29,32 @@ both tools, as torch does, ptflops adding the bias per output element.
 
 Activations are fvcore's ``ActivationCountAnalysis`` (timm's benchmark "activations"): the
 elements of every conv (transposed convs too) and linear output, at batch 1.
+
+Diffusion U-Nets (``layout: unet``, placed by ``resnet_gen.unet.report.placed_unet``, their own
+layers in ``resnet_gen.unet.plan``) follow the same rules, at batch 1 with one timestep, where
+their layers are the classifiers' (convs and linears with biases, GroupNorm, SiLU and the other
+activations, average pooling, dropout); what classifiers lack counts so (:data:`UNET_CONVENTION_RULES`):
+
+- ``torchvision`` (``MACS_CONVENTION`` in ``resnet_gen.unet.plan``): convs and linears, the
+  timestep MLP and each ResBlock's time projection once per sample, attention's q, k, v and output
+  projections at every position, and its two matrix products (``q @ k^T`` and the weights times
+  ``v``); nothing else.
+- ``fvcore``: the same, plus GroupNorm at 5 per element and the nearest up-sampling at 1 per
+  output element (its ``upsample_nearest2d`` handle). The sinusoid, the softmax and its scale,
+  the time embedding's addition or scale and shift, residual sums, concatenations and padding
+  count nothing. Activations add the elements of both attention products' outputs.
+- ``ptflops``: convs and linears with their biases (an attention projection's bias at every
+  position), GroupNorm at 2 per element, SiLU at 1 (``F.silu``), ReLU and GELU at 2 (hook and
+  function), average pooling at 2, the nearest up-sampling at 1 per output element
+  (``F.interpolate``). Attention's products count nothing (``@`` is not the ``torch.matmul`` it
+  patches), nor its softmax (``torch.softmax``, not ``F.softmax``), nor the sinusoid, the sums,
+  the concatenations and the padding.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
@@ -57,6 +77,14 @@ CONVENTION_RULES: dict[Convention, str] = {
     " resize 1 (nearest) or 4 (bilinear)/output element",
     "ptflops": "conv + linear with biases, batch/group norm 2/element, ReLU and pooling 2/element (module hook + function),"
     " resize 1/output element",
+}
+UNET_CONVENTION_RULES: dict[Convention, str] = {
+    "torchvision": "conv + linear + attention's two matmuls, batch 1 (see resnet_gen.unet.plan.MACS_CONVENTION)",
+    "fvcore": "conv + linear + attention's two matmuls, group norm 5/element, nearest up-sampling 1/output element;"
+    " not the sinusoid, softmax, activations, sums, concatenations or padding",
+    "ptflops": "conv + linear with biases (attention's at every position), group norm 2/element, SiLU 1 and"
+    " ReLU/GELU 2/element, average pooling 2/element, nearest up-sampling 1/output element; not attention's"
+    " matmuls (@) or softmax (torch.softmax), the sinusoid, sums, concatenations or padding",
 }
 # ptflops: per element of an activation's output, its module hook plus the patched function.
 PTFLOPS_ACTIVATION = {
@@ -378,7 +406,12 @@ def counts(item: Placed) -> Counts:
 
 def total_counts(plan: Plan) -> Counts:
     """The whole network's counts in every convention."""
-    return sum((counts(item) for item in placed(plan)), ZERO)
+    return total_of(placed(plan))
+
+
+def total_of(steps: Iterable[Placed]) -> Counts:
+    """The counts of a network's placed modules (a classifier's :func:`placed`, or a U-Net's)."""
+    return sum((counts(item) for item in steps), ZERO)
 
 
 def check_convention(name: str) -> Convention:

@@ -3,9 +3,10 @@ depth, with its output shape, parameters, MACs in a chosen convention, and their
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .counting import Convention, DecoderOp, HeadPool, Shape, Step, counts, placed
+from .counting import Convention, DecoderOp, HeadPool, Placed, Shape, Step, counts, placed
 from .plan import layers as L
 from .plan.heads import DECODER
 from .plan.types import Plan
@@ -44,6 +45,11 @@ def _kind(step: Step) -> str:
         "EfficientChannelAttention": "ECA",
         "ZeroPadShortcut": "zero-pad",
         "DropPath": "drop path",
+        # a diffusion U-Net's own layers (resnet_gen.unet.plan)
+        "Sinusoid": "sinusoid",
+        "TokenLinear": "linear",
+        "AttentionProducts": "qk^T, softmax, @v",
+        "TimeScaleShift": "scale and shift",
     }
     name = type(step).__name__
     return words.get(name, name.lower() if name in ("Linear", "Dropout") else name)
@@ -55,13 +61,22 @@ def per_layer(plan: Plan, depth: int, convention: Convention = "torchvision") ->
 
     A decoder's resizes, sums and concatenations are no modules: they count in the ``decoder``
     row only, so its children's MACs need not add up to its own."""
+    containers = {DECODER: "decoder"}
+    containers.update({block.path: "block" for block in plan.blocks})
+    containers.update({stage.path: "stage" for stage in plan.stages})
+    return rows_of(placed(plan), depth, convention, containers)
+
+
+def rows_of(
+    steps: Sequence[Placed], depth: int, convention: Convention, containers: Mapping[str, str]
+) -> tuple[LayerRow, ...]:
+    """:func:`per_layer` of any network's placed modules; ``containers`` names the kind of the
+    modules that hold others (the rest are ``sequential``). A tensor operation that is no module
+    counts in the row of the module whose forward runs it."""
     if depth < 1:
         raise ValueError(f"depth must be 1 or more, not {depth}")
-    steps = placed(plan)
     cost = [counts(item).convention(convention) for item in steps]
     total = sum(cost) or 1
-    stages = {stage.path for stage in plan.stages}
-    blocks = {block.path for block in plan.blocks}
     order: list[str] = []
     params: dict[str, int] = {}
     macs: dict[str, int] = {}
@@ -77,12 +92,12 @@ def per_layer(plan: Plan, depth: int, convention: Convention = "torchvision") ->
             if path not in params:
                 order.append(path)
                 params[path] = macs[path] = 0
-                if path == DECODER:
-                    kind[path] = "decoder"
+                if path in containers:
+                    kind[path] = containers[path]
                 elif level == len(parts):
                     kind[path] = _kind(item.step)
                 else:
-                    kind[path] = "stage" if path in stages else "block" if path in blocks else "sequential"
+                    kind[path] = "sequential"
             params[path] += item_params
             macs[path] += item_macs
             shape[path] = item.out_shape  # the last module under a path writes its output

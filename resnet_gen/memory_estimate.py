@@ -23,6 +23,7 @@ master weights with bfloat16 activations): for that, add the float32 copies your
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -232,14 +233,29 @@ def _optimizer(name: str) -> Optimizer:
 
 def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Optimizer | str = "sgd") -> MemoryEstimate:
     """The memory one training step of ``batch`` samples holds at its peak (see the module docstring)."""
+    return estimate_of(
+        placed(plan), plan.params, (plan.input_channels, *plan.input_size), batch, dtype, optimizer, plan.frozen
+    )
+
+
+def estimate_of(
+    steps: Sequence[Placed],
+    params: int,
+    input_shape: Shape,
+    batch: int,
+    dtype: Dtype | str = "fp32",
+    optimizer: Optimizer | str = "sgd",
+    frozen: Collection[str] = (),
+) -> MemoryEstimate:
+    """:func:`estimate` of any network's placed modules (a classifier's, or a U-Net's), with its
+    parameter count, the shape of one input sample and its frozen top-level modules."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a whole number of 1 or more, not {batch!r}")
     dtype, optimizer = _dtype(dtype), _optimizer(optimizer)
     size = DTYPE_BYTES[dtype]
-    steps = placed(plan)
     # By path: a tied stage's block is placed once per application but holds its weights once.
     layers = {item.step.path: item.step for item in steps}
-    trainable = sum(layer.params for path, layer in layers.items() if path.split(".")[0] not in plan.frozen)
+    trainable = sum(layer.params for path, layer in layers.items() if path.split(".")[0] not in frozen)
     alias: dict[int, int] = {}  # tensor written in place -> the tensor it overwrote
 
     def root(tensor: int) -> int:
@@ -249,11 +265,11 @@ def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Opt
 
     saved: dict[int, int] = {}  # tensor -> elements per sample
     own = stats = 0
-    largest = _numel((plan.input_channels, *plan.input_size))
+    largest = _numel(input_shape)
     grad_flows = False  # nothing before the first trainable layer needs a backward pass
     for item in steps:
         layer = item.step
-        learns = layer.params > 0 and layer.path.split(".")[0] not in plan.frozen
+        learns = layer.params > 0 and layer.path.split(".")[0] not in frozen
         rule = saves(item)
         if rule.inplace:
             alias[item.writes] = item.reads
@@ -274,10 +290,10 @@ def estimate(plan: Plan, batch: int, dtype: Dtype | str = "fp32", optimizer: Opt
         batch=batch,
         dtype=dtype,
         optimizer=optimizer,
-        parameters=(plan.params + buffers) * size,
+        parameters=(params + buffers) * size,
         gradients=trainable * size,
         optimizer_state=STATE_COPIES[optimizer] * trainable * size,
-        input=batch * _numel((plan.input_channels, *plan.input_size)) * size,
+        input=batch * _numel(input_shape) * size,
         activations=batch * (sum(saved.values()) * size + own) + stats * size,
         working=max(batch * largest * size, _STEP_TEMPORARIES[optimizer] * biggest_layer * size),
     )

@@ -9,9 +9,9 @@ import click
 
 from .. import catalog
 from ..analysis import Report
-from ..counting import CONVENTION_RULES, CONVENTIONS, Convention
+from ..counting import CONVENTION_RULES, CONVENTIONS, UNET_CONVENTION_RULES, Convention
 from ..errors import SpecError
-from ..layer_table import LayerRow, stage_macs
+from ..layer_table import LayerRow
 from ..memory_estimate import DTYPES, OPTIMIZERS, Dtype, MemoryEstimate, Optimizer
 from ..spec import Spec
 from ..spec.load import ParentCache
@@ -103,7 +103,7 @@ def render_report(
     header = _header(report.name, report.description)
     size = report.input_size
     lines = [header, f"input: {report.input_channels}x{size[0]}x{size[1]}", ""]
-    by_row = stage_macs(report.plan, convention) if report.plan is not None and convention != "torchvision" else {}
+    by_row = report.row_macs(convention) if convention != "torchvision" else {}
     columns = (
         "stage",
         "output",
@@ -132,19 +132,17 @@ def render_report(
         lines.append("  ".join(cells).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
-    countable = report.plan is not None  # a U-Net's report counts in its own convention
-    macs = report.count(convention) if countable else report.macs
+    macs = report.count(convention)
     rule = "conv + linear, batch 1" if convention == "torchvision" else f"{convention}: {CONVENTION_RULES[convention]}"
     rule = macs_note or rule
-    activations = report.activations if countable else None
+    activations = report.activations
     lines += [
         "",
         f"params: {report.params:,}",
         f"MACs:   {macs:,} ({macs / 1e9:.3f} G)  [{rule}]",
         f"FLOPs:  {2 * macs:,} ({2 * macs / 1e9:.3f} G)  [= 2 x MACs]",
+        f"activations: {activations:,} ({activations / 1e6:.2f} M)  [{report.activations_counted}]",
     ]
-    if activations is not None:
-        lines.append(f"activations: {activations:,} ({activations / 1e6:.2f} M)  [conv + linear outputs, batch 1]")
     if report.features:
         maps = (f"{t.module} {t.channels}x{t.size[0]}x{t.size[1]} (/{t.reduction})" for t in report.features)
         lines.append(f"features: {', '.join(maps)}")
@@ -198,13 +196,11 @@ def info(
     --optimizer) a training-memory estimate."""
     loaded, report = load_with_report(spec, with_identity(spec, overrides))
     wants_memory = batch is not None or dtype is not None or optimizer is not None
-    if isinstance(loaded, UNetSpec):
-        if convention != "torchvision" or depth is not None or wants_memory:
-            raise click.UsageError("--count, --depth and --batch/--dtype/--optimizer apply to classifier specs only")
-        _unet_info(loaded, report, as_json=as_json, overridden=bool(overrides))
-        return
     rows = report.per_layer(depth, convention) if depth is not None else None
     memory = report.memory(batch or 1, dtype or "fp32", optimizer or "sgd") if wants_memory else None
+    if isinstance(loaded, UNetSpec):
+        _unet_info(loaded, report, convention, rows, memory, as_json=as_json, overridden=bool(overrides))
+        return
     if as_json:
         data = {
             "name": report.name,
@@ -227,25 +223,7 @@ def info(
             ],
             "frozen": list(report.frozen),
         }
-        if rows is not None:
-            data["layers"] = [
-                {
-                    "path": r.path,
-                    "kind": r.kind,
-                    "output_shape": list(r.output_shape),
-                    "params": r.params,
-                    "macs": r.macs,
-                    "share": r.share,
-                }
-                for r in rows
-            ]
-        if memory is not None:
-            data["memory"] = {
-                "batch": memory.batch,
-                "dtype": memory.dtype,
-                "optimizer": memory.optimizer,
-                "bytes": {name: value for name, value in memory.rows()},
-            }
+        data.update(_optional_json(rows, memory))
         click.echo(json.dumps(data, indent=2))
         return
     text = render_report(loaded, report, overridden=bool(overrides), convention=convention)
@@ -293,6 +271,31 @@ def render_memory(memory: MemoryEstimate) -> str:
     return "\n".join(lines)
 
 
+def _optional_json(rows: tuple[LayerRow, ...] | None, memory: MemoryEstimate | None) -> dict[str, object]:
+    """The per-layer table and the memory estimate in --json, where they were asked for."""
+    data: dict[str, object] = {}
+    if rows is not None:
+        data["layers"] = [
+            {
+                "path": r.path,
+                "kind": r.kind,
+                "output_shape": list(r.output_shape),
+                "params": r.params,
+                "macs": r.macs,
+                "share": r.share,
+            }
+            for r in rows
+        ]
+    if memory is not None:
+        data["memory"] = {
+            "batch": memory.batch,
+            "dtype": memory.dtype,
+            "optimizer": memory.optimizer,
+            "bytes": {name: value for name, value in memory.rows()},
+        }
+    return data
+
+
 def _rows_json(report: Report) -> list[dict[str, object]]:
     return [
         {
@@ -307,25 +310,48 @@ def _rows_json(report: Report) -> list[dict[str, object]]:
     ]
 
 
-def _unet_info(loaded: UNetSpec, report: Report, *, as_json: bool, overridden: bool) -> None:
-    """A U-Net's report: params and MACs per stage, with the MACs convention its plan states."""
+def _unet_info(
+    loaded: UNetSpec,
+    report: Report,
+    convention: Convention,
+    rows: tuple[LayerRow, ...] | None,
+    memory: MemoryEstimate | None,
+    *,
+    as_json: bool,
+    overridden: bool,
+) -> None:
+    """A U-Net's report, laid out as a classifier's: params and MACs per stage in ``convention``
+    (torchvision's is the one its plan states), activations, and the per-layer table and memory
+    estimate when asked for."""
     from ..unet.plan import MACS_CONVENTION
-    from ..unet.report import MACS_NOTE
+    from ..unet.report import MACS_NOTE, UNetReport
 
+    assert isinstance(report, UNetReport)
+    macs = report.count(convention)
+    statement = MACS_CONVENTION if convention == "torchvision" else f"{convention}: {UNET_CONVENTION_RULES[convention]}"
     if as_json:
-        data = {
+        data: dict[str, object] = {
             "name": report.name,
             "params": report.params,
             "macs": report.macs,
             "flops": report.flops,
+            "activations": report.activations,
+            "count": {"convention": convention, "macs": macs},
             "input": [report.input_channels, *report.input_size],
             "rows": _rows_json(report),
-            "macs_convention": MACS_CONVENTION,
+            "macs_convention": statement,
         }
+        data.update(_optional_json(rows, memory))
         click.echo(json.dumps(data, indent=2))
         return
-    text = render_report(loaded, report, overridden=overridden, macs_note=MACS_NOTE)
-    click.echo(f"{text}\nMACs convention: {MACS_CONVENTION}")
+    note = MACS_NOTE if convention == "torchvision" else convention  # its rules follow the table
+    text = render_report(loaded, report, overridden=overridden, convention=convention, macs_note=note)
+    text += f"\nMACs convention: {statement}"
+    if rows is not None:
+        text += "\n\n" + render_layers(rows, convention)
+    if memory is not None:
+        text += "\n\n" + render_memory(memory)
+    click.echo(text)
 
 
 @click.command("list")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..plan.layers import KindLayer
 from .spec import UNetSpec
 
 Size = tuple[int, int]
@@ -384,3 +385,119 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
         up=tuple(up),
         resblock=block_kind,
     )
+
+
+# The U-Net's layers that no classifier has, as the per-layer counts, the conventions and the
+# memory estimate see them (resnet_gen.counting says how each tool counts them). The rest of its
+# forward is made of the classifiers' layers (convs, GroupNorms, activations, linears, dropout,
+# average pooling) and tensor operations (sums, concatenations, the nearest resize, padding):
+# resnet_gen.unet.report places them all in the order the live module runs them.
+
+
+@dataclass(frozen=True)
+class Sinusoid(KindLayer):
+    """``time_proj``: the timesteps to their sinusoidal embedding (exp, sin, cos: counted by no
+    tool, and nothing for the backward, which never reaches the timesteps)."""
+
+    frequencies: int
+    params = 0
+    macs = 0
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (self.frequencies,)
+
+    def counts(self) -> tuple[int, int, int, int]:
+        return (0, 0, 0, 0)
+
+    def saved(self) -> tuple[int, int]:
+        return (0, 0)
+
+    def buffer_elements(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class TokenLinear(KindLayer):
+    """An ``nn.Linear`` over the H*W positions of a map (attention's q, k, v and output
+    projections): one linear per position. ``copies_input``: it reads the map as a transposed
+    view, which F.linear copies into a matrix of its own to save for the backward (batch > 1)."""
+
+    in_features: int
+    out_features: int
+    positions: int
+    copies_input: bool = False
+
+    @property
+    def params(self) -> int:
+        return linear_params(self.in_features, self.out_features)
+
+    @property
+    def macs(self) -> int:
+        return self.positions * self.in_features * self.out_features
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (self.positions, self.out_features)
+
+    def counts(self) -> tuple[int, int, int, int]:
+        # ptflops' nn.Linear hook adds the bias at every position
+        outputs = self.positions * self.out_features
+        return (self.macs, self.macs, self.macs + outputs, outputs)
+
+    def saved(self) -> tuple[int, int]:
+        return (self.positions * self.in_features if self.copies_input else 0, 0)
+
+    def buffer_elements(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class AttentionProducts(KindLayer):
+    """Self-attention's core between its projections: ``q @ k^T`` per head, scaled, the softmax
+    over the positions, and the weights times ``v``. It reads ``v`` (q and k are counted as its own)."""
+
+    channels: int
+    heads: int
+    positions: int
+    params = 0
+
+    @property
+    def macs(self) -> int:
+        return 2 * self.channels * self.positions * self.positions
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (self.positions, self.channels)
+
+    def counts(self) -> tuple[int, int, int, int]:
+        # fvcore counts both products (its matmul handle); ptflops counts nothing here: ``@`` is
+        # not the torch.matmul it patches, and torch.softmax is not its F.softmax.
+        scores = self.heads * self.positions * self.positions
+        return (self.macs, self.macs, 0, scores + self.positions * self.channels)
+
+    def saved(self) -> tuple[int, int]:
+        # q and k for the first product, the softmax's output for itself and the second (v is its input)
+        return (2 * self.positions * self.channels + self.heads * self.positions * self.positions, 0)
+
+    def buffer_elements(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class TimeScaleShift(KindLayer):
+    """``h * (1 + scale) + shift``, the time projection's scale and shift applied after the
+    second norm: no tool counts it; the product saves ``h`` and ``1 + scale``."""
+
+    channels: int
+    params = 0
+    macs = 0
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return shape
+
+    def counts(self) -> tuple[int, int, int, int]:
+        return (0, 0, 0, 0)
+
+    def saved(self) -> tuple[int, int]:
+        return (self.channels, 0)
+
+    def buffer_elements(self) -> int:
+        return 0
