@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .counting import Convention
     from .layer_table import LayerRow
     from .memory_estimate import Dtype, MemoryEstimate, Optimizer
+    from .unet.plan import UNetPlan
+    from .unet.spec import UNetSpec
 
 
 @dataclass(frozen=True)
@@ -94,13 +96,19 @@ class Report:
         return estimate(self._plan(), batch, dtype, optimizer)
 
 
-def analyze(spec_or_plan: Spec | Plan | str | Path) -> Report:
+def analyze(spec_or_plan: Spec | Plan | UNetSpec | UNetPlan | str | Path) -> Report:
     """Count parameters and MACs per stage. Accepts a Spec, an already lowered Plan, or a spec
-    file or catalog name (loaded as the CLI loads it, with the same located errors)."""
+    file or catalog name (loaded as the CLI loads it, with the same located errors); a diffusion
+    U-Net's spec, plan, file or name gives its report (:class:`resnet_gen.unet.report.UNetReport`)."""
     if isinstance(spec_or_plan, (str, Path)):
-        from .compile import compile_spec
+        from .unet.dispatch import load_with_report
 
-        spec_or_plan = compile_spec(spec_or_plan)[1]
+        return load_with_report(spec_or_plan)[1]
+    if not isinstance(spec_or_plan, (Spec, Plan)):
+        from .unet.plan import UNetPlan, lower_unet
+        from .unet.report import unet_report
+
+        return unet_report(spec_or_plan if isinstance(spec_or_plan, UNetPlan) else lower_unet(spec_or_plan))
     plan = spec_or_plan if isinstance(spec_or_plan, Plan) else lower(spec_or_plan)
     rows = [
         Row(

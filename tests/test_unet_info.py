@@ -281,3 +281,18 @@ def test_bad_options_are_usage_errors(extra: list[str], capsys: pytest.CaptureFi
     assert exited.value.code == 2 and out == ""
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("usage error: ") and extra[0] in lines[0], err
+
+
+def test_the_python_api_reports_a_unet_from_its_spec_plan_file_or_name() -> None:
+    """``rg.analyze`` takes a U-Net as it takes a classifier: by name, path, spec or plan, each the
+    same report as the CLI's, with the counts a classifier's report has."""
+    import resnet_gen as rg
+    from resnet_gen import catalog
+
+    spec, plan = load_unet_and_plan("unet_tiny")
+    report = unet_report(plan)
+    by_path = rg.analyze(catalog.specs_dir() / "unet_tiny.yaml")
+    assert rg.analyze("unet_tiny") == by_path == rg.analyze(spec) == rg.analyze(plan) == report
+    assert isinstance(by_path, UNetReport)
+    assert by_path.count("fvcore") == report.count("fvcore") and by_path.activations == report.activations
+    assert by_path.per_layer(1) == report.per_layer(1)
