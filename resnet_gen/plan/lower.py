@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 from ..blocks.registry import BranchInputs, Widths, kind_of
@@ -71,8 +72,7 @@ def lower(spec: Spec) -> Plan:
             widths = rule or _inner_widths(spec, stage_index, index, spec.block_for(stage_index), stage.width)
             key = (channels, stride, first_dilation, size, widths)
             if key == previous_key:
-                # dataclasses.replace would do, but is the slowest step here for 1000-block nets.
-                block = BlockPlan(**{**vars(blocks[-1]), "path": path, "index": index, "drop_path": drop_path})
+                block = _repeated(blocks[-1], path, index, drop_path)
             else:
                 block = _block(
                     spec,
@@ -137,6 +137,16 @@ def lower(spec: Spec) -> Plan:
         spec_hash=digest,
     )
     return with_decoder(spec, apply_backbone(spec, _absorb_activations(plan)))
+
+
+def _repeated(block: BlockPlan, path: str, index: int, drop_path: float) -> BlockPlan:
+    """``block`` at another place of its stage. dataclasses.replace would do, but runs every
+    field through __init__ again: the slowest step here for 1000-block nets."""
+    twin = copy.copy(block)
+    object.__setattr__(twin, "path", path)  # a frozen dataclass: set as its own __init__ does
+    object.__setattr__(twin, "index", index)
+    object.__setattr__(twin, "drop_path", drop_path)
+    return twin
 
 
 def _widened(spec: Spec) -> Spec:

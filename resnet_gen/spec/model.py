@@ -51,7 +51,9 @@ class _Strict(BaseModel):
         """Refuse what pydantic's lax mode would quietly convert into a number: YAML's true/false
         (``blocks: true`` is not 1) and quoted text where only an integer fits (``blocks: "2"``).
         Text stays allowed for float fields, because YAML 1.1 reads ``1e-5`` as text."""
-        if info.field_name is None:
+        # Most values are numbers and nested mappings, which hold nothing to refuse (a bool is an
+        # int, so ints are matched by type).
+        if info.field_name is None or type(value) in (int, float, dict) or value is None:
             return value
         kinds = _field_kinds(cls, info.field_name)
         for item in value if isinstance(value, list) else [value]:
@@ -68,6 +70,8 @@ def _check_visible(text: str) -> None:
     """Text reaches diagrams and generated source: no control or invisible formatting characters
     (a NUL breaks Graphviz, a right-to-left override disguises source). Line breaks and tabs stay
     allowed; descriptions fold them into spaces."""
+    if text.isprintable():  # no control or format character (nor a tab or line break) at all
+        return
     for position, char in enumerate(text, start=1):
         if char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cf"):
             raise PydanticCustomError(
