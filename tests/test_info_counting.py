@@ -38,13 +38,17 @@ def _live_modules(spec: rg.Spec) -> tuple[nn.Module, dict[str, tuple[int, ...]],
         model(x)
     for hook in hooks:
         hook.remove()
+    return model, shapes, module_macs(model, counter)
+
+
+def module_macs(model: nn.Module, counter: FlopCounterMode) -> dict[str, int]:
+    """Each submodule's MACs as FlopCounterMode counted them (its FLOPs halved), by module path."""
     root = type(model).__name__
-    macs = {
+    return {
         name.removeprefix(f"{root}."): sum(per_op.values()) // 2
         for name, per_op in counter.get_flop_counts().items()
         if name.startswith(f"{root}.")
     }
-    return model, shapes, macs
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,8 @@ from resnet_gen.cli import main
 from resnet_gen.unet import build_unet, load_unet_and_plan
 from resnet_gen.unet.plan import UNetPlan
 from resnet_gen.unet.report import UNetReport, unet_report
-from tests.test_memory_estimate import MARGIN, _bytes, _optimizer, _peak
+from tests.test_info_counting import module_macs
+from tests.test_memory_estimate import _bytes, _optimizer, _peak, assert_bounds_the_peak
 
 fvcore_nn = pytest.importorskip("fvcore.nn")
 ptflops = pytest.importorskip("ptflops")
@@ -121,13 +122,7 @@ def _live(plan: UNetPlan) -> tuple[nn.Module, dict[str, tuple[int, ...]], dict[s
         model(*_inputs(plan))
     for hook in hooks:
         hook.remove()
-    root = type(model).__name__
-    macs = {
-        name.removeprefix(f"{root}."): sum(per_op.values()) // 2
-        for name, per_op in counter.get_flop_counts().items()
-        if name.startswith(f"{root}.")
-    }
-    return model, shapes, macs
+    return model, shapes, module_macs(model, counter)
 
 
 def _fvcore_by_module(plan: UNetPlan) -> dict[str, int]:
@@ -207,15 +202,7 @@ def test_estimate_bounds_the_measured_peak(case: str, batch: int, optimizer: str
         nn.functional.mse_loss(model(x, t), noise).backward()
         opt.step()
 
-    step()  # the optimizer's state exists from the first step on
-    opt.zero_grad(set_to_none=True)
-    state = [v for s in opt.state.values() for v in s.values() if torch.is_tensor(v) and v.dim() > 0]
-    alive = _bytes([*model.parameters(), *model.buffers(), *state, x])
-    peak, _ = _peak(step)
-    measured = alive + peak
-    estimate = report.memory(batch, "fp32", optimizer)
-    assert estimate.parameters + estimate.optimizer_state + estimate.input == pytest.approx(alive, rel=1e-3)
-    assert (1 - MARGIN) * estimate.total <= measured <= estimate.total, (measured, estimate.rows())
+    assert_bounds_the_peak(report.memory(batch, "fp32", optimizer), model, x, opt, step)
 
 
 def test_info_json_gives_the_api_numbers(capsys: pytest.CaptureFixture[str]) -> None:
