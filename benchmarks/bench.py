@@ -107,7 +107,7 @@ def tool_latency(reps: int, warmup: int) -> None:
         "resnet-gen info specs/resnet152.yaml": [tool, "info", "specs/resnet152.yaml"],
         f"resnet-gen validate specs/*.yaml ({len(specs)}), --no-cache": [tool, "validate", "--no-cache", *specs],
         # The same in one process (the default spreads a long list over the cores).
-        f"resnet-gen validate specs/*.yaml ({len(specs)}), --no-cache -j 1": [
+        f"resnet-gen validate specs/*.yaml ({len(specs)}), one process, -j 1 --no-cache": [
             tool,
             "validate",
             "--no-cache",

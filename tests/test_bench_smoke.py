@@ -38,8 +38,8 @@ def test_quick_benchmark_prints_every_table() -> None:
     assert "1.000 (1.000-1.000)" in row('python -c "import torch"')
     for command in ("resnet-gen build specs/resnet152.yaml", "resnet-gen info"):
         assert RATIO.search(row(command))
-    for cache in ("--no-cache", "again"):
-        assert RATIO.search(row("resnet-gen validate specs/*.yaml", cache))
+    for run in ("), --no-cache", "one process", "again"):
+        assert RATIO.search(row("resnet-gen validate specs/*.yaml", run))
     for step in ("validate+analyse", "emit", "diagram", "live build"):
         assert row("cifar_resnet20 ", step)
     assert row("cifar_resnet32", "15")  # (32 - 2) / 2 blocks
