@@ -1,13 +1,15 @@
 """``rg.detection_backbone`` inside torchvision's detection models: one training step and one
-eval forward of FasterRCNN on random images and boxes, for a post- and a pre-activation net, with
+eval forward of FasterRCNN on random images and boxes, for a post- and a pre-activation net, of
+MaskRCNN (with masks) and of RetinaNet (torchvision's P3-P7 pyramid), with
 torchvision's ``trainable_layers`` meaning the same as in its own ``resnet_fpn_backbone``."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection import FasterRCNN, MaskRCNN, RetinaNet
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
 import resnet_gen as rg
 
@@ -77,3 +79,54 @@ def test_without_fpn_and_bad_arguments() -> None:
         rg.detection_backbone(rg.load_spec("resnet18"), trainable_layers=6)
     with pytest.raises(ValueError, match=r"returned_layers must be stage numbers 1..4"):
         rg.detection_backbone(rg.load_spec("resnet18"), returned_layers=[0, 2])
+
+
+def _train_and_detect(model: torch.nn.Module, targets: list[dict[str, torch.Tensor]], losses: set[str]) -> None:
+    """One SGD step that changes the trainable weights, then an eval forward that detects."""
+    generator = torch.Generator().manual_seed(1)
+    images = [torch.rand(3, SIZE, SIZE, generator=generator) for _ in range(2)]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in trainable]
+    model.train()
+    found = model(images, targets)
+    assert losses == set(found)
+    total = sum(found.values())
+    assert torch.isfinite(total)
+    total.backward()
+    torch.optim.SGD(trainable, lr=0.01).step()
+    assert any(not torch.equal(old, new) for old, new in zip(before, trainable, strict=True))
+    model.eval()
+    with torch.no_grad():
+        detections = model(images)
+    assert len(detections) == 2 and all({"boxes", "labels", "scores"} <= set(d) for d in detections)
+
+
+def test_mask_rcnn_trains_and_segments() -> None:
+    generator = torch.Generator().manual_seed(0)
+    targets = _targets(generator)
+    for target in targets:  # a filled mask inside each box
+        masks = torch.zeros(len(target["boxes"]), SIZE, SIZE, dtype=torch.uint8)
+        for mask, (x0, y0, x1, y1) in zip(masks, target["boxes"].int().tolist(), strict=True):
+            mask[y0:y1, x0:x1] = 1
+        target["masks"] = masks
+    backbone = rg.detection_backbone(rg.load_spec("resnet18"), trainable_layers=5)
+    model = MaskRCNN(backbone, num_classes=3, min_size=SIZE, max_size=SIZE)
+    losses = {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+    _train_and_detect(model, targets, losses)
+    with torch.no_grad():
+        masks = model([torch.rand(3, SIZE, SIZE)])[0]["masks"]
+    assert masks.shape[1:] == (1, SIZE, SIZE)
+
+
+def test_retinanet_takes_torchvisions_p3_to_p7_pyramid() -> None:
+    """As torchvision's retinanet_resnet50_fpn: stages 2-4 under the FPN, P6 and P7 from P5."""
+    backbone = rg.detection_backbone(
+        rg.load_spec("resnetv2_50"), returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256)
+    )
+    theirs = resnet_fpn_backbone(
+        backbone_name="resnet50", weights=None, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256)
+    )
+    x = torch.randn(1, 3, SIZE, SIZE)
+    assert [t.shape for t in backbone(x).values()] == [t.shape for t in theirs(x).values()]
+    model = RetinaNet(backbone, num_classes=3, min_size=SIZE, max_size=SIZE)
+    _train_and_detect(model, _targets(torch.Generator().manual_seed(0)), {"classification", "bbox_regression"})
