@@ -93,11 +93,12 @@ class BlockPlan:
     def layers(self) -> tuple[Layer, ...]:
         return self.preact + self.branch + self.shortcut + self.after_add
 
-    @property
+    # Counted once per block: a stage's repeated blocks are copies that carry the totals along.
+    @cached_property
     def params(self) -> int:
         return _sum_params(self.layers)
 
-    @property
+    @cached_property
     def macs(self) -> int:
         return _sum_macs(self.layers)
 
