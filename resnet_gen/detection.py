@@ -12,7 +12,7 @@ from torch import nn
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, FeaturePyramidNetwork, LastLevelMaxPool
 
 from .compile import plan_of
-from .live import build
+from .live.build import build
 from .spec import Spec
 from .spec.backbone import with_backbone
 
