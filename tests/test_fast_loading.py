@@ -157,3 +157,21 @@ def test_every_back_end_command_loads_on_demand() -> None:
         command = cli.get_command(context, name)
         assert command is not None and command.name == name
         assert command.help, name
+
+
+def test_a_classifier_build_imports_no_unet_module(tmp_path: Path) -> None:
+    """Each command is imported when it runs, and build asks a spec's layout without the U-Net
+    models, so building a classifier loads neither them nor the other commands."""
+    code = (
+        "import sys\n"
+        "from resnet_gen.cli import main\n"
+        "try:\n"
+        f"    main(['build', 'resnet18', '-o', {str(tmp_path)!r}])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('resnet_gen.unet', 'resnet_gen.cli.commands')))\n"
+        "assert not loaded, loaded\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "resnet18.py").is_file()

@@ -7,21 +7,18 @@ import sys
 
 import click
 
+from .. import user_cache
 from ..errors import SpecError
+from . import extra_commands
 from .app import cli
-from .commands import info, list_specs, schema, validate
 
-for command in (validate, info, list_specs, schema):
-    cli.add_command(command)
-
-# Commands contributed by the other back ends register themselves here.
-from . import extra_commands  # noqa: E402
-
+# Every command is imported when it runs: each start of the tool pays only for its own command.
 extra_commands.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad specs exit 1, bad usage exits 2, each with one line on stderr."""
+    user_cache.use_for_templates()
     try:
         cli.main(args=argv, prog_name="resnet-gen", standalone_mode=False)
     except SystemExit as exc:

@@ -139,7 +139,7 @@ def export(
         raise click.UsageError("--format int8 needs --calibration SOURCE (for example digits or imagefolder:PATH)")
     if fmt != "int8" and calibration is not None:
         raise click.UsageError("--calibration is only for --format int8")
-    from ..unet.load import is_unet
+    from ..spec.load import is_unet
 
     if is_unet(spec):
         from .unet_export_command import export_unet

@@ -77,8 +77,7 @@ def build(
     from ..compile import compile_spec
     from ..emit.source import emit_source
     from ..emit.values import EmitError
-    from ..unet.emit import unet_source
-    from ..unet.load import is_unet
+    from ..spec.load import is_unet
     from .output import FileTally, prepare_outputs, write_per_spec
     from .sources import with_identity
 
@@ -89,6 +88,8 @@ def build(
     def make(source: str) -> tuple[str, Path, bytes]:
         try:
             if is_unet(source):
+                from ..unet.emit import unet_source
+
                 unet, text = unet_source(source, with_identity(source, overrides), overrides, target)
                 name = unet.name
             else:

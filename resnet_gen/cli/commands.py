@@ -18,10 +18,11 @@ from ..spec.load import ParentCache
 from ..spec.schema import file_schema
 from ..unet.dispatch import load_with_report
 from ..unet.spec import UNetSpec
+from ..user_cache import cache_folder
 from .app import set_option, update_option
 from .output import echo, progress
 from .sources import catalog_option, expand_sources, verbose_option, with_identity
-from .validate_cache import ValidatedSpecs, cache_folder
+from .validate_cache import ValidatedSpecs
 from .validate_run import check_sources, default_jobs
 
 __all__ = ["expand_sources", "info", "list_specs", "render_report", "schema", "validate"]

@@ -84,8 +84,7 @@ def diagram(
     from ..diagram import diagram as make_diagram
     from ..diagram import render
     from ..files import write_output
-    from ..unet.diagram import draw_unet
-    from ..unet.load import is_unet
+    from ..spec.load import is_unet
     from .output import FileTally, prepare_outputs, write_per_spec
     from .sources import with_identity
 
@@ -94,6 +93,8 @@ def diagram(
     def make(source: str) -> tuple[str, Path, bytes]:
         try:
             if is_unet(source):
+                from ..unet.diagram import draw_unet
+
                 unet, data = draw_unet(source, with_identity(source, overrides), view, fmt, direction)
                 name = unet.name
             else:

@@ -1,8 +1,9 @@
-"""Registration point for the commands loaded on demand (build, diagram, train, ...).
+"""Registration point for the commands, all loaded on demand (validate, build, diagram, train, ...).
 
 Each is registered by name and import path, and imported only when it runs (or ``--help`` lists
-it), so that ``resnet-gen validate`` does not load the emitter, graphviz or torch: a path names a
-``click.Command`` or a function without arguments that returns one.
+it), so that ``resnet-gen validate`` does not load the emitter, graphviz or torch, and ``build``
+does not load the U-Net modules or the parallel checker: a path names a ``click.Command`` or a
+function without arguments that returns one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 from .lazy_group import LazyGroup
 
 COMMANDS = {
+    "validate": "resnet_gen.cli.commands:validate",
+    "info": "resnet_gen.cli.commands:info",
+    "list": "resnet_gen.cli.commands:list_specs",
+    "schema": "resnet_gen.cli.commands:schema",
     "diagram": "resnet_gen.cli.diagram_command:command",
     "build": "resnet_gen.cli.build_command:command",
     "weights": "resnet_gen.cli.backbone_commands:weights",

@@ -8,8 +8,9 @@ of Python, pydantic and PyYAML). Only passes are kept, and only without ``--set`
 always checked afresh, so its message is always today's. The cache is best-effort: a file that
 cannot be read is ignored, one that cannot be written is not written, and neither is an error.
 
-It lives in ``$RESNET_GEN_CACHE`` (a folder; ``off`` turns it off), else in
-``$XDG_CACHE_HOME/resnet-gen``, else in ``~/.cache/resnet-gen``; ``validate --no-cache`` skips it.
+It lives in the tool's cache folder (:func:`resnet_gen.user_cache.cache_folder`: ``$RESNET_GEN_CACHE``,
+``off`` to turn it off, else ``$XDG_CACHE_HOME/resnet-gen`` or ``~/.cache/resnet-gen``);
+``validate --no-cache`` skips it.
 """
 
 from __future__ import annotations
@@ -24,21 +25,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-CACHE_ENV = "RESNET_GEN_CACHE"
 FILE_NAME = "validated.json"
 FORMAT = 1
 MAX_ENTRIES = 5_000  # the oldest go first; a catalog is a few hundred
-
-
-def cache_folder() -> Path | None:
-    """Where the cache lives, or None when ``$RESNET_GEN_CACHE`` is ``off``."""
-    setting = os.environ.get(CACHE_ENV, "")
-    if setting.strip().lower() == "off":
-        return None
-    if setting:
-        return Path(setting)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "resnet-gen"
 
 
 @functools.cache

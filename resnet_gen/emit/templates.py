@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from types import SimpleNamespace
@@ -20,7 +20,7 @@ from typing import Any
 
 import jinja2
 
-from .. import catalog
+from .. import catalog, user_cache
 from ..choices import ACTIVATION_CLASSES, IN_PLACE_ACTIVATIONS
 from ..plan.layers import Layer
 from ..runtime import helper_modules
@@ -109,6 +109,27 @@ def activation_code(kind: str) -> str:
     return render_layer_kind("Act", {"type": literal(kind), "inplace": literal(True)})
 
 
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """jinja2's compiled templates kept between runs. jinja2 keys each by the template's name and
+    checks it against the source's checksum and its own version, so an edited template is
+    compiled again. Best-effort: a folder that cannot be written leaves the run as it was."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _compiled_templates() -> jinja2.BytecodeCache | None:
+    folder = user_cache.template_folder()
+    if folder is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return _CompiledTemplates(str(folder))
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -118,6 +139,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=_compiled_templates(),
     )
     env.globals.update(
         kw=_kw,

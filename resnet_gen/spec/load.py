@@ -367,10 +367,25 @@ def _check_override_step(node: Any, path: KeyPath, depth: int, where: Location) 
         raise SpecError(located(where, format_path(path[: depth + 1]), messages.unknown_key_message(path[: depth + 1])))
 
 
+def is_unet(source: str | Path, *, parents: ParentCache | None = None) -> bool:
+    """Whether ``source`` names a U-Net spec (``layout: unet``, its own or inherited). A spec
+    that cannot be read is not one: the classifier loader then reports why. It lives here, not
+    in :mod:`resnet_gen.unet`, so that a command can ask without importing the U-Net models."""
+    try:
+        return is_unet_mapping(resolve(source, parents=parents))
+    except SpecError:
+        return False
+
+
+def is_unet_mapping(mapping: LocatedMapping) -> bool:
+    """Whether a resolved spec is a U-Net's (``layout: unet``, its own or inherited)."""
+    return mapping.data.get("layout") == "unet"
+
+
 def refuse_other_layout(mapping: LocatedMapping) -> None:
     """A U-Net spec (``layout: unet``) is not a classifier: refuse it here, so that every command
     and function made for classifiers says so in one located line."""
-    if mapping.data.get("layout") == "unet":
+    if is_unet_mapping(mapping):
         raise SpecError(
             located(
                 mapping.where(("layout",)),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .load import is_unet, load_unet, load_unet_and_plan
+from ..spec.load import is_unet
+from .load import load_unet, load_unet_and_plan
 from .plan import UNetPlan, lower_unet
 from .spec import UNetSpec
 

@@ -11,9 +11,9 @@ from typing import Any
 from ..analysis import Report, analyze
 from ..compile import compile_resolved
 from ..spec import Spec
-from ..spec.load import ParentCache, resolve
+from ..spec.load import ParentCache, is_unet_mapping, resolve
 from ..spec.yaml_source import LocatedMapping
-from .load import is_unet_mapping, unet_and_plan_of
+from .load import unet_and_plan_of
 from .spec import UNetSpec
 
 

@@ -26,20 +26,6 @@ from .plan import UNetPlan, lower_unet
 from .spec import UNetSpec
 
 
-def is_unet(source: str | Path, *, parents: ParentCache | None = None) -> bool:
-    """Whether ``source`` names a U-Net spec (``layout: unet``, its own or inherited). A spec
-    that cannot be read is not one: the classifier loader then reports why."""
-    try:
-        return is_unet_mapping(resolve(source, parents=parents))
-    except SpecError:
-        return False
-
-
-def is_unet_mapping(mapping: LocatedMapping) -> bool:
-    """Whether a resolved spec is a U-Net's (``layout: unet``, its own or inherited)."""
-    return mapping.data.get("layout") == "unet"
-
-
 def load_unet(source: str | Path, overrides: Mapping[str, Any] | list[str] | None = None) -> UNetSpec:
     """Load a U-Net spec from a file or catalog name, with ``extends`` and overrides, validated."""
     return load_unet_and_plan(source, overrides)[0]
