@@ -10,6 +10,7 @@ files and staging folders still run.
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -27,19 +28,29 @@ class Interrupted(BaseException):
         self.status, self.word = _STATUS.get(signal.Signals(signum), (128 + signum, "stopped"))
 
 
+# The signals received, in order: the exception a handler raises can come back wrapped (pydantic
+# reports one raised inside a serializer as its own error) or turned into another on the way up.
+_received: list[int] = []
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
 
 
 def guarded(body: Callable[[], object]) -> None:
-    """Run ``body`` with the handlers in place; a signal ends it with one line and its status."""
+    """Run ``body`` with the handlers in place; a signal ends it with one line and its status,
+    whatever the exception it raised became on its way out."""
     for signum in _STATUS:
         signal.signal(signum, _raise)
     try:
         body()
-    except Interrupted as stop:
+    except BaseException as ended:
+        if not _received and not isinstance(ended, Interrupted):
+            raise
         for signum in _STATUS:  # a second Ctrl-C must not interrupt the goodbye
             signal.signal(signum, signal.SIG_IGN)
+        stop = ended if isinstance(ended, Interrupted) else Interrupted(_received[0])
         sys.stderr.write(f"{stop.word}\n")
         sys.stderr.flush()
         sys.exit(stop.status)
@@ -54,6 +65,9 @@ def _run() -> None:
     # plans) and keeps most of them to the end: collecting young objects every 700 allocations
     # only rescans what lives on. Rarer collections still reclaim cycles in long commands (train).
     gc.set_threshold(50_000, 20, 20)
+    # pydantic looks for plugins among every installed package's entry points when it builds the
+    # first validator; the spec models are the tool's own, and no plugin is meant to watch them.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from resnet_gen.cli import main as run  # the heavy imports, now interruptible
 
     run()

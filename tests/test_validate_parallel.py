@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from conftest import ALL_SPECS, ROOT, VENV_BIN, cli_env
 
-from resnet_gen.cli import validate_cache, validate_run
+from resnet_gen import user_cache
+from resnet_gen.cli import validate_run
 from resnet_gen.cli.validate_cache import ValidatedSpecs
 
 CATALOG = [str(ROOT / "specs" / f"{name}.yaml") for name in ALL_SPECS]
@@ -53,8 +54,9 @@ def test_workers_print_what_one_process_prints(tmp_path: Path) -> None:
 
 
 def test_the_checks_run_in_other_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each outcome names the process that checked it: with two jobs, the first spec is checked
-    here (it loads what the workers inherit) and the rest by two forked workers."""
+    """Each outcome names the process that checked it: with three jobs, the first spec is checked
+    here (it loads what the workers inherit), and the rest are dealt out in turn to this process
+    and two forked workers."""
     real = validate_run.totals_of_resolved
 
     def tagged(mapping: Any, overrides: Any = None) -> Any:
@@ -63,15 +65,18 @@ def test_the_checks_run_in_other_processes(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(validate_run, "totals_of_resolved", tagged)
     sources = CATALOG[:48]
-    outcomes = list(validate_run.check_sources(sources, (), ValidatedSpecs(None), jobs=2))
+    outcomes = list(validate_run.check_sources(sources, (), ValidatedSpecs(None), jobs=3))
     assert [outcome.source for outcome in outcomes] == sources
-    assert outcomes[0].name == f"pid{os.getpid()}"
-    workers = {outcome.name for outcome in outcomes[1:]}
-    assert len(workers) == 2 and f"pid{os.getpid()}" not in workers
+    here = f"pid{os.getpid()}"
+    assert outcomes[0].name == here
+    rest = outcomes[1:]
+    assert {outcome.name for outcome in rest[0::3]} == {here}
+    first, second = {outcome.name for outcome in rest[1::3]}, {outcome.name for outcome in rest[2::3]}
+    assert len(first) == len(second) == 1 and len({here, *first, *second}) == 3
 
 
 def test_a_parallel_run_keeps_every_pass_on_record(tmp_path: Path) -> None:
-    env = {**cli_env(), validate_cache.CACHE_ENV: str(tmp_path / "cache")}
+    env = {**cli_env(), user_cache.CACHE_ENV: str(tmp_path / "cache")}
     first = _run(["-j", "2", *CATALOG], tmp_path, env)
     assert first.returncode == 0, first.stderr
     kept = ValidatedSpecs(tmp_path / "cache")
@@ -110,7 +115,7 @@ def _alive(pid: int) -> bool:
 )
 def test_a_signal_while_workers_check_ends_them_all(signum: int, status: int, word: str) -> None:
     process = subprocess.Popen(
-        [str(VENV_BIN / "resnet-gen"), "validate", "-j", "2", *CATALOG * 6],
+        [str(VENV_BIN / "resnet-gen"), "validate", "-j", "3", *CATALOG * 6],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -130,3 +135,19 @@ def test_a_signal_while_workers_check_ends_them_all(signum: int, status: int, wo
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_a_failure_in_a_worker_is_raised_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug met in a worker (not a bad spec, which is an outcome) ends the run here with the
+    worker's exception, as it would in one process."""
+    parent = os.getpid()
+    real = validate_run.totals_of_resolved
+
+    def broken_elsewhere(mapping: Any, overrides: Any = None) -> Any:
+        if os.getpid() != parent:
+            raise ValueError(f"broken in {mapping.data.get('name', 'a spec')}")
+        return real(mapping, overrides)
+
+    monkeypatch.setattr(validate_run, "totals_of_resolved", broken_elsewhere)
+    with pytest.raises(ValueError, match="broken in"):
+        list(validate_run.check_sources(CATALOG[:40], (), ValidatedSpecs(None), jobs=2))
