@@ -309,6 +309,31 @@ def test_sigterm_removes_the_staging_folder(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("wrapper", ["pydantic", "a plain error"])
+def test_a_signal_whose_exception_comes_back_wrapped_still_ends_the_run_quietly(wrapper: str) -> None:
+    """pydantic reports an exception raised inside a serializer as its own error (a signal that
+    lands there, in this process's share of a validate run, comes back so), and code may turn an
+    exception into another: the run still ends with the signal's one line and status."""
+    raising = (
+        "    from pydantic import BaseModel, model_serializer\n"
+        "    class Slow(BaseModel):\n"
+        "        x: int = 1\n"
+        "        @model_serializer(mode='wrap')\n"
+        "        def _slow(self, handler):\n"
+        "            os.kill(os.getpid(), signal.SIGTERM)\n"
+        "            time.sleep(60)\n"
+        "    Slow().model_dump()\n"
+        if wrapper == "pydantic"
+        else "    try:\n        os.kill(os.getpid(), signal.SIGTERM)\n        time.sleep(60)\n"
+        "    except BaseException as exc:\n        raise RuntimeError('turned into another') from exc\n"
+    )
+    code = (
+        "import os, signal, time\nimport resnet_gen_entry\ndef body():\n" + raising + "resnet_gen_entry.guarded(body)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert (done.returncode, done.stderr) == (143, "terminated\n")
+
+
 def test_every_name_a_generated_file_defines_is_refused_as_a_spec_name() -> None:
     """What build would refuse (tests/bad_specs: combo_name_*), validation refuses at name:: every
     top-level class, function and constant the emitter writes for the catalog, in both targets,
