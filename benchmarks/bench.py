@@ -104,6 +104,15 @@ def tool_latency(reps: int, warmup: int) -> None:
     commands: dict[str, list[str]] = {
         'python -c "import torch"': [sys.executable, "-c", "import torch"],
         "resnet-gen build specs/resnet152.yaml": [tool, "build", "specs/resnet152.yaml", "-o", str(out), "--force"],
+        # The same with the templates compiled afresh (RESNET_GEN_CACHE=off, below).
+        "resnet-gen build resnet152, templates compiled afresh": [
+            tool,
+            "build",
+            "specs/resnet152.yaml",
+            "-o",
+            str(out / "fresh"),
+            "--force",
+        ],
         "resnet-gen info specs/resnet152.yaml": [tool, "info", "specs/resnet152.yaml"],
         f"resnet-gen validate specs/*.yaml ({len(specs)}), --no-cache": [tool, "validate", "--no-cache", *specs],
         # The same in one process (the default spreads a long list over the cores).
@@ -114,18 +123,21 @@ def tool_latency(reps: int, warmup: int) -> None:
             "-j1",
             *specs,
         ],
-        # The passes on record in a folder of this run's (the first run fills it).
+        # The passes on record (the first run fills the record).
         f"resnet-gen validate specs/*.yaml ({len(specs)}), again": [tool, "validate", *specs],
     }
+    # The caches (passes on record, compiled templates) in a folder of this run's.
     env = {**os.environ, "RESNET_GEN_CACHE": str(out / "cache")}
 
-    def runner(argv: list[str]) -> Callable[[], None]:
+    def runner(name: str, argv: list[str]) -> Callable[[], None]:
+        here = {**env, "RESNET_GEN_CACHE": "off"} if name.endswith("compiled afresh") else env
+
         def run() -> None:
-            subprocess.run(argv, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            subprocess.run(argv, cwd=ROOT, env=here, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
         return run
 
-    times = interleaved({name: runner(argv) for name, argv in commands.items()}, reps, warmup)
+    times = interleaved({name: runner(name, argv) for name, argv in commands.items()}, reps, warmup)
     reference = times['python -c "import torch"']
     rows = []
     for name, values in times.items():
