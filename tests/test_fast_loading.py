@@ -140,7 +140,8 @@ def test_validate_imports_no_back_end() -> None:
         "    main(['validate', '--catalog', '-v'])\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "heavy = ('torch', 'jinja2', 'graphviz', 'resnet_gen.emit', 'resnet_gen.diagram', 'resnet_gen.live')\n"
+        "heavy = ('torch', 'jinja2', 'graphviz', 'resnet_gen.emit', 'resnet_gen.diagram', 'resnet_gen.live',\n"
+        "         'resnet_gen.counting', 'resnet_gen.memory_estimate', 'resnet_gen.cli.commands')\n"
         "loaded = sorted(m for m in sys.modules if m.startswith(heavy))\n"
         "assert not loaded, loaded\n"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .lazy_group import LazyGroup
 
 COMMANDS = {
-    "validate": "resnet_gen.cli.commands:validate",
+    "validate": "resnet_gen.cli.validate_command:validate",
     "info": "resnet_gen.cli.commands:info",
     "list": "resnet_gen.cli.commands:list_specs",
     "schema": "resnet_gen.cli.commands:schema",
