@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
 
@@ -35,6 +34,7 @@ from torch import nn
 import resnet_gen as rg
 from resnet_gen.compile import compile_spec
 from tests.conftest import CLASSIFIER_SPECS, solved_at_run_time
+from tests.counting_support import shape_only_kernels
 from tests.test_heads import SMALL as DECODERS
 
 fvcore_nn = pytest.importorskip("fvcore.nn")
@@ -71,68 +71,12 @@ def _zeroed(spec: rg.Spec, broadcast: bool = True) -> nn.Module:
     return model.eval()
 
 
-_set_tracing_state: Callable[[Any], None] = torch._C._set_tracing_state  # type: ignore[attr-defined]  # not in torch's stubs
-
-
-def _untraced(kernel: Callable[..., Any]) -> Callable[..., Any]:
-    """The kernel with torch.jit's tracer off: it records the op around the kernel, not inside."""
-
-    def run(*args: Any) -> Any:
-        tracing = torch._C._get_tracing_state()
-        _set_tracing_state(None)
-        try:
-            return kernel(*args)
-        finally:
-            _set_tracing_state(tracing)
-
-    return run
-
-
-# CPU kernels for the ops under what the tools see, returning zeros in the op's output shapes:
-# the tools read only shapes, and with every weight, bias and statistic zero the output is also
-# the real kernel's, without its arithmetic. Every nn.Conv*/F.conv* reaches aten::_convolution
-# (the node fvcore's trace records; its shape from torch's own meta kernel); every batch norm
-# (the eval-mode layers and the training-mode one that standardises a StdConv's weights) reaches
-# native_batch_norm under aten::batch_norm: its input's shape, and per-channel statistics the
-# forward does not read.
-@_untraced
-def _convolution(*args: Any) -> torch.Tensor:
-    meta = torch.ops.aten._convolution.default(
-        *(arg.to("meta") if isinstance(arg, torch.Tensor) else arg for arg in args)
-    )
-    return torch.zeros(meta.shape, dtype=meta.dtype)
-
-
-@_untraced
-def _native_batch_norm(x: torch.Tensor, *args: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    channels = x.shape[1]
-    return torch.zeros(x.shape, dtype=x.dtype), torch.zeros(channels), torch.zeros(channels)
-
-
-SHAPE_ONLY = {"_convolution": _convolution, "native_batch_norm": _native_batch_norm}
-
-
-@contextlib.contextmanager
-def _shape_only_kernels() -> Iterator[None]:
-    """The SHAPE_ONLY kernels until the block ends, then torch's own again: most of a full-size
-    spec's time was their arithmetic."""
-    library = torch.library.Library("aten", "IMPL")  # type: ignore[no-untyped-call]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "overriding a previously registered kernel"
-            for op, kernel in SHAPE_ONLY.items():
-                library.impl(op, kernel, "CPU")  # type: ignore[no-untyped-call]
-        yield
-    finally:
-        library._destroy()  # type: ignore[no-untyped-call]
-
-
 def _tool_counts(
     spec: rg.Spec, activations: bool = True, cheap: bool = True, model: nn.Module | None = None
 ) -> dict[str, int]:
     """What fvcore and ptflops report for the built module at batch 1 (with fvcore's activation
-    count unless ``activations`` is False). ``cheap``: broadcast zero weights, the SHAPE_ONLY
-    kernels, and fvcore's two analyses reading one trace of the module (they differ only in the
+    count unless ``activations`` is False). ``cheap``: broadcast zero weights, the shape-only
+    kernels (tests/counting_support.py), and fvcore's two analyses reading one trace of the module (they differ only in the
     handles run over its nodes); otherwise filled weights, torch's kernels and a trace each.
     ``model``: the built module to count, if the caller wants to read it afterwards."""
     model = _zeroed(spec, broadcast=cheap) if model is None else model
@@ -155,7 +99,7 @@ def _tool_counts(
             stack.enter_context(warnings.catch_warnings())
             warnings.simplefilter("ignore")
             if cheap:
-                stack.enter_context(_shape_only_kernels())
+                stack.enter_context(shape_only_kernels())
                 stack.enter_context(mock.patch.object(fvcore_jit, "_get_scoped_trace_graph", trace_once))
             flops = fvcore_nn.FlopCountAnalysis(model, x)
             flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
@@ -220,8 +164,8 @@ def test_adaptive_ode_specs_differ_from_the_tools_by_whole_evaluations(name: str
 
 
 # The cheap path against the reference one, at a size whose maps do not halve evenly: every op
-# SHAPE_ONLY replaces (convs, transposed and weight-standardised ones, batch norms in eval and
-# training mode), shared and broadcast weights, the decoders' resizes, crops and concatenations.
+# the shape-only kernels replace (convs, transposed and weight-standardised ones, batch norms in
+# eval and training mode), shared and broadcast weights, the decoders' resizes, crops and concatenations.
 CHEAP_CASES: dict[str, dict[str, Any]] = {
     "resnet50": {},
     "resnetv2_50x1_bit": {},  # StdConv: a training-mode batch norm over each weight, group norms
@@ -246,7 +190,7 @@ def test_shape_only_kernels_are_undone() -> None:
     norm = nn.BatchNorm2d(3).eval()
     x = torch.ones(1, 2, 5, 5)
     with torch.no_grad():
-        with _shape_only_kernels():
+        with shape_only_kernels():
             assert not norm(conv(x)).any()
         y = norm(conv(x))
     assert y[0, :, 2, 2].tolist() == pytest.approx([18 / (1 + norm.eps) ** 0.5] * 3)

@@ -23,7 +23,7 @@ from resnet_gen.cli import main
 from resnet_gen.unet import build_unet, load_unet_and_plan
 from resnet_gen.unet.plan import UNetPlan
 from resnet_gen.unet.report import UNetReport, unet_report
-from tests.test_counting_conventions import _shape_only_kernels
+from tests.counting_support import shape_only_kernels
 from tests.test_info_counting import module_macs
 from tests.test_memory_estimate import _bytes, _optimizer, _peak, assert_bounds_the_peak
 
@@ -78,7 +78,7 @@ def _tool_counts(plan: UNetPlan) -> dict[str, int]:
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with torch.no_grad(), warnings.catch_warnings(), _shape_only_kernels():
+        with torch.no_grad(), warnings.catch_warnings(), shape_only_kernels():
             warnings.simplefilter("ignore")
             flops = fvcore_nn.FlopCountAnalysis(model, (x, t))
             flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
