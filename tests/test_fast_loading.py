@@ -132,21 +132,27 @@ def test_plan_from_validation_and_report_totals(name: str) -> None:
     assert report == rg.analyze(spec)
 
 
-def test_validate_imports_no_back_end() -> None:
+def _run_in_a_fresh_process(args: list[str], unwanted: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """``resnet-gen ARGS`` in a new interpreter, which fails if it loaded a module named by ``unwanted``."""
     code = (
         "import sys\n"
         "from resnet_gen.cli import main\n"
         "try:\n"
-        "    main(['validate', '--catalog', '-v'])\n"
+        f"    main({args!r})\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "heavy = ('torch', 'jinja2', 'graphviz', 'resnet_gen.emit', 'resnet_gen.diagram', 'resnet_gen.live',\n"
-        "         'resnet_gen.counting', 'resnet_gen.memory_estimate', 'resnet_gen.cli.commands')\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith(heavy))\n"
+        f"loaded = sorted(m for m in sys.modules if m.startswith({unwanted!r}))\n"
         "assert not loaded, loaded\n"
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
+    return run
+
+
+def test_validate_imports_no_back_end() -> None:
+    back_ends = ("torch", "jinja2", "graphviz", "resnet_gen.emit", "resnet_gen.diagram", "resnet_gen.live")
+    report = ("resnet_gen.counting", "resnet_gen.memory_estimate", "resnet_gen.cli.commands")
+    run = _run_in_a_fresh_process(["validate", "--catalog", "-v"], back_ends + report)
     lines = run.stdout.splitlines()
     assert len(lines) == len(ALL_SPECS) + 1 and lines[-1] == f"{len(ALL_SPECS)} specs: {len(ALL_SPECS)} valid"
 
@@ -163,16 +169,5 @@ def test_every_back_end_command_loads_on_demand() -> None:
 def test_a_classifier_build_imports_no_unet_module(tmp_path: Path) -> None:
     """Each command is imported when it runs, and build asks a spec's layout without the U-Net
     models, so building a classifier loads neither them nor the other commands."""
-    code = (
-        "import sys\n"
-        "from resnet_gen.cli import main\n"
-        "try:\n"
-        f"    main(['build', 'resnet18', '-o', {str(tmp_path)!r}])\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith(('resnet_gen.unet', 'resnet_gen.cli.commands')))\n"
-        "assert not loaded, loaded\n"
-    )
-    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert run.returncode == 0, run.stderr
+    _run_in_a_fresh_process(["build", "resnet18", "-o", str(tmp_path)], ("resnet_gen.unet", "resnet_gen.cli.commands"))
     assert (tmp_path / "resnet18.py").is_file()
