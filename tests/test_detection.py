@@ -27,32 +27,17 @@ def _targets(generator: torch.Generator) -> list[dict[str, torch.Tensor]]:
 
 @pytest.mark.parametrize("name", ["resnet50", "resnetv2_50"])
 def test_faster_rcnn_trains_and_detects(name: str) -> None:
-    generator = torch.Generator().manual_seed(0)
     backbone = rg.detection_backbone(rg.load_spec(name), trainable_layers=3)
     assert backbone.out_channels == 256
     model = FasterRCNN(backbone, num_classes=3, min_size=SIZE, max_size=SIZE)
-    images = [torch.rand(3, SIZE, SIZE, generator=generator) for _ in range(2)]
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    model.train()
-    losses = model(images, _targets(generator))
-    assert {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"} <= set(losses)
-    total = sum(losses.values())
-    assert torch.isfinite(total)
-    optimizer.zero_grad()
-    total.backward()
-    optimizer.step()
-    after = model.state_dict()
+    losses = {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
+    before, after = _train_and_detect(model, _targets(torch.Generator().manual_seed(0)), losses)
     # Frozen: the stem and layer1, weights and norm statistics alike; the rest trained.
     for key, value in before.items():
         top = key.split(".")[2] if key.startswith("backbone.body.") else None
         if top in ("conv1", "bn1", "layer1"):
             assert torch.equal(value, after[key]), key
     assert not torch.equal(before["backbone.body.layer4.0.conv1.weight"], after["backbone.body.layer4.0.conv1.weight"])
-    model.eval()
-    with torch.no_grad():
-        detections = model(images)
-    assert len(detections) == 2 and all({"boxes", "labels", "scores"} <= set(d) for d in detections)
 
 
 @pytest.mark.parametrize("trainable_layers", [0, 3, 5])
@@ -81,12 +66,16 @@ def test_without_fpn_and_bad_arguments() -> None:
         rg.detection_backbone(rg.load_spec("resnet18"), returned_layers=[0, 2])
 
 
-def _train_and_detect(model: torch.nn.Module, targets: list[dict[str, torch.Tensor]], losses: set[str]) -> None:
-    """One SGD step that changes the trainable weights, then an eval forward that detects."""
+def _train_and_detect(
+    model: torch.nn.Module, targets: list[dict[str, torch.Tensor]], losses: set[str]
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """One SGD step that changes the trainable weights, then an eval forward that detects; the
+    state_dict before the step and after it."""
     generator = torch.Generator().manual_seed(1)
     images = [torch.rand(3, SIZE, SIZE, generator=generator) for _ in range(2)]
     trainable = [p for p in model.parameters() if p.requires_grad]
     before = [p.detach().clone() for p in trainable]
+    state_before = {key: value.clone() for key, value in model.state_dict().items()}
     model.train()
     found = model(images, targets)
     assert losses == set(found)
@@ -95,10 +84,12 @@ def _train_and_detect(model: torch.nn.Module, targets: list[dict[str, torch.Tens
     total.backward()
     torch.optim.SGD(trainable, lr=0.01).step()
     assert any(not torch.equal(old, new) for old, new in zip(before, trainable, strict=True))
+    state_after = {key: value.clone() for key, value in model.state_dict().items()}
     model.eval()
     with torch.no_grad():
         detections = model(images)
     assert len(detections) == 2 and all({"boxes", "labels", "scores"} <= set(d) for d in detections)
+    return state_before, state_after
 
 
 def test_mask_rcnn_trains_and_segments() -> None:
