@@ -45,12 +45,12 @@ def guarded(body: Callable[[], object]) -> None:
         signal.signal(signum, _raise)
     try:
         body()
-    except BaseException as ended:
-        if not _received and not isinstance(ended, Interrupted):
+    except BaseException:
+        if not _received:  # no signal came: the exception is the run's own
             raise
         for signum in _STATUS:  # a second Ctrl-C must not interrupt the goodbye
             signal.signal(signum, signal.SIG_IGN)
-        stop = ended if isinstance(ended, Interrupted) else Interrupted(_received[0])
+        stop = Interrupted(_received[0])
         sys.stderr.write(f"{stop.word}\n")
         sys.stderr.flush()
         sys.exit(stop.status)

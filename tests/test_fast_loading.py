@@ -15,7 +15,7 @@ import pytest
 from conftest import ALL_SPECS, CLASSIFIER_SPECS, ROOT
 
 import resnet_gen as rg
-from resnet_gen.cli import cli, extra_commands
+from resnet_gen.cli import cli, command_table
 from resnet_gen.compile import compile_spec
 from resnet_gen.errors import SpecError
 from resnet_gen.spec.load import ParentCache, resolve
@@ -159,8 +159,8 @@ def test_validate_imports_no_back_end() -> None:
 
 def test_every_back_end_command_loads_on_demand() -> None:
     context = click.Context(cli)
-    assert set(extra_commands.COMMANDS) <= set(cli.list_commands(context))
-    for name in extra_commands.COMMANDS:
+    assert set(command_table.COMMANDS) <= set(cli.list_commands(context))
+    for name in command_table.COMMANDS:
         command = cli.get_command(context, name)
         assert command is not None and command.name == name
         assert command.help, name

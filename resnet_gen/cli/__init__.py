@@ -9,11 +9,11 @@ import click
 
 from .. import user_cache
 from ..errors import SpecError
-from . import extra_commands
+from . import command_table
 from .app import cli
 
 # Every command is imported when it runs: each start of the tool pays only for its own command.
-extra_commands.register(cli)
+command_table.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

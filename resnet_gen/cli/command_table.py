@@ -1,4 +1,4 @@
-"""Registration point for the commands, all loaded on demand (validate, build, diagram, train, ...).
+"""The table of commands, all loaded on demand (validate, build, diagram, train, ...).
 
 Each is registered by name and import path, and imported only when it runs (or ``--help`` lists
 it), so that ``resnet-gen validate`` does not load the emitter, graphviz or torch, and ``build``
