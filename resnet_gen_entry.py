@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from types import FrameType
+from types import FrameType, ModuleType
 
 _STATUS = {signal.SIGINT: (130, "interrupted"), signal.SIGTERM: (143, "terminated")}
 
@@ -68,9 +68,44 @@ def _run() -> None:
     # pydantic looks for plugins among every installed package's entry points when it builds the
     # first validator; the spec models are the tool's own, and no plugin is meant to watch them.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    if os.environ["PYDANTIC_DISABLE_PLUGINS"] in _ALL_PLUGINS_OFF:
+        _defer_plugin_metadata()
     from resnet_gen.cli import main as run  # the heavy imports, now interruptible
 
     run()
+
+
+# The values for which pydantic's get_plugins() returns at once, without reading entry points.
+_ALL_PLUGINS_OFF = ("__all__", "1", "true")
+
+
+def _defer_plugin_metadata() -> None:
+    """Import pydantic's plugin loader against a stand-in ``importlib.metadata``.
+
+    The loader imports ``importlib.metadata`` for the entry-point scan that the setting above
+    turns off, and that module (the email package behind it) is a sixth of a command's start. The
+    stand-in's ``entry_points`` imports the real module if it is ever called, and the stand-in
+    leaves ``sys.modules`` at once, so every other import gets the real one. If the loader wants
+    more than ``entry_points`` (another pydantic), it is imported again the plain way."""
+    name = "importlib.metadata"
+    if name in sys.modules or "pydantic.plugin._loader" in sys.modules:
+        return
+
+    def entry_points(**selection: object) -> object:
+        import importlib
+
+        return importlib.import_module(name).entry_points(**selection)
+
+    stand_in = ModuleType(name)
+    stand_in.entry_points = entry_points  # type: ignore[attr-defined]
+    sys.modules[name] = stand_in
+    try:
+        import pydantic.plugin._loader  # noqa: F401
+    except ImportError:
+        sys.modules.pop("pydantic.plugin._loader", None)
+    finally:
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
 
 
 if __name__ == "__main__":
