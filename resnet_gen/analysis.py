@@ -101,7 +101,7 @@ def analyze(spec_or_plan: Spec | Plan | UNetSpec | UNetPlan | str | Path) -> Rep
     file or catalog name (loaded as the CLI loads it, with the same located errors); a diffusion
     U-Net's spec, plan, file or name gives its report (:class:`resnet_gen.unet.report.UNetReport`)."""
     if isinstance(spec_or_plan, (str, Path)):
-        from .unet.dispatch import load_with_report
+        from .layout_dispatch import load_with_report
 
         return load_with_report(spec_or_plan)[1]
     if not isinstance(spec_or_plan, (Spec, Plan)):

@@ -13,8 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from . import catalog, marked_section
+from .layout_dispatch import load_with_report
 from .spec.model import ReferenceSpec
-from .unet.dispatch import load_with_report
 
 START = "<!-- catalog:start -->"
 END = "<!-- catalog:end -->"

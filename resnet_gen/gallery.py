@@ -24,10 +24,10 @@ from .catalog_table import _natural_key, reference_checks, reference_mismatches
 from .diagram import draw
 from .emit import emit
 from .files import check_replaceable, output_folder, target_of, write_output
+from .layout_dispatch import load_with_report
 from .spec import Spec
 from .spec.load import spec_path
 from .spec.yaml_source import read_yaml_file
-from .unet.dispatch import load_with_report
 from .unet.emit import emit_unet
 from .unet.plan import lower_unet
 from .unet.spec import UNetSpec

@@ -83,7 +83,7 @@ QUICK_MAX_PARAMS = 30_000_000  # a family whose smallest net is bigger (senet154
 
 def quick_sample() -> set[str]:
     """Each family's smallest shipped spec (by parameters, then name), up to QUICK_MAX_PARAMS."""
-    from resnet_gen.unet.dispatch import load_with_report
+    from resnet_gen.layout_dispatch import load_with_report
 
     smallest: dict[str, tuple[int, str]] = {}
     for name in ALL_SPECS:

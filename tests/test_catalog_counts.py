@@ -60,7 +60,7 @@ def test_unet_plan_counts_equal_torch_counts(name: str) -> None:
 
 @pytest.mark.parametrize("name", ALL_SPECS)
 def test_reference_numbers_hold(name: str) -> None:
-    from resnet_gen.unet.dispatch import load_with_report
+    from resnet_gen.layout_dispatch import load_with_report
 
     spec, report = load_with_report(name)
     if spec.reference is None:

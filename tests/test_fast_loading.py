@@ -104,8 +104,8 @@ def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
 def test_validate_reads_each_spec_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Over the catalog in one run, each file is read once: the layout check and the loader share
     one resolution, and a spec another extends is not read again as its parent."""
+    from resnet_gen.layout_dispatch import load_with_report
     from resnet_gen.spec import load
-    from resnet_gen.unet.dispatch import load_with_report
 
     reads: list[Path] = []
     real = load.read_yaml_file
@@ -171,3 +171,17 @@ def test_a_classifier_build_imports_no_unet_module(tmp_path: Path) -> None:
     models, so building a classifier loads neither them nor the other commands."""
     _run_in_a_fresh_process(["build", "resnet18", "-o", str(tmp_path)], ("resnet_gen.unet", "resnet_gen.cli.commands"))
     assert (tmp_path / "resnet18.py").is_file()
+
+
+@pytest.mark.parametrize("command", ["info", "validate"])
+def test_info_and_validate_of_a_classifier_import_no_unet_module(command: str) -> None:
+    """resnet_gen.layout_dispatch imports a U-Net module only for a U-Net spec."""
+    run = _run_in_a_fresh_process(
+        [command, "resnet50", "specs/resnet18.yaml"][: 2 if command == "info" else 3], ("resnet_gen.unet",)
+    )
+    assert ("params: 25,557,032" if command == "info" else "2 specs: 2 valid") in run.stdout
+
+
+def test_info_of_a_unet_still_finds_its_modules() -> None:
+    run = _run_in_a_fresh_process(["info", "unet_tiny"], ("torch",))
+    assert "params: 702,499" in run.stdout and "takes skips of 64, 32" in run.stdout

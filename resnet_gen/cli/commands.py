@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,14 +12,15 @@ from .. import catalog
 from ..analysis import Report
 from ..counting import CONVENTION_RULES, CONVENTIONS, UNET_CONVENTION_RULES, Convention
 from ..layer_table import LayerRow
+from ..layout_dispatch import load_with_report
 from ..memory_estimate import DTYPES, OPTIMIZERS, Dtype, MemoryEstimate, Optimizer
 from ..spec import Spec
 from ..spec.load import ParentCache
-from ..spec.schema import file_schema
-from ..unet.dispatch import load_with_report
-from ..unet.spec import UNetSpec
 from .app import set_option, update_option
 from .sources import with_identity
+
+if TYPE_CHECKING:
+    from ..unet.spec import UNetSpec
 
 __all__ = ["info", "list_specs", "render_report", "schema"]
 
@@ -145,7 +147,7 @@ def info(
     wants_memory = batch is not None or dtype is not None or optimizer is not None
     rows = report.per_layer(depth, convention) if depth is not None else None
     memory = report.memory(batch or 1, dtype or "fp32", optimizer or "sgd") if wants_memory else None
-    if isinstance(loaded, UNetSpec):
+    if not isinstance(loaded, Spec):  # a U-Net
         _unet_info(loaded, report, convention, rows, memory, as_json=as_json, overridden=bool(overrides))
         return
     if as_json:
@@ -378,6 +380,8 @@ def schema(output: Path | None, markdown: bool, update_path: Path | None) -> Non
 
         text = spec_reference.render_markdown(spec_reference.reference_sections())
     else:
+        from ..spec.schema import file_schema
+
         text = json.dumps(file_schema(), indent=2, sort_keys=True) + "\n"
     if output is None:
         click.echo(text, nl=False)

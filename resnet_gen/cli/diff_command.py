@@ -12,8 +12,8 @@ from ..analysis import Report, analyze
 from ..compare import ABSENT, field_changes, format_delta, stage_deltas
 from ..diagram.choices import FORMATS, GraphvizNotFound
 from ..errors import SpecError
+from ..layout_dispatch import load_with_report
 from ..spec import Spec
-from ..unet.dispatch import load_with_report
 from ..unet.spec import UNetSpec
 
 

@@ -9,8 +9,8 @@ import click
 from .. import catalog
 from ..errors import SpecError
 from ..files import write_text_atomic
+from ..layout_dispatch import load_with_report
 from ..spec.load import is_unet
-from ..unet.dispatch import load_with_report
 
 SCHEMA_COMMENT = "# yaml-language-server: $schema=../resnet-gen.schema.json"
 

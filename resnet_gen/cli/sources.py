@@ -72,7 +72,7 @@ def with_identity(source: str, overrides: tuple[str, ...]) -> list[str]:
         return items
     keys = {item.partition("=")[0].strip() for item in items}
     from ..errors import SpecError
-    from ..unet.dispatch import spec_name
+    from ..layout_dispatch import spec_name
 
     try:
         base = spec_name(source)

@@ -21,8 +21,8 @@ from typing import BinaryIO
 
 from ..catalog_table import reference_mismatches
 from ..errors import SpecError
+from ..layout_dispatch import totals_of_resolved
 from ..spec.load import ParentCache, resolve
-from ..unet.dispatch import totals_of_resolved
 from .sources import with_identity
 from .validate_cache import ValidatedSpecs, spec_key
 
