@@ -9,6 +9,7 @@ many parameters) as located lines, placed by the same rules as validation's prob
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,13 @@ def compile_spec(
 
 
 def compile_resolved(
-    mapping: LocatedMapping, overrides: Mapping[str, Any] | list[str] | None = None
+    mapping: LocatedMapping, overrides: Mapping[str, Any] | list[str] | None = None, *, digest: bool = True
 ) -> tuple[Spec, Plan]:
     """:func:`compile_spec` of a spec already resolved (``extends`` applied, no overrides yet), as
-    a command that first looks at the spec's ``layout`` hands it on without reading it again."""
+    a command that first looks at the spec's ``layout`` hands it on without reading it again.
+    ``digest=False``: a plan without the spec's sha256, for a check that only counts."""
     mapping, unchanged, where = with_overrides(mapping, overrides)
-    return compile_mapping(mapping, unchanged=unchanged, overrides_at=where)
+    return compile_mapping(mapping, unchanged=unchanged, overrides_at=where, digest=digest)
 
 
 def load_spec(source: str | Path, overrides: Mapping[str, Any] | list[str] | None = None) -> Spec:
@@ -52,11 +54,16 @@ def load_spec(source: str | Path, overrides: Mapping[str, Any] | list[str] | Non
 
 
 def compile_mapping(
-    mapping: LocatedMapping, *, unchanged: LocatedMapping | None = None, overrides_at: Location | None = None
+    mapping: LocatedMapping,
+    *,
+    unchanged: LocatedMapping | None = None,
+    overrides_at: Location | None = None,
+    digest: bool = True,
 ) -> tuple[Spec, Plan]:
     """The Spec and Plan of a resolved mapping. ``unchanged`` (the mapping before overrides given
     at ``overrides_at``) decides where problems are placed, as for :func:`resnet_gen.spec.validate`."""
-    return validated_by(_compiled, mapping, unchanged=unchanged, overrides_at=overrides_at)
+    compiled = functools.partial(_compiled, digest=digest)
+    return validated_by(compiled, mapping, unchanged=unchanged, overrides_at=overrides_at)
 
 
 def plan_of(spec: Spec | Plan, **backbone: Any) -> Plan:
@@ -74,10 +81,10 @@ def plan_of(spec: Spec | Plan, **backbone: Any) -> Plan:
     return lower(spec)
 
 
-def _compiled(mapping: LocatedMapping) -> tuple[Spec, Plan]:
+def _compiled(mapping: LocatedMapping, *, digest: bool = True) -> tuple[Spec, Plan]:
     spec = check(mapping)
     try:
-        plan = lower(spec)
+        plan = lower(spec, digest=digest)
         too_big = params_problem(plan, spec.width_factor)
         if too_big is not None:
             raise SpecError(too_big)

@@ -185,3 +185,18 @@ def test_info_and_validate_of_a_classifier_import_no_unet_module(command: str) -
 def test_info_of_a_unet_still_finds_its_modules() -> None:
     run = _run_in_a_fresh_process(["info", "unet_tiny"], ("torch",))
     assert "params: 702,499" in run.stdout and "takes skips of 64, 32" in run.stdout
+
+
+def test_a_plan_lowered_without_its_digest_differs_only_there() -> None:
+    """validate lowers with ``digest=False`` (it never shows the sha256): the plan is the same
+    network, its totals validate prints included."""
+    from dataclasses import replace
+
+    from resnet_gen.compile import compile_resolved
+
+    for name in CLASSIFIER_SPECS:
+        spec, plan = compile_spec(name)
+        _, counted = compile_resolved(resolve(name), digest=False)
+        assert counted.spec_hash == "" and len(plan.spec_hash) == 64, name
+        assert replace(counted, spec_hash=plan.spec_hash) == plan, name
+        assert (counted.params, counted.macs) == (plan.params, plan.macs), name

@@ -34,9 +34,12 @@ from .types import BlockPlan, HeadPlan, Plan, StagePlan
 __all__ = ["anti_alias_layer", "eca_kernel", "lower", "make_divisible"]
 
 
-def lower(spec: Spec) -> Plan:
-    """Resolve ``spec`` into a :class:`Plan`. Pure Python; raises SpecError for impossible shapes."""
-    digest = spec_hash(spec)  # of the spec as written, before width_factor is applied
+def lower(spec: Spec, *, digest: bool = True) -> Plan:
+    """Resolve ``spec`` into a :class:`Plan`. Pure Python; raises SpecError for impossible shapes.
+
+    ``digest=False`` leaves the plan's ``spec_hash`` empty: a check that only counts (validate)
+    skips serialising the spec, a tenth of lowering it."""
+    fingerprint = spec_hash(spec) if digest else ""  # of the spec as written, before width_factor
     spec = _widened(spec)
     make = LayerBuilder(spec.norm, spec.activation, spec.conv)
     size = spec.input.hw
@@ -133,7 +136,7 @@ def lower(spec: Spec) -> Plan:
         activation=spec.activation,
         norm=spec.norm.type,
         drop_path=spec.drop_path,
-        spec_hash=digest,
+        spec_hash=fingerprint,
     )
     return with_decoder(spec, apply_backbone(spec, _absorb_activations(plan)))
 
