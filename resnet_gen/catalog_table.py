@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 from . import catalog, marked_section
 from .layout_dispatch import load_with_report
+from .reference_check import reference_checks, reference_mismatches
 from .spec.model import ReferenceSpec
 
 START = "<!-- catalog:start -->"
@@ -33,28 +33,6 @@ class CatalogRow:
     def mismatches(self) -> list[str]:
         """The reference numbers this spec does not reproduce (empty when all match or none are cited)."""
         return reference_mismatches(self.reference, self.params, self.macs)
-
-
-def reference_checks(reference: ReferenceSpec | None, params: int, macs: int) -> list[tuple[str, bool, str]]:
-    """Each number the reference states, compared with ours: (``params`` or ``GMACs``, whether it
-    matches, the stated value as written). Parameters exactly, GMACs to the decimals published.
-    The catalog table, the gallery and ``info`` all judge a spec by this."""
-    if reference is None:
-        return []
-    out = []
-    if reference.params is not None:
-        out.append(("params", reference.params == params, f"{reference.params:,}"))
-    if reference.gmacs is not None:
-        decimals = max(0, -int(Decimal(repr(reference.gmacs)).as_tuple().exponent))
-        out.append(("GMACs", round(macs / 1e9, decimals) == reference.gmacs, f"{reference.gmacs}"))
-    return out
-
-
-def reference_mismatches(reference: ReferenceSpec | None, params: int, macs: int) -> list[str]:
-    """The numbers that differ from the cited ones, each with the cited value."""
-    return [
-        f"{label} (reference {stated})" for label, same, stated in reference_checks(reference, params, macs) if not same
-    ]
 
 
 def _natural_key(name: str) -> tuple[object, ...]:

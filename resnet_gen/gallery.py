@@ -20,11 +20,12 @@ import jinja2
 from . import catalog
 from .analysis import Report
 from .catalog import spec_label
-from .catalog_table import _natural_key, reference_checks, reference_mismatches
+from .catalog_table import _natural_key
 from .diagram import draw
 from .emit import emit
 from .files import check_replaceable, output_folder, target_of, write_output
 from .layout_dispatch import load_with_report
+from .reference_check import reference_checks, reference_mismatches
 from .spec import Spec
 from .spec.load import spec_path
 from .spec.yaml_source import read_yaml_file

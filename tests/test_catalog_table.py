@@ -14,11 +14,11 @@ from resnet_gen.catalog_table import (
     END,
     START,
     catalog_rows,
-    reference_mismatches,
     render_markdown,
     replace_marked_section,
 )
 from resnet_gen.errors import SpecError
+from resnet_gen.reference_check import reference_mismatches
 from resnet_gen.spec.model import ReferenceSpec
 
 

@@ -98,7 +98,7 @@ def render_report(
     if report.frozen:
         lines.append(f"frozen: {', '.join(report.frozen)} (no gradients, eval mode)")
     if spec.reference is not None:
-        from ..catalog_table import reference_checks
+        from ..reference_check import reference_checks
 
         ref = spec.reference
         checks = [

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -83,6 +82,8 @@ class ValidatedSpecs:
             return
         entries = list(self._entries.items())[-MAX_ENTRIES:]
         data = json.dumps({"format": FORMAT, "entries": {key: list(value) for key, value in entries}})
+        import tempfile  # here: a run that keeps nothing new does not load it
+
         temp = None
         try:
             self._file.parent.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,9 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ..catalog_table import reference_mismatches
 from ..errors import SpecError
 from ..layout_dispatch import totals_of_resolved
+from ..reference_check import reference_mismatches
 from ..spec.load import ParentCache, resolve
 from .sources import with_identity
 from .validate_cache import ValidatedSpecs, spec_key

@@ -6,7 +6,6 @@ with the same rules (:func:`place`)."""
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import os
 import re
@@ -62,6 +61,12 @@ def with_overrides(
     return mapping, unchanged, where
 
 
+def _close_matches(word: str, names: list[str]) -> list[str]:
+    import difflib  # only a spec that names no file gets here: a run of valid specs never loads it
+
+    return difflib.get_close_matches(word, names, n=1)
+
+
 def spec_path(source: str | Path) -> Path:
     """A path as given, or the catalog file of a bare name."""
     text = str(source)
@@ -74,7 +79,7 @@ def spec_path(source: str | Path) -> Path:
     candidate = catalog.catalog_path(text)
     if paths.kind(candidate) != "file":
         names = catalog.catalog_names()
-        hint = difflib.get_close_matches(text, names, n=1)
+        hint = _close_matches(text, names)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else "; run 'resnet-gen list' for the catalog"
         raise SpecError(located(Location(text), "", f"no spec file and no catalog spec of that name{suggestion}"))
     return candidate
@@ -231,7 +236,7 @@ def _parent_path(ref: str, child_dir: Path, folders: _Folders, where: Location) 
         )
     if paths.kind(resolved) != "file":
         names = catalog.catalog_names()
-        hint = difflib.get_close_matches(Path(ref).stem, names, n=1)
+        hint = _close_matches(Path(ref).stem, names)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else "; 'resnet-gen list' shows the catalog"
         if is_path:
             problem = f"parent spec {paths.shown(ref)!r} not found (a path is relative to this spec's folder)"

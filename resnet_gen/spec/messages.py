@@ -8,7 +8,6 @@ Each message says what is wrong and what would be right, using the language's ow
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import types
 import typing
@@ -105,7 +104,7 @@ def _explained_by_typo(error: ErrorDetails, errors: list[ErrorDetails]) -> bool:
         if (
             other["type"] == "extra_forbidden"
             and other_path[:-1] == path[:-1]
-            and difflib.get_close_matches(str(other_path[-1]), [str(path[-1])], n=1, cutoff=0.6)
+            and _near(str(other_path[-1]), str(path[-1]))
         ):
             return True
     return False
@@ -150,11 +149,19 @@ def message(error: ErrorDetails) -> str:
 _NUMBER_BOUNDS = {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}
 
 
+def _near(word: str, other: str) -> bool:
+    import difflib  # messages only: a run of valid specs never loads it
+
+    return bool(difflib.get_close_matches(word, [other], n=1, cutoff=0.6))
+
+
 def closest(word: str, options: list[str]) -> str | None:
     """The option ``word`` was probably meant to be: same letters in another case, else a near spelling."""
     same = [option for option in options if option.lower() == word.lower()]
     if same:
         return same[0]
+    import difflib  # messages only: a run of valid specs never loads it
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return close[0] if close else None
 
