@@ -88,6 +88,25 @@ def test_emitted_outputs_equal_live_bitwise(name: str, index: int, dtype: torch.
         assert torch.equal(live(x, t), emitted(x, t))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+@pytest.mark.parametrize("index", range(len(VARIANTS)))
+def test_torchscript_compiles_live_and_emitted_unets_to_the_same_outputs(index: int) -> None:
+    """As for the classifiers, ``torch.jit.script`` takes the live and the emitted U-Nets (both
+    forms), and each scripted module gives its eager outputs for tensor, int and float timesteps."""
+    overrides = VARIANTS[index]
+    _, plan = load_unet_and_plan("unet_tiny", overrides or None)
+    torch.manual_seed(0)
+    live = build_unet(plan).double().eval()
+    x = torch.randn(2, plan.in_channels, *plan.size, dtype=torch.float64)
+    for model in (live, _emitted("unet_tiny", overrides), _emitted("unet_tiny", overrides, "inference")):
+        model = model.double().eval()
+        model.load_state_dict(live.state_dict(), strict=True)
+        scripted = torch.jit.script(model)
+        with torch.no_grad():
+            for t in (torch.tensor([5, 800]), 17, 2.5):
+                assert torch.equal(scripted(x, t), model(x, t)), (type(model).__module__, t)
+
+
 def test_inference_form_is_eval_mode_without_gradients_and_loads_a_checkpoint() -> None:
     _, plan = load_unet_and_plan("unet_tiny")
     live = build_unet(plan).eval()

@@ -109,16 +109,17 @@ class SelfAttention(nn.Module):
         batch, channels, height, width = x.shape
         h = x if self.group_norm is None else self.group_norm(x)
         h = h.flatten(2).transpose(1, 2)  # (N, H*W, C)
-
-        def split(t: torch.Tensor) -> torch.Tensor:  # (N, heads, H*W, C / heads)
-            return t.view(batch, -1, self.heads, channels // self.heads).transpose(1, 2)
-
-        q, k, v = split(self.to_q(h)), split(self.to_k(h)), split(self.to_v(h))
+        q, k, v = self._heads(self.to_q(h)), self._heads(self.to_k(h)), self._heads(self.to_v(h))
         weights = torch.softmax(q @ k.transpose(-1, -2) * (channels // self.heads) ** -0.5, dim=-1)
         h = (weights @ v).transpose(1, 2).reshape(batch, -1, channels)
         for layer in self.to_out:
             h = layer(h)
         return x + h.transpose(1, 2).reshape(batch, channels, height, width)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        """(N, H*W, C) -> (N, heads, H*W, C / heads)."""
+        batch, positions, channels = t.shape
+        return t.view(batch, positions, self.heads, channels // self.heads).transpose(1, 2)
 
 
 class Downsample(nn.Module):
@@ -162,12 +163,16 @@ class DownStage(nn.Module):
         self.downsamplers = nn.ModuleList([downsample] if downsample is not None else [])
 
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        skips = []
-        for index, resnet in enumerate(self.resnets):
-            x = resnet(x, time)
-            if len(self.attentions):
-                x = self.attentions[index](x)
-            skips.append(x)
+        skips: list[torch.Tensor] = []
+        # Two loops, not an index into attentions: TorchScript indexes a ModuleList by literals only.
+        if len(self.attentions) == 0:
+            for resnet in self.resnets:
+                x = resnet(x, time)
+                skips.append(x)
+        else:
+            for resnet, attention in zip(self.resnets, self.attentions):
+                x = attention(resnet(x, time))
+                skips.append(x)
         for downsampler in self.downsamplers:
             x = downsampler(x)
             skips.append(x)
@@ -203,10 +208,12 @@ class UpStage(nn.Module):
         self.upsamplers = nn.ModuleList([upsample] if upsample is not None else [])
 
     def forward(self, x: torch.Tensor, skips: list[torch.Tensor], time: torch.Tensor) -> torch.Tensor:
-        for index, resnet in enumerate(self.resnets):
-            x = resnet(torch.cat([x, skips.pop()], dim=1), time)
-            if len(self.attentions):
-                x = self.attentions[index](x)
+        if len(self.attentions) == 0:
+            for resnet in self.resnets:
+                x = resnet(torch.cat([x, skips.pop()], dim=1), time)
+        else:
+            for resnet, attention in zip(self.resnets, self.attentions):
+                x = attention(resnet(torch.cat([x, skips.pop()], dim=1), time))
         for upsampler in self.upsamplers:
             x = upsampler(x)
         return x
@@ -242,12 +249,14 @@ class UNet(nn.Module):
 
     def timesteps(self, t: torch.Tensor | float | int, x: torch.Tensor) -> torch.Tensor:
         """``t`` as one timestep per sample. A Python float stays fractional (diffusers truncates it)."""
-        if not isinstance(t, torch.Tensor):
-            t = torch.tensor([t], dtype=torch.long if isinstance(t, int) else torch.float32, device=x.device)
+        if isinstance(t, int):
+            t = torch.tensor([t], dtype=torch.long, device=x.device)
+        elif isinstance(t, float):
+            t = torch.tensor([t], dtype=torch.float32, device=x.device)
         if t.dim() == 0:
             t = t[None]
         if t.dim() != 1 or t.shape[0] not in (1, x.shape[0]):
-            raise ValueError(f"t must be a number or a tensor of shape () or ({x.shape[0]},), not {tuple(t.shape)}")
+            raise ValueError(f"t must be a number or a tensor of shape () or ({x.shape[0]},), not {list(t.shape)}")
         return t.to(x.device).expand(x.shape[0])
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float | int) -> torch.Tensor:

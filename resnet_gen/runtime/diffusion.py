@@ -69,16 +69,17 @@ class SelfAttention(nn.Module):
         batch, channels, height, width = x.shape
         h = x if self.group_norm is None else self.group_norm(x)
         h = h.flatten(2).transpose(1, 2)  # (N, H*W, C)
-
-        def split(t: torch.Tensor) -> torch.Tensor:  # (N, heads, H*W, C / heads)
-            return t.view(batch, -1, self.heads, channels // self.heads).transpose(1, 2)
-
-        q, k, v = split(self.to_q(h)), split(self.to_k(h)), split(self.to_v(h))
+        q, k, v = self._heads(self.to_q(h)), self._heads(self.to_k(h)), self._heads(self.to_v(h))
         weights = torch.softmax(q @ k.transpose(-1, -2) * (channels // self.heads) ** -0.5, dim=-1)
         h = (weights @ v).transpose(1, 2).reshape(batch, -1, channels)
         for layer in self.to_out:
             h = layer(h)
         return x + h.transpose(1, 2).reshape(batch, channels, height, width)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        """(N, H*W, C) -> (N, heads, H*W, C / heads)."""
+        batch, positions, channels = t.shape
+        return t.view(batch, positions, self.heads, channels // self.heads).transpose(1, 2)
 
 
 class Downsample(nn.Module):

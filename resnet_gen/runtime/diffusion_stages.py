@@ -23,12 +23,16 @@ class DownStage(nn.Module):
         self.downsamplers = nn.ModuleList([downsample] if downsample is not None else [])
 
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        skips = []
-        for index, resnet in enumerate(self.resnets):
-            x = resnet(x, time)
-            if len(self.attentions):
-                x = self.attentions[index](x)
-            skips.append(x)
+        skips: list[torch.Tensor] = []
+        # Two loops, not an index into attentions: TorchScript indexes a ModuleList by literals only.
+        if len(self.attentions) == 0:
+            for resnet in self.resnets:
+                x = resnet(x, time)
+                skips.append(x)
+        else:
+            for resnet, attention in zip(self.resnets, self.attentions):
+                x = attention(resnet(x, time))
+                skips.append(x)
         for downsampler in self.downsamplers:
             x = downsampler(x)
             skips.append(x)
@@ -64,10 +68,12 @@ class UpStage(nn.Module):
         self.upsamplers = nn.ModuleList([upsample] if upsample is not None else [])
 
     def forward(self, x: torch.Tensor, skips: list[torch.Tensor], time: torch.Tensor) -> torch.Tensor:
-        for index, resnet in enumerate(self.resnets):
-            x = resnet(torch.cat([x, skips.pop()], dim=1), time)
-            if len(self.attentions):
-                x = self.attentions[index](x)
+        if len(self.attentions) == 0:
+            for resnet in self.resnets:
+                x = resnet(torch.cat([x, skips.pop()], dim=1), time)
+        else:
+            for resnet, attention in zip(self.resnets, self.attentions):
+                x = attention(resnet(torch.cat([x, skips.pop()], dim=1), time))
         for upsampler in self.upsamplers:
             x = upsampler(x)
         return x
@@ -103,12 +109,14 @@ class UNet(nn.Module):
 
     def timesteps(self, t: torch.Tensor | float | int, x: torch.Tensor) -> torch.Tensor:
         """``t`` as one timestep per sample. A Python float stays fractional (diffusers truncates it)."""
-        if not isinstance(t, torch.Tensor):
-            t = torch.tensor([t], dtype=torch.long if isinstance(t, int) else torch.float32, device=x.device)
+        if isinstance(t, int):
+            t = torch.tensor([t], dtype=torch.long, device=x.device)
+        elif isinstance(t, float):
+            t = torch.tensor([t], dtype=torch.float32, device=x.device)
         if t.dim() == 0:
             t = t[None]
         if t.dim() != 1 or t.shape[0] not in (1, x.shape[0]):
-            raise ValueError(f"t must be a number or a tensor of shape () or ({x.shape[0]},), not {tuple(t.shape)}")
+            raise ValueError(f"t must be a number or a tensor of shape () or ({x.shape[0]},), not {list(t.shape)}")
         return t.to(x.device).expand(x.shape[0])
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float | int) -> torch.Tensor:
