@@ -170,7 +170,7 @@ class DownStage(nn.Module):
                 x = resnet(x, time)
                 skips.append(x)
         else:
-            for resnet, attention in zip(self.resnets, self.attentions):
+            for resnet, attention in zip(self.resnets, self.attentions, strict=True):
                 x = attention(resnet(x, time))
                 skips.append(x)
         for downsampler in self.downsamplers:
@@ -212,7 +212,7 @@ class UpStage(nn.Module):
             for resnet in self.resnets:
                 x = resnet(torch.cat([x, skips.pop()], dim=1), time)
         else:
-            for resnet, attention in zip(self.resnets, self.attentions):
+            for resnet, attention in zip(self.resnets, self.attentions, strict=True):
                 x = attention(resnet(torch.cat([x, skips.pop()], dim=1), time))
         for upsampler in self.upsamplers:
             x = upsampler(x)
