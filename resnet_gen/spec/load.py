@@ -61,12 +61,6 @@ def with_overrides(
     return mapping, unchanged, where
 
 
-def _close_matches(word: str, names: list[str]) -> list[str]:
-    import difflib  # only a spec that names no file gets here: a run of valid specs never loads it
-
-    return difflib.get_close_matches(word, names, n=1)
-
-
 def spec_path(source: str | Path) -> Path:
     """A path as given, or the catalog file of a bare name."""
     text = str(source)
@@ -79,7 +73,7 @@ def spec_path(source: str | Path) -> Path:
     candidate = catalog.catalog_path(text)
     if paths.kind(candidate) != "file":
         names = catalog.catalog_names()
-        hint = _close_matches(text, names)
+        hint = messages.close_matches(text, names)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else "; run 'resnet-gen list' for the catalog"
         raise SpecError(located(Location(text), "", f"no spec file and no catalog spec of that name{suggestion}"))
     return candidate
@@ -236,7 +230,7 @@ def _parent_path(ref: str, child_dir: Path, folders: _Folders, where: Location) 
         )
     if paths.kind(resolved) != "file":
         names = catalog.catalog_names()
-        hint = _close_matches(Path(ref).stem, names)
+        hint = messages.close_matches(Path(ref).stem, names)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else "; 'resnet-gen list' shows the catalog"
         if is_path:
             problem = f"parent spec {paths.shown(ref)!r} not found (a path is relative to this spec's folder)"

@@ -104,7 +104,7 @@ def _explained_by_typo(error: ErrorDetails, errors: list[ErrorDetails]) -> bool:
         if (
             other["type"] == "extra_forbidden"
             and other_path[:-1] == path[:-1]
-            and _near(str(other_path[-1]), str(path[-1]))
+            and close_matches(str(other_path[-1]), [str(path[-1])])
         ):
             return True
     return False
@@ -149,10 +149,11 @@ def message(error: ErrorDetails) -> str:
 _NUMBER_BOUNDS = {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}
 
 
-def _near(word: str, other: str) -> bool:
+def close_matches(word: str, options: list[str]) -> list[str]:
+    """The nearest spelling of ``word`` among ``options``, if any is near (difflib's ratio 0.6)."""
     import difflib  # messages only: a run of valid specs never loads it
 
-    return bool(difflib.get_close_matches(word, [other], n=1, cutoff=0.6))
+    return difflib.get_close_matches(word, options, n=1, cutoff=0.6)
 
 
 def closest(word: str, options: list[str]) -> str | None:
@@ -160,9 +161,7 @@ def closest(word: str, options: list[str]) -> str | None:
     same = [option for option in options if option.lower() == word.lower()]
     if same:
         return same[0]
-    import difflib  # messages only: a run of valid specs never loads it
-
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    close = close_matches(word, options)
     return close[0] if close else None
 
 
