@@ -316,9 +316,41 @@ def test_adjoint_gradients_equal_backpropagation() -> None:
     # The adjoint solves its own ODE backwards (optimise-then-discretise): at tolerance 1e-7 its
     # gradients agree with backpropagation through dopri5's steps to within 3% of each tensor's
     # largest gradient (measured: at most 2.1% in the ODE function's first norm, 1e-4 in the stem).
+    # The gap is the ReLU's kink, not the adjoint: against a fine fixed grid (rk4, h = 0.002) the
+    # adjoint is within 0.2% and backpropagation through dopri5's chosen steps 1.3%; with smooth
+    # dynamics the two meet at the solver's tolerance (the next test).
     for (key, a), b in zip(adjoint.named_parameters(), direct.parameters(), strict=True):
         assert a.grad is not None and b.grad is not None
         assert (a.grad - b.grad).abs().max() <= 0.03 * b.grad.abs().max(), key
+
+
+def test_adjoint_gradients_converge_with_smooth_dynamics() -> None:
+    """With a smooth function (tanh for ReLU) the adjoint's gradients, backpropagation through
+    dopri5 and backpropagation through a fine fixed rk4 grid (h = 0.01, whose own error is 4e-8)
+    agree to 1e-5 of each tensor's largest gradient at tolerance 1e-9."""
+    smooth = ["activation=tanh"]
+    tight = [*smooth, "block.rtol=1.0e-9", "block.atol=1.0e-9"]
+    nets = {
+        "grid": _ode_net([*smooth, "block.solver=rk4", "block.step_size=0.01"]),
+        "direct": _ode_net(tight),
+        "adjoint": _ode_net([*tight, "block.adjoint=true"]),
+    }
+    torch.manual_seed(3)
+    for param in nets["grid"].get_submodule("layer1.0.ode").parameters():
+        param.data.normal_(0, 0.05)
+    x = torch.randn(1, 1, 28, 28, dtype=torch.float64)
+    grads = {}
+    for name, net in nets.items():
+        net.load_state_dict(nets["grid"].state_dict(), strict=True)
+        net(x).square().sum().backward()
+        grads[name] = {key: param.grad for key, param in net.named_parameters()}
+    assert nets["adjoint"].get_submodule("layer1.0.ode").nfe > 0
+    for key, reference in grads["grid"].items():
+        assert reference is not None
+        for name in ("direct", "adjoint"):
+            got = grads[name][key]
+            assert got is not None
+            assert (got - reference).abs().max() <= 1e-5 * reference.abs().max(), (name, key)
 
 
 @pytest.mark.parametrize(
