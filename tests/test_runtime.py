@@ -77,9 +77,10 @@ def test_a_class_in_two_runtime_modules_is_refused(tmp_path: Path, monkeypatch: 
 
 
 # Variants that use the helpers no catalog net does (frozen norms, drop path, timm's stride-1
-# average pool of a dilated avg-down shortcut).
+# average pool of a dilated avg-down shortcut, a tied stage with stochastic depth).
 VARIANTS = {
     "cifar_resnet20": ["norm.type=frozen_batch", "drop_path=0.1"],
+    "cifar_resnet56_tied": ["drop_path=0.1"],
     "resnet26d": ["backbone.output_stride=16"],
 }
 

@@ -104,6 +104,35 @@ def test_emitted_source_equals_live_and_needs_only_torch() -> None:
         assert torch.equal(torch.jit.script(emitted)(x), live(x))
 
 
+def test_a_tied_stage_drops_its_steps_at_the_rates_of_their_depths() -> None:
+    """Stochastic depth over a tied stage: the rate rises at each application as it does over an
+    untied stage's blocks (Huang et al. 2016's linear rule, written out here), in the live and
+    the emitted networks alike, and the later stages keep their untied rates."""
+    rate, depth = 0.2, 9  # cifar_resnet20: 3 stages of 3 blocks
+    overrides = [*TIED, f"drop_path={rate}"]
+    _, plan = compile_spec("cifar_resnet20", overrides)
+    _, untied = compile_spec("cifar_resnet20", [f"drop_path={rate}"])
+    assert plan.stages[0].drop_paths == tuple(rate * step / (depth - 1) for step in range(3))
+    assert [b.drop_path for b in plan.blocks[1:]] == [b.drop_path for b in untied.blocks[3:]]
+    live = rg.build(plan)
+    emitted = import_source(emit_source(plan), "emitted_tied_drop_path").ResNet()
+    emitted.load_state_dict(live.state_dict(), strict=True)
+    x = torch.randn(4, 3, 32, 32)
+    outputs = []
+    for model in (live, emitted):
+        seen: list[float] = []
+        drop = model.get_submodule("layer1.0.drop_path")
+        handle = drop.register_forward_pre_hook(lambda module, args: seen.append(module.rate))
+        model.train()
+        torch.manual_seed(5)
+        outputs.append(model(x))
+        handle.remove()
+        assert seen == [rate * step / (depth - 1) for step in range(3)]
+    assert torch.equal(outputs[0], outputs[1])
+    torch.manual_seed(5)
+    assert torch.equal(torch.jit.script(emitted)(x), outputs[1])
+
+
 def test_the_catalog_spec_counts_from_its_untied_twin() -> None:
     """cifar_resnet56_tied: ResNet-56 less, in each group, the 7 block copies tying removes (the
     block counts from torchvision's BasicBlock); ResNet-56's MACs, counted by torch."""

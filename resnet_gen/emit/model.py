@@ -35,6 +35,7 @@ class StageCall:
     builder: str
     kwargs: tuple[tuple[str, str], ...]
     repeats: int | None = None  # a tied stage: its one block applied this many times
+    drop_rates: str | None = None  # ... with these drop-path rates, one per application
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "decoder",
         ]
     ),
-    StagePlan: frozenset(["path", "index", "blocks", "width", "stride", "dilation", "tied", "repeats", "step_size"]),
+    StagePlan: frozenset(["path", "index", "blocks", "width", "stride", "dilation", "tied", "repeats", "step_size", "drop_paths"]),
     BlockPlan: frozenset(
         [
             "path",
@@ -194,7 +195,8 @@ def model(plan: Plan) -> Model:
         position = cls.stages.index(index)
         kwargs = tuple((p.name, p.per_stage[position]) for p in cls.stage_params)
         repeats = stage.repeats if stage.tied else None
-        stages.append(StageCall(check_identifier(stage.path, "stage name"), cls.builder, kwargs, repeats))
+        drop_rates = py_literal(stage.drop_paths) if stage.drop_paths else None
+        stages.append(StageCall(check_identifier(stage.path, "stage name"), cls.builder, kwargs, repeats, drop_rates))
     norm_types = {layer.type for layer in plan.layers if isinstance(layer, Norm)}
     return Model(
         name=check_identifier(name, "spec name"),

@@ -17,7 +17,7 @@ from ..runtime.attention import EfficientChannelAttention, SqueezeExcite
 from ..runtime.convs import StdConv2d
 from ..runtime.norms import EvoNormS0, FilterResponseNormTLU, FrozenBatchNorm2d
 from ..runtime.pooling import BlurPool2d, SamePadAvgPool2d
-from ..runtime.residual import DropPath, TiedStage, ZeroPadShortcut
+from ..runtime.residual import DropPath, DropPathTiedStage, TiedStage, ZeroPadShortcut
 from .freeze import freeze
 from .interface import ModelInterface, feature_info
 
@@ -210,7 +210,9 @@ class ResNet(ModelInterface):
         for stage in plan.stages:
             # A tied stage's one block is layerK.0, as the first block of an untied stage is.
             if stage.tied:
-                self.add_module(stage.path, TiedStage(ResidualBlock(stage.blocks[0]), stage.repeats))
+                block = ResidualBlock(stage.blocks[0])
+                tied = DropPathTiedStage(block, stage.drop_paths) if stage.drop_paths else TiedStage(block, stage.repeats)
+                self.add_module(stage.path, tied)
             else:
                 self.add_module(stage.path, nn.Sequential(*(ResidualBlock(block) for block in stage.blocks)))
         self.final = attach(self, plan.final)

@@ -64,8 +64,13 @@ def lower(spec: Spec, *, digest: bool = True) -> Plan:
             else _inner_widths(spec, stage_index, 0, spec.block_for(stage_index), stage.width)
         )
         # A tied stage is one block applied stage.blocks times (validated to keep the shape).
+        tied_rates = (
+            tuple(spec.drop_path * (block_number + step) / max(total_blocks - 1, 1) for step in range(stage.blocks))
+            if stage.tied and spec.drop_path
+            else ()
+        )
         for index in range(1 if stage.tied else stage.blocks):
-            drop_path = spec.drop_path * block_number / max(total_blocks - 1, 1)
+            drop_path = tied_rates[-1] if tied_rates else spec.drop_path * block_number / max(total_blocks - 1, 1)
             path = f"layer{stage_index + 1}.{index}"
             stride = stage_stride if index == 0 else 1
             first_dilation = previous_dilation if index == 0 else dilation
@@ -106,6 +111,7 @@ def lower(spec: Spec, *, digest: bool = True) -> Plan:
                 tied=stage.tied,
                 repeats=stage.blocks if stage.tied else 1,
                 step_size=stage.step_size if stage.step_size is not None else 1.0,
+                drop_paths=tied_rates,
             )
         )
 

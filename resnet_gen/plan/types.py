@@ -118,6 +118,9 @@ class StagePlan:
     tied: bool = False
     repeats: int = 1  # how many times a tied stage applies its block; 1 untied
     step_size: float = 1.0  # a tied stage's dt
+    # A tied stage's drop-path rate at each application, rising as its untied blocks' would (its
+    # block's ``drop_path`` is the largest, so that the block has the module); () where all are 0.
+    drop_paths: tuple[float, ...] = ()
 
     @property
     def depth(self) -> int:

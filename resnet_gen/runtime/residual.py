@@ -3,6 +3,8 @@ stochastic depth on the branch; and the stage that applies one block again and a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -53,5 +55,27 @@ class TiedStage(nn.Sequential):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self:
             for _ in range(self.repeats):
+                x = block(x)
+        return x
+
+
+class DropPathTiedStage(nn.Sequential):
+    """A weight-tied stage with stochastic depth: its one block (``0``) applied once per rate of
+    ``drop_rates``, its ``drop_path`` set to that rate each time, so that the rates rise with depth
+    as an untied stage's blocks' rates do."""
+
+    drop_rates: list[float]
+
+    def __init__(self, block: nn.Module, drop_rates: Sequence[float]) -> None:
+        super().__init__(block)
+        if not drop_rates or getattr(block, "drop_path", None) is None:
+            raise ValueError("a DropPathTiedStage needs one rate per application and a block with a drop_path")
+        self.drop_rates = list(drop_rates)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self:
+            for rate in self.drop_rates:
+                # the block's DropPath (TorchScript reads a type comment only at a line's end)
+                block.drop_path.rate = rate  # type: ignore[union-attr]
                 x = block(x)
         return x
