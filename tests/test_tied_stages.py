@@ -122,7 +122,7 @@ def test_a_tied_stage_drops_its_steps_at_the_rates_of_their_depths() -> None:
     for model in (live, emitted):
         seen: list[float] = []
         drop = model.get_submodule("layer1.0.drop_path")
-        handle = drop.register_forward_pre_hook(lambda module, args: seen.append(module.rate))
+        handle = drop.register_forward_pre_hook(lambda module, args, seen=seen: seen.append(module.rate))
         model.train()
         torch.manual_seed(5)
         outputs.append(model(x))

@@ -112,7 +112,9 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "decoder",
         ]
     ),
-    StagePlan: frozenset(["path", "index", "blocks", "width", "stride", "dilation", "tied", "repeats", "step_size", "drop_paths"]),
+    StagePlan: frozenset(
+        ["path", "index", "blocks", "width", "stride", "dilation", "tied", "repeats", "step_size", "drop_paths"]
+    ),
     BlockPlan: frozenset(
         [
             "path",

@@ -211,7 +211,9 @@ class ResNet(ModelInterface):
             # A tied stage's one block is layerK.0, as the first block of an untied stage is.
             if stage.tied:
                 block = ResidualBlock(stage.blocks[0])
-                tied = DropPathTiedStage(block, stage.drop_paths) if stage.drop_paths else TiedStage(block, stage.repeats)
+                tied = (
+                    DropPathTiedStage(block, stage.drop_paths) if stage.drop_paths else TiedStage(block, stage.repeats)
+                )
                 self.add_module(stage.path, tied)
             else:
                 self.add_module(stage.path, nn.Sequential(*(ResidualBlock(block) for block in stage.blocks)))
