@@ -63,14 +63,15 @@ def lower(spec: Spec, *, digest: bool = True) -> Plan:
             if stage.inner_channels
             else _inner_widths(spec, stage_index, 0, spec.block_for(stage_index), stage.width)
         )
-        # A tied stage is one block applied stage.blocks times (validated to keep the shape).
+        # A tied stage is one block applied stage.blocks times (validated to keep the shape), each
+        # application at the drop-path rate of its depth.
         tied_rates = (
-            tuple(spec.drop_path * (block_number + step) / max(total_blocks - 1, 1) for step in range(stage.blocks))
+            tuple(_drop_rate(spec, block_number + step, total_blocks) for step in range(stage.blocks))
             if stage.tied and spec.drop_path
             else ()
         )
         for index in range(1 if stage.tied else stage.blocks):
-            drop_path = tied_rates[-1] if tied_rates else spec.drop_path * block_number / max(total_blocks - 1, 1)
+            drop_path = tied_rates[-1] if tied_rates else _drop_rate(spec, block_number, total_blocks)
             path = f"layer{stage_index + 1}.{index}"
             stride = stage_stride if index == 0 else 1
             first_dilation = previous_dilation if index == 0 else dilation
@@ -145,6 +146,11 @@ def lower(spec: Spec, *, digest: bool = True) -> Plan:
         spec_hash=fingerprint,
     )
     return with_decoder(spec, apply_backbone(spec, _absorb_activations(plan)))
+
+
+def _drop_rate(spec: Spec, number: int, total_blocks: int) -> float:
+    """Stochastic depth's linear rule: 0 at the first block, ``drop_path`` at the last."""
+    return spec.drop_path * number / max(total_blocks - 1, 1)
 
 
 def _repeated(block: BlockPlan, path: str, index: int, drop_path: float) -> BlockPlan:
