@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import linecache
 from collections.abc import Iterable
-from typing import assert_never
+from typing import Any, Optional, SupportsIndex, assert_never
 
 import torch
 from torch import nn
@@ -148,54 +149,113 @@ def attach(owner: nn.Module, layers: Iterable[L.Layer]) -> list[str]:
     return order
 
 
+def _top_level(layers: Iterable[L.Layer]) -> list[str]:
+    """The child names ``attach`` gives ``layers``, in first-use order."""
+    return list(dict.fromkeys(layer.path.partition(".")[0] for layer in layers))
+
+
+def forward_source(plan: BlockPlan) -> str:
+    """``plan.steps`` written out as the block's ``forward``: one line per module call, as the
+    emitted classes read (``templates/block.py.j2``). Compiled once per distinct block, it is the
+    live block's forward, which TorchScript, FX and torch.compile read like any hand-written one."""
+    lines = ["def forward(self, x: torch.Tensor, time: Optional[torch.Tensor] = None) -> torch.Tensor:"]
+
+    def calls(layers: Iterable[L.Layer], target: str = "x", source: str = "x") -> None:
+        for name in _top_level(layers):
+            if not name.isidentifier():
+                raise ValueError(f"{plan.path}.{name}: a block's module names must be identifiers")
+            lines.append(f"    {target} = self.{name}({source})")
+            source = target
+
+    for step in plan.steps:
+        match step.op:
+            case "fork":
+                lines.append("    shortcut = x")
+            case "preact":
+                calls(plan.preact)
+                lines.append("    preact = x")
+            case "shortcut":
+                calls(plan.shortcut, "shortcut", "preact" if step.reads == "preact" else "shortcut")
+            case "branch":
+                calls(plan.branch)
+            case "time_add" | "time_scale_shift":
+                lines.append(
+                    '    assert time is not None, "this block reads a time embedding: call it as block(x, time)"'
+                )
+                calls(plan.time, "projected", "time")
+                if step.op == "time_add":
+                    lines.append("    x = x + projected[:, :, None, None]")
+                else:
+                    lines.append("    scale, shift = projected[:, :, None, None].chunk(2, dim=1)")
+                    lines.append("    x = x * (1 + scale) + shift")
+            case "tail":
+                calls(plan.tail)
+            case "drop_path":
+                if plan.drop_path:
+                    lines.append("    x = self.drop_path(x)")
+            case "scale":
+                assert plan.step_size is not None
+                lines.append(f"    x = x * {plan.step_size!r}")
+            case "add":
+                lines.append("    x = x + shortcut")
+            case "after_add":
+                calls(plan.after_add)
+            case "activation":
+                assert plan.post_activation is not None
+                lines.append("    x = self.act_out(x)")
+            case _:
+                assert_never(step.op)
+    lines.append("    return x")
+    return "\n".join(lines) + "\n"
+
+
+_COMPILED: dict[str, type[ResidualBlock]] = {}
+
+
+def _compiled(source: str) -> type[ResidualBlock]:
+    """The ResidualBlock subclass whose forward is ``source`` (one per distinct forward). The
+    source is kept in linecache, where ``inspect`` (and so TorchScript) finds it."""
+    cls = _COMPILED.get(source)
+    if cls is None:
+        filename = f"<resnet_gen block forward {len(_COMPILED)}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        namespace: dict[str, Any] = {"torch": torch, "Optional": Optional}
+        exec(compile(source, filename, "exec"), namespace)
+        cls = type(ResidualBlock.__name__, (ResidualBlock,), {"forward": namespace["forward"]})
+        cls.__module__, cls.__qualname__ = ResidualBlock.__module__, ResidualBlock.__qualname__
+        _COMPILED[source] = cls
+    return cls
+
+
+def _unpickled(source: str) -> ResidualBlock:
+    block: ResidualBlock = object.__new__(_compiled(source))
+    return block
+
+
 class ResidualBlock(nn.Module):
-    """Any block of the plan, running ``plan.steps`` (the block's forward as data)."""
+    """Any block of the plan, its forward written out of ``plan.steps`` (the block's forward as
+    data) by :func:`forward_source`. A block with a second input (a diffusion ResBlock's time
+    embedding) takes it as ``forward(x, time)``."""
+
+    def __new__(cls, plan: BlockPlan) -> ResidualBlock:
+        block: ResidualBlock = super().__new__(_compiled(forward_source(plan)) if cls is ResidualBlock else cls)
+        return block
 
     def __init__(self, plan: BlockPlan) -> None:
         super().__init__()
-        self.steps = plan.steps
-        self.preact = attach(self, plan.preact)
-        self.branch = attach(self, plan.branch)
-        self.shortcut = attach(self, plan.shortcut)
-        self.after_add = attach(self, plan.after_add)
+        self.steps_source = forward_source(plan)
+        for group in (plan.preact, plan.branch, plan.time, plan.tail, plan.shortcut, plan.after_add):
+            attach(self, group)
         # Only what the plan uses: an empty placeholder would still be a node under FX.
         self.drop_path = DropPath(plan.drop_path) if plan.drop_path else None
         self.act_out = make_activation(plan.post_activation) if plan.post_activation else None
-        self.step_size = plan.step_size
 
-    def _run(self, names: list[str], x: torch.Tensor) -> torch.Tensor:
-        for name in names:
-            x = self._modules[name](x)  # type: ignore[misc]
-        return x
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        # Pickled by its forward's source: the compiled class is made again where it is loaded.
+        return (_unpickled, (self.steps_source,), dict(self.__dict__))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = preacted = x
-        for step in self.steps:
-            match step.op:
-                case "fork":
-                    shortcut = x
-                case "preact":
-                    x = preacted = self._run(self.preact, x)
-                case "shortcut":
-                    shortcut = self._run(self.shortcut, preacted if step.reads == "preact" else shortcut)
-                case "branch":
-                    x = self._run(self.branch, x)
-                case "drop_path":
-                    if self.drop_path is not None:
-                        x = self.drop_path(x)
-                case "scale":
-                    assert self.step_size is not None
-                    x = x * self.step_size
-                case "add":
-                    x = x + shortcut
-                case "after_add":
-                    x = self._run(self.after_add, x)
-                case "activation":
-                    assert self.act_out is not None
-                    x = self.act_out(x)
-                case _:
-                    assert_never(step.op)
-        return x
+    def forward(self, x: torch.Tensor, time: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError("built by ResidualBlock(plan), whose class has the plan's forward")
 
 
 class ResNet(ModelInterface):
