@@ -63,32 +63,39 @@ class TimestepMLP(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """GroupNorm, SiLU, 3x3 conv, + the time embedding's projection, GroupNorm, SiLU, 3x3 conv;
-    plus the shortcut (a 1x1 projection where the channels change). Diffusers'
-    ``ResnetBlock2D``, its names and its arithmetic."""
+    """Diffusion ResBlock: GroupNorm 32, SiLU, 3x3 conv, + the time embedding's projection,
+    GroupNorm 32, SiLU, 3x3 conv; plus the shortcut, the input or a projection where the
+    channels change. Diffusers' ``ResnetBlock2D``: its parameter names and its arithmetic."""
 
-    def __init__(self, in_channels: int, out_channels: int, time_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.norm1 = nn.GroupNorm(32, in_channels, eps=1e-06)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.time_emb_proj = nn.Linear(time_channels, out_channels)
+        self.act1 = nn.SiLU()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.time_act = nn.SiLU()
+        self.time_emb_proj = nn.Linear(512, out_channels)
         self.norm2 = nn.GroupNorm(32, out_channels, eps=1e-06)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.nonlinearity = nn.SiLU()
-        self.conv_shortcut: nn.Module | None = None
-        if in_channels != out_channels:
-            self.conv_shortcut = nn.Conv2d(in_channels, out_channels, 1)
+        self.act2 = nn.SiLU()
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
+        self.conv_shortcut = (
+            nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels else None
+        )
 
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-        h = self.norm1(x)
-        h = self.nonlinearity(h)
-        h = self.conv1(h)
-        h = h + self.time_emb_proj(self.nonlinearity(time))[:, :, None, None]
-        h = self.norm2(h)
-        h = self.nonlinearity(h)
-        h = self.conv2(h)
-        shortcut = x if self.conv_shortcut is None else self.conv_shortcut(x)
-        return shortcut + h
+        shortcut = x
+        x = self.norm1(x)
+        x = self.act1(x)
+        x = self.conv1(x)
+        time = self.time_act(time)
+        time = self.time_emb_proj(time)
+        x = x + time[:, :, None, None]
+        x = self.norm2(x)
+        x = self.act2(x)
+        x = self.conv2(x)
+        if self.conv_shortcut is not None:
+            shortcut = self.conv_shortcut(shortcut)
+        x = x + shortcut
+        return x
 
 
 class SelfAttention(nn.Module):
@@ -281,36 +288,36 @@ def ddpm_church_256() -> UNet:
         down_blocks=[
             DownStage(
                 resnets=[
-                    ResBlock(128, 128, 512),
-                    ResBlock(128, 128, 512),
+                    ResBlock(128, 128),
+                    ResBlock(128, 128),
                 ],
                 downsample=Downsample(128, padding=0),
             ),
             DownStage(
                 resnets=[
-                    ResBlock(128, 128, 512),
-                    ResBlock(128, 128, 512),
+                    ResBlock(128, 128),
+                    ResBlock(128, 128),
                 ],
                 downsample=Downsample(128, padding=0),
             ),
             DownStage(
                 resnets=[
-                    ResBlock(128, 256, 512),
-                    ResBlock(256, 256, 512),
+                    ResBlock(128, 256),
+                    ResBlock(256, 256),
                 ],
                 downsample=Downsample(256, padding=0),
             ),
             DownStage(
                 resnets=[
-                    ResBlock(256, 256, 512),
-                    ResBlock(256, 256, 512),
+                    ResBlock(256, 256),
+                    ResBlock(256, 256),
                 ],
                 downsample=Downsample(256, padding=0),
             ),
             DownStage(
                 resnets=[
-                    ResBlock(256, 512, 512),
-                    ResBlock(512, 512, 512),
+                    ResBlock(256, 512),
+                    ResBlock(512, 512),
                 ],
                 attentions=[
                     SelfAttention(512, heads=1, groups=32, eps=1e-06),
@@ -320,15 +327,15 @@ def ddpm_church_256() -> UNet:
             ),
             DownStage(
                 resnets=[
-                    ResBlock(512, 512, 512),
-                    ResBlock(512, 512, 512),
+                    ResBlock(512, 512),
+                    ResBlock(512, 512),
                 ]
             ),
         ],
         mid_block=MidStage(
             resnets=[
-                ResBlock(512, 512, 512),
-                ResBlock(512, 512, 512),
+                ResBlock(512, 512),
+                ResBlock(512, 512),
             ],
             attentions=[
                 SelfAttention(512, heads=1, groups=32, eps=1e-06),
@@ -337,17 +344,17 @@ def ddpm_church_256() -> UNet:
         up_blocks=[
             UpStage(
                 resnets=[
-                    ResBlock(1024, 512, 512),
-                    ResBlock(1024, 512, 512),
-                    ResBlock(1024, 512, 512),
+                    ResBlock(1024, 512),
+                    ResBlock(1024, 512),
+                    ResBlock(1024, 512),
                 ],
                 upsample=Upsample(512),
             ),
             UpStage(
                 resnets=[
-                    ResBlock(1024, 512, 512),
-                    ResBlock(1024, 512, 512),
-                    ResBlock(768, 512, 512),
+                    ResBlock(1024, 512),
+                    ResBlock(1024, 512),
+                    ResBlock(768, 512),
                 ],
                 attentions=[
                     SelfAttention(512, heads=1, groups=32, eps=1e-06),
@@ -358,33 +365,33 @@ def ddpm_church_256() -> UNet:
             ),
             UpStage(
                 resnets=[
-                    ResBlock(768, 256, 512),
-                    ResBlock(512, 256, 512),
-                    ResBlock(512, 256, 512),
+                    ResBlock(768, 256),
+                    ResBlock(512, 256),
+                    ResBlock(512, 256),
                 ],
                 upsample=Upsample(256),
             ),
             UpStage(
                 resnets=[
-                    ResBlock(512, 256, 512),
-                    ResBlock(512, 256, 512),
-                    ResBlock(384, 256, 512),
+                    ResBlock(512, 256),
+                    ResBlock(512, 256),
+                    ResBlock(384, 256),
                 ],
                 upsample=Upsample(256),
             ),
             UpStage(
                 resnets=[
-                    ResBlock(384, 128, 512),
-                    ResBlock(256, 128, 512),
-                    ResBlock(256, 128, 512),
+                    ResBlock(384, 128),
+                    ResBlock(256, 128),
+                    ResBlock(256, 128),
                 ],
                 upsample=Upsample(128),
             ),
             UpStage(
                 resnets=[
-                    ResBlock(256, 128, 512),
-                    ResBlock(256, 128, 512),
-                    ResBlock(256, 128, 512),
+                    ResBlock(256, 128),
+                    ResBlock(256, 128),
+                    ResBlock(256, 128),
                 ]
             ),
         ],

@@ -70,7 +70,25 @@ ORDER_PREFIXES: dict[BlockOrder, str] = {
 WidthName = Literal["in_channels", "first_channels", "mid_channels", "out_channels"]
 
 # ``scale``: the branch times a tied stage's step size (h + dt * f(h), forward Euler), before the add.
-BlockStepOp = Literal["fork", "preact", "shortcut", "branch", "drop_path", "scale", "add", "after_add", "activation"]
+# A block with a second input (a diffusion ResBlock's time embedding) splits its branch where the
+# input enters: ``time_add`` adds the input's projection (the ``time`` layers), ``time_scale_shift``
+# takes ``x * (1 + scale) + shift`` of it, and ``tail`` runs the rest of the branch.
+BlockStepOp = Literal[
+    "fork",
+    "preact",
+    "shortcut",
+    "branch",
+    "time_add",
+    "time_scale_shift",
+    "tail",
+    "drop_path",
+    "scale",
+    "add",
+    "after_add",
+    "activation",
+]
+# The step ops that read a block's second input.
+TIME_STEP_OPS: tuple[BlockStepOp, ...] = ("time_add", "time_scale_shift")
 ShortcutInput = Literal["fork", "preact"]
 
 

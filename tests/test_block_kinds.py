@@ -432,3 +432,31 @@ def test_a_new_kind_with_its_own_layer_takes_four_files(tmp_path: Path) -> None:
     assert found["params"] == found["state_params"]
     assert found["details"] == ["[3x3 8, scale 8]", "[3x3 16, scale 16]"]
     assert found["diagram"]
+
+
+def test_the_diffusion_kind_is_registered_and_refused_in_a_classifier(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The diffusion ResBlock is a kind like the others (the registry lists it, its options are
+    validated by its own model), but it reads a time embedding, which only a U-Net has: a
+    classifier that names it, for the network or for one stage, gets one located line and exit 1."""
+    from resnet_gen.cli import main
+
+    assert registry.names()[-1] == "diffusion" and registry.kind_of("diffusion").class_name == "ResBlock"
+    with pytest.raises(rg.SpecError) as caught:
+        _load(tmp_path, "block: {type: diffusion}\nstages: [{blocks: 1, width: 8}]\n")
+    assert caught.value.problems[0].endswith(
+        "net.yaml:1:9: block.type: a diffusion ResBlock reads a time embedding, which only a U-Net has; write a"
+        " `layout: unet` spec (see specs/unet_tiny.yaml), or use basic or bottleneck here"
+    )
+    assert len(caught.value.problems) == 1
+    text = "stages: [{blocks: 1, width: 8}, {blocks: 1, width: 16, block: {type: diffusion, time_injection: add}}]\n"
+    path = tmp_path / "staged.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["validate", "--no-cache", str(path)])
+    code, err = exited.value.code, capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "stages[1].block.type: a diffusion ResBlock reads a time embedding" in err
+    with pytest.raises(rg.SpecError, match="time_injection"):
+        _load(tmp_path, "block: {type: basic, time_injection: add}\nstages: [{blocks: 1, width: 8}]\n", "foreign")

@@ -118,33 +118,35 @@ def test_the_live_network_is_built_from_the_runtime_classes() -> None:
 
 def test_the_live_unet_is_built_from_the_runtime_classes() -> None:
     """The diffusion U-Net's modules are runtime helpers too: every module of the live network
-    that is not torch's is the runtime's class, but the ResBlock, a block kind, which runs its
-    plan's steps live and is written out of them in the file (tests/test_unet_emit.py holds the
-    two equal); the emitted file defines those classes and no other."""
+    that is not torch's is the runtime's class, but its ResBlocks, the diffusion block kind's, which
+    are the live back end's ResidualBlock as every kind's blocks are, and the emitted file's
+    ResBlock, written by the block template (tests/test_unet_emit.py holds the two equal); the
+    emitted file defines those classes and no other."""
+    from resnet_gen.live.build import ResidualBlock
     from resnet_gen.unet import build_unet, load_unet
     from resnet_gen.unet.emit import emit_unet
-    from resnet_gen.unet.live import ResBlock
 
     spec = load_unet("unet_tiny")
     with torch.device("meta"):
         model = build_unet(spec)
     classes = runtime_classes()
     own = {type(module) for module in model.modules() if not type(module).__module__.startswith("torch.")}
-    assert {cls.__name__ for cls in own} == {
+    blocks = {cls for cls in own if issubclass(cls, ResidualBlock)}
+    helpers = {cls.__name__ for cls in own - blocks}
+    assert helpers == {
         "UNet",
         "SinusoidalTimesteps",
         "TimestepMLP",
         "DownStage",
         "MidStage",
         "UpStage",
-        "ResBlock",
         "SelfAttention",
         "Downsample",
         "Upsample",
     }
-    assert "ResBlock" not in classes
-    assert all(cls is classes[cls.__name__] for cls in own - {ResBlock})
-    assert set(emitted_classes(emit_unet(spec))) == {cls.__name__ for cls in own}
+    assert blocks and {cls.__name__ for cls in blocks} == {"ResidualBlock"} and "ResBlock" not in classes
+    assert all(cls is classes[cls.__name__] for cls in own - blocks)
+    assert set(emitted_classes(emit_unet(spec))) == helpers | {"ResBlock"}
 
 
 def test_squeeze_excite_is_the_papers_gate_in_both_back_ends() -> None:

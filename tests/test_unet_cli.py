@@ -58,9 +58,12 @@ def test_plan_report_and_skips_hang_together(name: str) -> None:
             made.append((stage.resample.path, stage.resample.out_size))
     assert sorted(source for source, _, _ in plan.skips) == sorted(path for path, _ in made)
     where = dict(made)
+    current = plan.mid.channels  # each up ResBlock reads the running tensor and its skip, concatenated
     for stage in plan.up:
-        for block in stage.resnets:
-            assert block.skip_from is not None and where[block.skip_from] == stage.size
+        assert len(stage.skips) == len(stage.resnets)
+        for (source, channels), block in zip(stage.skips, stage.resnets, strict=True):
+            assert where[source] == stage.size and block.in_channels == current + channels
+            current = block.out_channels
     assert sizes  # the down path exists
     attention_rows = [row for row in report.rows if "attention" in row.detail]
     assert {row.name for row in attention_rows} == {stage.path for stage in plan.stages if stage.attentions}
@@ -126,28 +129,27 @@ def test_diagram_draws_the_u_with_skips_between_matching_resolutions(
 def test_block_view_draws_the_resblock_as_its_steps(
     injection: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The block view is the ResBlock the plan lists: one node per step in order, the time
-    embedding into the step diffusers injects it at (before the second norm, or after it), the
-    shortcut into the final addition; the macro view's title spells the same chain."""
+    """The block view draws the ResBlocks as the classifiers' block view draws every kind: one
+    drawing per structure (identity, projection shortcut), the layers on the spine in diffusers'
+    order, the time embedding through its projection into the injection (before the second norm,
+    or after it), the projection into the final addition; the macro view's title spells the chain."""
     items = ["--set", f"unet.time_injection={injection}"]
     code, _, err = _run(
         ["diagram", "unet_tiny", *items, "--view", "blocks", "--format", "dot", "-o", str(tmp_path)], capsys
     )
     assert code == 0, err
     dot = (tmp_path / "unet_tiny_custom-blocks.dot").read_text()
-    labels = re.findall(r"(step\d+) \[label=<<table[^>]*><tr><td[^>]*>([^<]+)</td>", dot)
-    names = [text for _, text in labels]
-    time_step = "+ time projection" if injection == "add" else "\u00d7(1 + scale) + shift"
-    norm = "GroupNorm 8"
-    expected = [norm, "SiLU", "3\u00d73 conv", *([time_step, norm] if injection == "add" else [norm, time_step])]
-    assert names == [*expected, "SiLU", "3\u00d73 conv", "+ shortcut"]
-    chain = re.findall(r"(x|step\d+) -> (step\d+|out)(?: |$)", dot, re.M)
-    assert [edge for edge in chain if "style" not in edge] and ("x", "step0") in chain
-    injected = dict(labels)[re.search(r"time -> (step\d+)", dot).group(1)]  # type: ignore[union-attr]
-    assert injected == time_step
-    assert re.search(rf"x -> step{len(names) - 1} \[[^\]]*identity, or 1\u00d71 conv", dot)
+    assert re.findall(r"cluster_kind\d+ \{\n\t\tclass=\"block-kind (\w+)\"", dot) == ["identity", "projection"]
+    spine = re.findall(r'"kind2/([\w/]+)" -> "kind2/([\w/]+)" \[weight=20\]', dot)
+    inject = "time_add" if injection == "add" else "time_scale_shift"
+    middle = [inject, "tail/norm2"] if injection == "add" else ["branch/norm2", inject]
+    expected = ["input", "branch/norm1", "branch/act1", "branch/conv1", *middle, "tail/act2", "tail/conv2", "add"]
+    assert [start for start, _ in spine] == expected and spine[-1] == ("add", "output")
+    assert re.search(rf'"kind2/time/time_emb_proj" -> "kind2/{inject}" \[[^\]]*style=dotted', dot)
+    assert '"kind2/time" -> "kind2/time/time_act"' in dot
+    assert '"kind2/input" -> "kind2/shortcut/conv_shortcut"' in dot and '"kind1/input" -> "kind1/add"' in dot
     code, _, _ = _run(["diagram", "unet_tiny", *items, "--format", "dot", "-o", str(tmp_path)], capsys)
-    assert code == 0 and "ResBlock: GroupNorm 8 \u2192 SiLU" in (tmp_path / "unet_tiny_custom.dot").read_text()
+    assert code == 0 and "ResBlock: GroupNorm 8, SiLU, 3x3 conv" in (tmp_path / "unet_tiny_custom.dot").read_text()
 
 
 def test_diff_of_two_unets_and_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

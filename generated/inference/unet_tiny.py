@@ -64,32 +64,39 @@ class TimestepMLP(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """GroupNorm, SiLU, 3x3 conv, + the time embedding's projection, GroupNorm, SiLU, 3x3 conv;
-    plus the shortcut (a 1x1 projection where the channels change). Diffusers'
-    ``ResnetBlock2D``, its names and its arithmetic."""
+    """Diffusion ResBlock: GroupNorm 8, SiLU, 3x3 conv, + the time embedding's projection,
+    GroupNorm 8, SiLU, 3x3 conv; plus the shortcut, the input or a projection where the channels
+    change. Diffusers' ``ResnetBlock2D``: its parameter names and its arithmetic."""
 
-    def __init__(self, in_channels: int, out_channels: int, time_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.norm1 = nn.GroupNorm(8, in_channels, eps=1e-05)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.time_emb_proj = nn.Linear(time_channels, out_channels)
-        self.norm2 = nn.GroupNorm(8, out_channels, eps=1e-05)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.nonlinearity = nn.SiLU()
-        self.conv_shortcut: nn.Module | None = None
-        if in_channels != out_channels:
-            self.conv_shortcut = nn.Conv2d(in_channels, out_channels, 1)
+        self.norm1 = nn.GroupNorm(8, in_channels)
+        self.act1 = nn.SiLU()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.time_act = nn.SiLU()
+        self.time_emb_proj = nn.Linear(128, out_channels)
+        self.norm2 = nn.GroupNorm(8, out_channels)
+        self.act2 = nn.SiLU()
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
+        self.conv_shortcut = (
+            nn.Conv2d(in_channels, out_channels, kernel_size=1) if in_channels != out_channels else None
+        )
 
     def forward(self, x: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-        h = self.norm1(x)
-        h = self.nonlinearity(h)
-        h = self.conv1(h)
-        h = h + self.time_emb_proj(self.nonlinearity(time))[:, :, None, None]
-        h = self.norm2(h)
-        h = self.nonlinearity(h)
-        h = self.conv2(h)
-        shortcut = x if self.conv_shortcut is None else self.conv_shortcut(x)
-        return shortcut + h
+        shortcut = x
+        x = self.norm1(x)
+        x = self.act1(x)
+        x = self.conv1(x)
+        time = self.time_act(time)
+        time = self.time_emb_proj(time)
+        x = x + time[:, :, None, None]
+        x = self.norm2(x)
+        x = self.act2(x)
+        x = self.conv2(x)
+        if self.conv_shortcut is not None:
+            shortcut = self.conv_shortcut(shortcut)
+        x = x + shortcut
+        return x
 
 
 class SelfAttention(nn.Module):
@@ -284,13 +291,13 @@ def unet_tiny(checkpoint: Mapping[str, torch.Tensor] | None = None) -> UNet:
         down_blocks=[
             DownStage(
                 resnets=[
-                    ResBlock(32, 32, 128),
+                    ResBlock(32, 32),
                 ],
                 downsample=Downsample(32, padding=1),
             ),
             DownStage(
                 resnets=[
-                    ResBlock(32, 64, 128),
+                    ResBlock(32, 64),
                 ],
                 attentions=[
                     SelfAttention(64, heads=1, groups=8, eps=1e-05),
@@ -299,8 +306,8 @@ def unet_tiny(checkpoint: Mapping[str, torch.Tensor] | None = None) -> UNet:
         ],
         mid_block=MidStage(
             resnets=[
-                ResBlock(64, 64, 128),
-                ResBlock(64, 64, 128),
+                ResBlock(64, 64),
+                ResBlock(64, 64),
             ],
             attentions=[
                 SelfAttention(64, heads=1, groups=8, eps=1e-05),
@@ -309,8 +316,8 @@ def unet_tiny(checkpoint: Mapping[str, torch.Tensor] | None = None) -> UNet:
         up_blocks=[
             UpStage(
                 resnets=[
-                    ResBlock(128, 64, 128),
-                    ResBlock(96, 64, 128),
+                    ResBlock(128, 64),
+                    ResBlock(96, 64),
                 ],
                 attentions=[
                     SelfAttention(64, heads=1, groups=8, eps=1e-05),
@@ -320,8 +327,8 @@ def unet_tiny(checkpoint: Mapping[str, torch.Tensor] | None = None) -> UNet:
             ),
             UpStage(
                 resnets=[
-                    ResBlock(96, 32, 128),
-                    ResBlock(64, 32, 128),
+                    ResBlock(96, 32),
+                    ResBlock(64, 32),
                 ]
             ),
         ],

@@ -15,6 +15,10 @@ ReduceFirst = Annotated[int, Field(ge=1, le=64)]
 REDUCE_FIRST_HELP = (
     "`basic` and `bottleneck` only: the first conv has `1 / reduce_first` of the middle width (2 in SENet-154)."
 )
+DROPOUT_HELP = (
+    "`basic` and `diffusion` only: dropout rate between the block's two convs (wide ResNets; a U-Net sets its"
+    " ResBlocks' as `unet.dropout`)."
+)
 _NO_GROUPS = (
     "a basic block supports only groups: 1 and width_per_group: 64; use type: bottleneck for ResNeXt or wide variants"
 )
@@ -23,9 +27,7 @@ _NO_GROUPS = (
 class BasicBlockSpec(BlockSpec):
     type: Literal["basic"] = "basic"
     reduce_first: ReduceFirst = Field(default=1, description=REDUCE_FIRST_HELP)
-    dropout: Rate = Field(
-        default=0.0, description="`basic` only: dropout rate between the block's two convs (wide ResNets)."
-    )
+    dropout: Rate = Field(default=0.0, description=DROPOUT_HELP)
 
 
 @register

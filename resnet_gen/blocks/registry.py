@@ -38,10 +38,12 @@ by hand, and checked against this registry instead: each kind's options model na
 name is refused with the registered names and the nearest), and the JSON schema lists
 :func:`names` as the enum. Nothing outside this package compares a type with a kind's name.
 
-A kind that needs a second input (a diffusion ResBlock's time embedding) adds a step op to
-:data:`resnet_gen.choices.BlockStepOp` and its steps in :meth:`BlockKind.steps`; the three interpreters of the steps (``live/build.py``,
-``templates/block.py.j2`` with ``emit/blocks._check_step``, ``diagram/blocks.py``) then each
-handle the new op, and mypy names every one that does not (their dispatch ends in
+A kind that needs a second input (the diffusion ResBlock's time embedding, ``diffusion.py``)
+splits its branch where the input enters: the plan's ``time`` layers project it, a ``time_add`` or
+``time_scale_shift`` step injects it and ``tail`` runs the rest of the branch. The interpreters of
+the steps (``live/build.py``, ``templates/block.py.j2`` with ``emit/blocks._check_step``,
+``diagram/blocks.py``, the U-Net's report) each handle every op of
+:data:`resnet_gen.choices.BlockStepOp`, and mypy names any that does not (their dispatch ends in
 ``assert_never``). A kind whose whole block is one layer of its own needs none: the Neural-ODE
 block (``ode.py``) carries its integration time inside its layer, and its steps are ``branch``.
 
@@ -69,6 +71,7 @@ KIND_MODULES = (
     "resnet_gen.blocks.bottleneck",
     "resnet_gen.blocks.resnest",
     "resnet_gen.blocks.ode",
+    "resnet_gen.blocks.diffusion",
 )
 
 # The kind of a block whose spec leaves ``type`` out.
@@ -185,6 +188,10 @@ class BlockKind:
         """Why ``anti_alias`` cannot apply to this stage's blocks, or None."""
         return None
 
+    def classifier_problem(self) -> str | None:
+        """Why a classifier's stages cannot use this kind (one that reads a second input), or None."""
+        return None
+
     def lower(self, block: BlockSpec, inputs: BranchInputs) -> Branch:
         raise NotImplementedError
 
@@ -271,15 +278,22 @@ def _load() -> None:
             importlib.import_module(module)
 
 
-def kinds() -> Iterator[BlockKind]:
-    """Every registered kind, shipped ones first, in registration order."""
+def _ordered() -> list[BlockKind]:
+    """Shipped kinds in :data:`KIND_MODULES` order (whichever module imported one first), then
+    the others in registration order: the schema and the field reference list them so."""
     _load()
-    return iter(list(_KINDS.values()))
+    position = {module: index for index, module in enumerate(KIND_MODULES)}
+    found = list(_KINDS.values())
+    return sorted(found, key=lambda kind: (position.get(type(kind).__module__, len(position)), found.index(kind)))
+
+
+def kinds() -> Iterator[BlockKind]:
+    """Every registered kind, shipped ones first, in :data:`KIND_MODULES` order."""
+    return iter(_ordered())
 
 
 def names() -> tuple[str, ...]:
-    _load()
-    return tuple(_KINDS)
+    return tuple(kind.name for kind in _ordered())
 
 
 def kind_of(name: str) -> BlockKind:

@@ -1,7 +1,7 @@
 """Block view: every distinct kind of block in the network, drawn out layer by layer.
 
 Built only from ``BlockPlan.steps`` and the layer groups they run (``preact``, ``branch``,
-``shortcut``, ``after_add``), so the order on the page is the order the back ends run, and a layer
+``time`` and ``tail`` for a block with a second input, ``shortcut``, ``after_add``), so the order on the page is the order the back ends run, and a layer
 kind added to the plan later still draws (with the generic label from :mod:`.text`).
 """
 
@@ -12,6 +12,7 @@ from typing import assert_never
 
 import graphviz
 
+from ..blocks.registry import kind_of
 from ..choices import ORDER_NAMES
 from ..plan import BlockPlan, Plan
 from ..plan import layers as L
@@ -29,10 +30,10 @@ class BlockKind:
     members: tuple[BlockPlan, ...]
 
 
-def block_kinds(plan: Plan) -> list[BlockKind]:
+def block_kinds(blocks: Plan | tuple[BlockPlan, ...]) -> list[BlockKind]:
     """Distinct block structures in network order, ignoring widths, strides and sizes."""
     groups: dict[tuple[object, ...], list[BlockPlan]] = {}
-    for block in plan.blocks:
+    for block in blocks.blocks if isinstance(blocks, Plan) else blocks:
         groups.setdefault(_kind_key(block), []).append(block)
     kinds = []
     for members in groups.values():
@@ -56,6 +57,8 @@ def _kind_key(block: BlockPlan) -> tuple[object, ...]:
         layers(block.branch),
         layers(block.shortcut),
         layers(block.after_add),
+        layers(block.time),
+        layers(block.tail),
         block.step_size,  # a tied stage's scaled branch draws its own kind
     )
 
@@ -74,7 +77,7 @@ def blocks_view(plan: Plan, direction: str = "TB") -> graphviz.Digraph:
     for number, kind in reversed(numbered) if direction == "LR" else numbered:
         with graph.subgraph(name=f"cluster_kind{number}") as cluster:
             cluster.attr(
-                label=_kind_label(number, kind),
+                label=kind_label(number, kind),
                 style="rounded,filled",
                 fillcolor=style.STAGE_FILL,
                 color=style.STAGE_BORDER,
@@ -82,7 +85,7 @@ def blocks_view(plan: Plan, direction: str = "TB") -> graphviz.Digraph:
                 margin="12",
                 **{"class": f"block-kind {kind.drawn.shortcut_type}"},
             )
-            _draw_block(cluster, edges, f"kind{number}", kind)
+            draw_block(cluster, edges, f"kind{number}", kind)
     for start, end, attrs in edges:
         graph.edge(start, end, **attrs)
     return graph
@@ -94,9 +97,9 @@ def _shortcuts(kinds: list[BlockKind]) -> list[str]:
     return sorted(present, key=lambda k: (order.index(k) if k in order else len(order), k))
 
 
-def _kind_label(number: int, kind: BlockKind) -> str:
+def kind_label(number: int, kind: BlockKind) -> str:
     block = kind.drawn
-    words = f"{ORDER_NAMES[block.order]} {block.type}"
+    words = kind_of(block.type).title if block.time else f"{ORDER_NAMES[block.order]} {block.type}"
     if block.attention:
         words += f" + {block.attention.upper()}"
     shortcut = {"none": "no shortcut"}.get(block.shortcut_type, f"{block.shortcut_type.replace('_', '-')} shortcut")
@@ -123,8 +126,9 @@ def _members(blocks: tuple[BlockPlan, ...], limit: int = 4) -> str:
     return ", ".join(names)
 
 
-def _draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: BlockKind) -> None:
-    """The block's steps, drawn in the order the back ends run them."""
+def draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: BlockKind) -> None:
+    """The block's steps, drawn in the order the back ends run them; a second input (a time
+    embedding) enters beside the spine, through its own layers, at its injection step."""
     block = kind.drawn
     spine = f"{prefix}/spine"
     source = f"{prefix}/input"
@@ -145,6 +149,18 @@ def _draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: B
             case "branch":
                 for layer in block.branch:
                     tail = _layer(graph, edges, f"{prefix}/branch/{layer.path}", layer, tail, spine)
+            case "time_add" | "time_scale_shift":
+                node = f"{prefix}/{step.op}"
+                if step.op == "time_add":
+                    graph.node(node, "+", **_add_attrs(spine))
+                else:
+                    _node(graph, node, "act", "\u00d7 (1 + scale) + shift", "", spine)
+                edges.append((tail, node, {"weight": "20"}))
+                _draw_time(graph, edges, prefix, block, node)
+                tail = node
+            case "tail":
+                for layer in block.tail:
+                    tail = _layer(graph, edges, f"{prefix}/tail/{layer.path}", layer, tail, spine)
             case "drop_path":
                 rates = sorted({member.drop_path for member in kind.members if member.drop_path})
                 if rates:
@@ -161,20 +177,7 @@ def _draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: B
                 tail = node
             case "add":
                 add = f"{prefix}/add"
-                graph.node(
-                    add,
-                    "+",
-                    shape="circle",
-                    width="0.28",
-                    height="0.28",
-                    fixedsize="true",
-                    fontsize="14",
-                    style="filled",
-                    fillcolor="white",
-                    color=style.EDGE,
-                    group=spine,
-                    **{"class": "add"},
-                )
+                graph.node(add, "+", **_add_attrs(spine))
                 edges.append((tail, add, {"weight": "20"}))
                 _draw_shortcut(graph, edges, prefix, block, split, add)
                 tail = add
@@ -192,6 +195,38 @@ def _draw_block(graph: graphviz.Digraph, edges: list[Edge], prefix: str, kind: B
     sink = f"{prefix}/output"
     graph.node(sink, html([bold("output"), small(shape(block.out_channels, block.out_size))]), **_terminal(spine))
     edges.append((tail, sink, {"weight": "20"}))
+
+
+def _add_attrs(spine: str) -> dict[str, str]:
+    return {
+        "shape": "circle",
+        "width": "0.28",
+        "height": "0.28",
+        "fixedsize": "true",
+        "fontsize": "14",
+        "style": "filled",
+        "fillcolor": "white",
+        "color": style.EDGE,
+        "group": spine,
+        "class": "add",
+    }
+
+
+def _draw_time(graph: graphviz.Digraph, edges: list[Edge], prefix: str, block: BlockPlan, injection: str) -> None:
+    """The second input and its projection, off the spine, into the injection."""
+    source = f"{prefix}/time"
+    graph.node(source, html([bold("time embedding"), small(f"{block.time_channels}")]), **_terminal(""))
+    attrs = {"color": style.TIME_COLOUR, "style": "dotted", "weight": "1", "class": "time"}
+    tail = source
+    for layer in block.time:
+        if is_noop(layer):
+            continue
+        text = describe(layer)
+        node = f"{prefix}/time/{layer.path}"
+        _node(graph, node, text.category, text.title, text.detail, None, style.TIME_COLOUR)
+        edges.append((tail, node, attrs))
+        tail = node
+    edges.append((tail, injection, attrs))
 
 
 def _draw_shortcut(
@@ -245,4 +280,7 @@ def _node(
 
 
 def _terminal(spine: str) -> dict[str, str]:
-    return {"shape": "box", "style": "rounded", "color": style.NEUTRAL_BORDER, "group": spine, "class": "terminal"}
+    attrs = {"shape": "box", "style": "rounded", "color": style.NEUTRAL_BORDER, "group": spine, "class": "terminal"}
+    if not spine:
+        del attrs["group"]
+    return attrs

@@ -42,6 +42,8 @@ STEM_FILL = "#eef1f4"
 HEAD_FILL = "#eef5ec"
 HEAD_BORDER = "#5a9a52"
 NEUTRAL_BORDER = "#8a96a3"
+# A block's second input: a diffusion ResBlock's time embedding.
+TIME_COLOUR, TIME_FILL = "#2a9d8f", "#e0f2ef"
 FEATURE = "#3f6fa8"
 
 # What ``resnet-gen diff --diagram`` marks as changed: a red no other part of the drawings uses,

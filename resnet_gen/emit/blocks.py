@@ -10,7 +10,7 @@ written by :class:`~resnet_gen.emit.code.SharedCode` and checked against every b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import assert_never, cast
 
 from ..blocks.registry import kind_of
@@ -18,7 +18,17 @@ from ..choices import BlockOrder, BlockStep
 from ..plan import BlockPlan, Plan
 from ..plan.layers import Conv, KindLayer, Layer, Norm
 from ..plan.types import Fold
-from .code import BRANCH_CONDITIONS, SHORTCUT_CONDITIONS, Arg, Items, Member, SharedCode, Value
+from .code import (
+    BRANCH_CONDITIONS,
+    CHANNELS_CHANGE,
+    SHORTCUT_CONDITIONS,
+    Arg,
+    Condition,
+    Items,
+    Member,
+    SharedCode,
+    Value,
+)
 from .templates import activation_code, use
 from .values import EmitError, check_identifier, paragraphs, py_literal
 
@@ -102,6 +112,8 @@ class BlockClass:
     branch: tuple[Member, ...]
     shortcut: Member | None
     after_add: tuple[Member, ...]
+    time: tuple[Member, ...]  # a second input's projection (a diffusion ResBlock's time embedding)
+    tail: tuple[Member, ...]  # the branch after that input's injection
     residual: bool
     drop_path: bool
     act_out: str | None
@@ -138,10 +150,27 @@ def block_classes(plan: Plan, drop_path_code: Sequence[str] | None) -> list[Bloc
     return out
 
 
+def resblock_class(blocks: Sequence[BlockPlan], name: str) -> BlockClass:
+    """One class for ``blocks`` outside a classifier's stages (a U-Net's ResBlocks): no stage
+    builder; its constructor takes the arguments the blocks differ in."""
+    # A ResBlock keeps its size: only a change of channels can tell its members apart.
+    return _shared_class(list(blocks), name, zero_init_residual=False, conditions=(Condition((CHANNELS_CHANGE,)),))
+
+
 def _block_class(
     plan: Plan, name: str, stage_indices: list[int], builder: str, drop_path_code: Sequence[str] | None
 ) -> BlockClass:
     blocks = [block for index in stage_indices for block in plan.stages[index].blocks]
+    shared = _shared_class(blocks, name, plan.zero_init_residual)
+    stage_params = _stage_params(plan, stage_indices, blocks, list(shared.args), drop_path_code)
+    return replace(shared, builder=builder, stage_params=tuple(stage_params), stages=tuple(stage_indices))
+
+
+def _shared_class(
+    blocks: list[BlockPlan], name: str, zero_init_residual: bool, conditions: tuple[Condition, ...] | None = None
+) -> BlockClass:
+    """The class for ``blocks``: its arguments, members and forward; ``conditions`` (by default,
+    the shortcut's and the branch's usual ones) are those that may choose between members."""
     first = blocks[0]
     shared = SharedCode(
         [block_symbols(block) for block in blocks], SYMBOLS, [dict(block.width_names) for block in blocks]
@@ -155,6 +184,8 @@ def _block_class(
         for role, layers in (
             ("preact", block.preact),
             ("branch", block.branch),
+            ("time", block.time),
+            ("tail", block.tail),
             ("shortcut", block.shortcut),
             ("after_add", block.after_add),
         ):
@@ -176,12 +207,12 @@ def _block_class(
     for attr in _merged_order(sequences, first.path):
         if roles[attr] == "shortcut":
             shared.start_flow("in_channels")
-        conditions = SHORTCUT_CONDITIONS if roles[attr] == "shortcut" else BRANCH_CONDITIONS
+        usual = SHORTCUT_CONDITIONS if roles[attr] == "shortcut" else BRANCH_CONDITIONS
         items: list[Items | None] = [tuple(own[attr]) if attr in own else None for own in per_block]
-        members.append(shared.member(attr, items, conditions))
+        members.append(shared.member(attr, items, conditions or usual))
     by_role = {
         role: tuple(m for m in members if roles[m.attr] == role)
-        for role in ("preact", "branch", "shortcut", "after_add")
+        for role in ("preact", "branch", "time", "tail", "shortcut", "after_add")
     }
     if len(by_role["shortcut"]) > 1:
         raise EmitError(f"{first.path}: a shortcut of several top-level modules cannot be written yet")
@@ -190,7 +221,7 @@ def _block_class(
     if drop_path:
         use("DropPath")
     act_out = activation_code(first.post_activation) if first.post_activation else None
-    zero_init = first.zero_init if plan.zero_init_residual else None
+    zero_init = first.zero_init if zero_init_residual else None
     if zero_init is not None:
         member = next((m for m in members if m.attr == zero_init), None)
         if member is None or member.optional:
@@ -199,7 +230,6 @@ def _block_class(
     args = shared.args(ARG_ORDER)
     if drop_path:
         args.append(Arg("drop_path", [block.drop_path for block in blocks], "value"))
-    stage_params = _stage_params(plan, stage_indices, blocks, args, drop_path_code)
     return BlockClass(
         name=name,
         doc=paragraphs(_doc(first, blocks)),
@@ -211,13 +241,15 @@ def _block_class(
         branch=by_role["branch"],
         shortcut=by_role["shortcut"][0] if by_role["shortcut"] else None,
         after_add=by_role["after_add"],
+        time=by_role["time"],
+        tail=by_role["tail"],
         residual=first.shortcut_type != "none",
         drop_path=drop_path,
         act_out=act_out,
         zero_init=zero_init,
-        builder=builder,
-        stage_params=tuple(stage_params),
-        stages=tuple(stage_indices),
+        builder="",
+        stage_params=(),
+        stages=(),
         folds=_folds(blocks),
     )
 
@@ -238,6 +270,8 @@ def _check_step(step: BlockStep) -> None:
     """Every op the block template writes (templates/block.py.j2); a new op must be added there."""
     match step.op:
         case "fork" | "preact" | "shortcut" | "branch" | "drop_path" | "scale" | "add" | "after_add" | "activation":
+            return
+        case "time_add" | "time_scale_shift" | "tail":
             return
         case _:
             assert_never(step.op)

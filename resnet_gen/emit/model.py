@@ -145,6 +145,9 @@ HANDLED_FIELDS: dict[type, frozenset[str]] = {
             "width_names",
             "folds",
             "step_size",
+            "time",
+            "tail",
+            "time_channels",  # its projection's width, written as the layer's literal
         ]
     ),
     HeadPlan: frozenset(["pool", "dropout", "fc", "in_channels", "num_classes"]),

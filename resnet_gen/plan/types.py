@@ -88,10 +88,15 @@ class BlockPlan:
     folds: tuple[Fold, ...] = ()
     # A tied stage's step size dt (the ``scale`` step multiplies the branch by it); None: no scaling.
     step_size: float | None = None
+    # A block with a second input (a diffusion ResBlock's time embedding): the layers that project
+    # it (run on it at its injection step), the branch's layers after the injection, and its width.
+    time: tuple[Layer, ...] = ()
+    tail: tuple[Layer, ...] = ()
+    time_channels: int = 0
 
     @property
     def layers(self) -> tuple[Layer, ...]:
-        return self.preact + self.branch + self.shortcut + self.after_add
+        return self.preact + self.branch + self.time + self.tail + self.shortcut + self.after_add
 
     # Counted once per block: a stage's repeated blocks are copies that carry the totals along.
     @cached_property

@@ -1,8 +1,8 @@
 """The layers of a diffusion U-Net (Ho et al. 2020, as diffusers' ``UNet2DModel`` names them):
 the timestep embedding, self-attention over the positions of a feature map, and the 2x down- and
 up-samplers between stages. The ResBlock, which reads the embedding as a second input, is a block
-kind: the live back end runs its plan's steps (:class:`resnet_gen.unet.live.ResBlock`), and the
-emitter writes a class out of them."""
+kind (:mod:`resnet_gen.blocks.diffusion`): the live back end builds it as every kind's block
+(:class:`resnet_gen.live.build.ResidualBlock`), and the emitter writes its class out of the same plan."""
 
 from __future__ import annotations
 

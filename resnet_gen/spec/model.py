@@ -456,7 +456,7 @@ class BlockSpec(_Strict):
     # each kind's subclass narrows it to Literal[its name], and the schema lists the names as an enum.
     type: str = Field(
         default="basic",
-        description="`basic` (two 3x3 convs), `bottleneck` (1x1, 3x3, 1x1 convs) or `resnest` (a bottleneck whose 3x3 is ResNeSt's split attention, Zhang et al. 2020) or `ode` (a Neural-ODE block, Chen et al. 2018).",
+        description="`basic` (two 3x3 convs), `bottleneck` (1x1, 3x3, 1x1 convs) or `resnest` (a bottleneck whose 3x3 is ResNeSt's split attention, Zhang et al. 2020) or `ode` (a Neural-ODE block, Chen et al. 2018); `diffusion` (a diffusion U-Net's ResBlock) is for `layout: unet` specs.",
     )
     expansion: Annotated[int, Field(ge=1, le=64)] | None = Field(
         default=None,

@@ -86,6 +86,12 @@ def stage_problems(spec: Spec) -> list[Problem]:
         here: tuple[str | int, ...] = ("stages", index)
         block = spec.block_for(index)
         kind = kind_of(block.type)
+        refused = kind.classifier_problem()
+        if refused is not None:
+            where = (*here, "block", "type") if stage.block is not None else ("block", "type")
+            if not any(problem[0] == where for problem in problems):
+                problems.append((where, refused, block.type))
+            continue
         if block.order != spec.block.order:
             problems.append(
                 (

@@ -9,44 +9,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .plan import AttentionPlan, ResamplePlan, ResBlockKind, ResBlockPlan, StagePlan, UNetPlan
+from ..plan.types import BlockPlan
+from .plan import AttentionPlan, ResamplePlan, StagePlan, UNetPlan
 
-ACTIVATIONS = {"silu": "nn.SiLU", "relu": "nn.ReLU", "gelu": "nn.GELU", "mish": "nn.Mish"}
+# The ResBlock's constructor arguments, as the emitted class takes them (resnet_gen.unet.emit
+# checks its class against them); everything else a block is, the class is written for.
+RESBLOCK_ARGS = ("in_channels", "out_channels")
 
 
 @dataclass(frozen=True)
 class Call:
-    """``name(*args, **kwargs)``; arguments are numbers, strings, Calls, lists of Calls, or
-    :class:`Name` (a class passed as a value)."""
+    """``name(*args, **kwargs)``; arguments are numbers, strings, Calls or lists of Calls. A ResBlock's call carries its ``block`` plan, from
+    which the live back end builds it (the emitted file calls its written class instead)."""
 
     name: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    block: BlockPlan | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
-class Name:
-    """A class passed uncalled (``act_layer=nn.SiLU``)."""
-
-    name: str
-
-
-def _resblock(block: ResBlockPlan) -> Call:
-    """What varies from block to block; what all share (:class:`ResBlockKind`) is the class's own:
-    the emitted file writes the class for it, the live back end binds it to its ResBlock."""
-    return Call("ResBlock", (block.in_channels, block.out_channels, block.time_channels))
-
-
-def resblock_options(kind: ResBlockKind) -> dict[str, Any]:
-    """The live ResBlock's keyword arguments for ``kind`` (resnet_gen.unet.live binds them)."""
-    return {
-        "steps": kind.steps,
-        "groups": kind.groups,
-        "eps": kind.eps,
-        "dropout": kind.dropout,
-        "shortcut_kernel": kind.shortcut_kernel,
-        "act_layer": Name(ACTIVATIONS[kind.activation]),
-    }
+def _resblock(block: BlockPlan) -> Call:
+    """A ResBlock gets what varies from block to block; the rest is its class's own."""
+    values = {"in_channels": block.in_channels, "out_channels": block.out_channels}
+    return Call("ResBlock", tuple(values[name] for name in RESBLOCK_ARGS), block=block)
 
 
 def _attention(layer: AttentionPlan) -> Call:

@@ -9,16 +9,18 @@ from collections import defaultdict
 
 import graphviz
 
+from ..blocks.diffusion import step_words
 from ..diagram import style
+from ..diagram.blocks import block_kinds, draw_block, kind_label
 from ..diagram.canvas import bold, html, legend_entry, small
+from ..diagram.macro import Edge
 from ..diagram.text import ARROW, DOT, TIMES, cost, esc, shape
 from ..errors import SpecError
-from .construction import ACTIVATIONS
-from .plan import ResBlockKind, ResBlockStep, StagePlan, UNetPlan
+from .plan import StagePlan, UNetPlan
 from .spec import UNetSpec
 
 SKIP_COLOUR = "#d9822b"
-TIME_COLOUR, TIME_FILL = "#2a9d8f", "#e0f2ef"
+TIME_COLOUR, TIME_FILL = style.TIME_COLOUR, style.TIME_FILL
 ATTENTION_FILL, ATTENTION_BORDER = style.LAYER_COLOURS["attention"]
 
 
@@ -49,69 +51,42 @@ def _stage_label(stage: StagePlan) -> str:
     return html(rows)
 
 
-def _step_text(step: ResBlockStep, kind: ResBlockKind) -> str:
-    """One step of the ResBlock as the drawings name it."""
-    return {
-        "norm1": f"GroupNorm {kind.groups}",
-        "act": ACTIVATIONS[kind.activation].removeprefix("nn."),
-        "conv1": f"3{TIMES}3 conv",
-        "time_add": "+ time projection",
-        "norm2": f"GroupNorm {kind.groups}",
-        "time_scale_shift": f"{TIMES}(1 + scale) + shift",
-        "dropout": f"dropout {kind.dropout:g}",
-        "conv2": f"3{TIMES}3 conv",
-        "residual": "+ shortcut",
-    }[step]
-
-
-def resblock_line(kind: ResBlockKind) -> str:
-    """The ResBlock's forward on one line, read off its steps."""
-    return f"ResBlock: {f' {ARROW} '.join(_step_text(step, kind) for step in kind.steps)}"
+def resblock_line(plan: UNetPlan) -> str:
+    """The ResBlock's forward on one line, read off the plan of its first block."""
+    return f"ResBlock: {step_words(plan.resnets[0], shortcut=False)}; + the input, or a projection"
 
 
 def resblock_diagram(plan: UNetPlan, direction: str = "TB") -> graphviz.Digraph:
-    """The ResBlock every stage of ``plan`` repeats, step by step as the plan lists them: the time
-    embedding enters at its injection step, the shortcut (identity, or a projection where the
-    channels change) at the final addition."""
-    kind = plan.resblock
+    """The U-Net's ResBlocks as the classifiers' block view draws every block kind: each distinct
+    structure (with and without a projection shortcut) step by step as its plan lists them, the
+    time embedding entering through its projection at the injection step."""
     graph = graphviz.Digraph(
         name=f"{plan.name}_resblock",
         graph_attr=style.graph_attrs(direction),
         node_attr=style.node_attrs(),
         edge_attr=style.edge_attrs(),
     )
-    graph.attr(label=html([bold(esc(f"{plan.name}: the ResBlock"), 16), small(esc("forward(x, time)"), style.INK, 11)]))
-    io = {"fillcolor": style.STEM_FILL, "color": style.NEUTRAL_BORDER}
-    graph.node("x", html([bold("x")]), **io)
-    graph.node(
-        "time",
-        html([bold("time embedding"), esc(f"{kind.activation}, linear")]),
-        fillcolor=TIME_FILL,
-        color=TIME_COLOUR,
+    graph.attr(
+        label=html([bold(esc(f"{plan.name}: its ResBlocks"), 16), small(esc("forward(x, time)"), style.INK, 11)]),
+        ranksep="0.22",
     )
-    previous = "x"
-    for index, step in enumerate(kind.steps):
-        node = f"step{index}"
-        attrs = {"fillcolor": style.STAGE_FILL, "color": style.STAGE_BORDER}
-        if step in ("time_add", "time_scale_shift"):
-            attrs = {"fillcolor": TIME_FILL, "color": TIME_COLOUR}
-        graph.node(node, html([esc(_step_text(step, kind))]), **attrs)
-        graph.edge(previous, node)
-        if step in ("time_add", "time_scale_shift"):
-            graph.edge("time", node, style="dotted", color=TIME_COLOUR)
-        if step == "residual":
-            k = kind.shortcut_kernel
-            graph.edge(
-                "x",
-                node,
-                label=esc(f"identity, or {k}{TIMES}{k} conv where the channels change"),
-                style="dashed",
-                color=SKIP_COLOUR,
-                fontcolor=SKIP_COLOUR,
+    edges: list[Edge] = []
+    kinds = block_kinds(plan.resnets)
+    numbered = list(enumerate(kinds, start=1))
+    for number, kind in reversed(numbered) if direction == "LR" else numbered:
+        with graph.subgraph(name=f"cluster_kind{number}") as cluster:
+            cluster.attr(
+                label=kind_label(number, kind),
+                style="rounded,filled",
+                fillcolor=style.STAGE_FILL,
+                color=style.STAGE_BORDER,
+                labeljust="l",
+                margin="12",
+                **{"class": f"block-kind {kind.drawn.shortcut_type}"},
             )
-        previous = node
-    graph.node("out", html([bold("out")]), **io)
-    graph.edge(previous, "out")
+            draw_block(cluster, edges, f"kind{number}", kind)
+    for start, end, attrs in edges:
+        graph.edge(start, end, **attrs)
     return graph
 
 
@@ -141,7 +116,7 @@ def unet_diagram(plan: UNetPlan, direction: str = "TB") -> graphviz.Digraph:
         rows.append(small(esc(plan.description[:160] + ("\u2026" if len(plan.description) > 160 else "")), size=11))
     rows += [
         small(esc(totals), style.INK, 11),
-        small(esc(resblock_line(plan.resblock)), style.INK, 10),
+        small(esc(resblock_line(plan)), style.INK, 10),
         small("\u00a0\u00a0\u00a0".join(legend), style.INK, 10),
     ]
     graph.attr(label=html(rows))

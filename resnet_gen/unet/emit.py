@@ -7,21 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from .. import __version__
+from ..emit.blocks import resblock_class
 from ..emit.formatting import ruff_format
 from ..emit.helpers import helper_source
 from ..emit.source import MARKER, import_lines
-from ..emit.templates import render
+from ..emit.templates import collecting, render
 from ..emit.values import EmitError, comment_text, paragraphs, py_literal
 from ..spec.digest import spec_hash
-from .construction import ACTIVATIONS, Call, Name, class_names, construction
-from .plan import ResBlockKind, UNetPlan, lower_unet
+from .construction import RESBLOCK_ARGS, Call, class_names, construction
+from .plan import UNetPlan, lower_unet
 from .spec import UNetSpec
 
 # The classes a U-Net file may use, in the order it defines them (each after what it uses): the
-# runtime's, copied, except the ResBlock, which is written from the plan (:func:`resblock_source`).
+# runtime's, copied, except the ResBlock, which is written from its block kind's plans (:func:`resblock_source`).
 HELPERS = (
     "SinusoidalTimesteps",
     "TimestepMLP",
@@ -43,39 +45,23 @@ def expression(value: Any) -> str:
         args = [expression(arg) for arg in value.args]
         args += [f"{key}={expression(arg)}" for key, arg in value.kwargs.items()]
         return f"{value.name}({', '.join(args)})"
-    if isinstance(value, Name):
-        return value.name
     if isinstance(value, list):
         return "[" + ", ".join(expression(item) for item in value) + ",]"
     return py_literal(value)
 
 
-_STEP_WORDS = {
-    "norm1": "GroupNorm",
-    "act": "{act}",
-    "conv1": "3x3 conv",
-    "time_add": "+ the time embedding's projection",
-    "norm2": "GroupNorm",
-    "time_scale_shift": "the time embedding's projection as a scale and a shift (h * (1 + scale) + shift)",
-    "dropout": "dropout {dropout}",
-    "conv2": "3x3 conv",
-}
-
-
-def resblock_source(kind: ResBlockKind) -> str:
-    """The ResBlock class of a U-Net whose blocks are all of ``kind``, its forward written out
-    from the plan's steps, with no option the spec did not choose."""
-    act = ACTIVATIONS[kind.activation]
-    words = [
-        _STEP_WORDS[step].format(act=act.removeprefix("nn."), dropout=kind.dropout)
-        for step in kind.steps
-        if step != "residual"
-    ]
-    doc = (
-        f"{', '.join(words)}; plus the shortcut (a {kind.shortcut_kernel}x{kind.shortcut_kernel} projection"
-        " where the channels change). Diffusers' ``ResnetBlock2D``, its names and its arithmetic."
-    )
-    return render("unet/resblock.py.j2", kind=kind, activation=act, doc=paragraphs(doc))
+def resblock_source(plan: UNetPlan) -> tuple[str, set[str]]:
+    """The ResBlock class of ``plan``, written as every block kind's class is (the block template,
+    from the ``diffusion`` kind's plans of all its ResBlocks), and the imports it needs."""
+    with collecting() as needs:
+        cls = resblock_class(plan.resnets, "ResBlock")
+        args = tuple(arg.name for arg in cls.args)
+        if args != RESBLOCK_ARGS:
+            raise EmitError(f"the U-Net's ResBlock class takes {args}, not {RESBLOCK_ARGS}")
+        text = render("block.py.j2", cls=cls, model=SimpleNamespace(inference=False))
+    if needs.helpers:
+        raise EmitError(f"the U-Net's ResBlock uses helper classes {sorted(needs.helpers)}; none is copied")
+    return text, needs.imports
 
 
 def numbers(plan: UNetPlan) -> str:
@@ -107,10 +93,9 @@ def emit_unet(
     built = construction(plan)
     used = class_names(built)
     copied = {name: helper_source(name) for name in HELPERS if name in used and name != "ResBlock"}
-    wanted = {name for helper in copied.values() for name in helper.imports}
-    texts = [
-        copied[name].text if name in copied else resblock_source(plan.resblock) for name in HELPERS if name in used
-    ]
+    resblock, wanted = resblock_source(plan)
+    wanted |= {name for helper in copied.values() for name in helper.imports}
+    texts = [copied[name].text if name in copied else resblock for name in HELPERS if name in used]
     if inference:
         wanted.add("Mapping")
     imports = import_lines(wanted)

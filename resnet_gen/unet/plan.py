@@ -9,9 +9,11 @@ states the convention (:data:`MACS_CONVENTION`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
+from ..blocks.diffusion import DiffusionBlockSpec, DiffusionKind
+from ..blocks.registry import kind_of
 from ..plan.layers import KindLayer
+from ..plan.types import BlockPlan
 from .spec import UNetSpec
 
 Size = tuple[int, int]
@@ -30,87 +32,6 @@ def conv_params(cin: int, cout: int, kernel: int) -> int:
 
 def linear_params(cin: int, cout: int) -> int:
     return cout * cin + cout
-
-
-# A ResBlock's forward, as the plan records it and every back end runs it (diffusers'
-# ``ResnetBlock2D``): ``h`` starts as the input; ``norm1``/``norm2`` are its GroupNorms, ``act`` the
-# activation, ``conv1``/``conv2`` its 3x3 convs; ``time_add`` adds the time embedding's projection
-# (activation, linear) to ``h``; ``time_scale_shift`` projects it to a scale and a shift and takes
-# ``h * (1 + scale) + shift``; ``dropout`` only where the spec has some; ``residual`` returns the
-# shortcut of the input (identity, or the projection where the channels change) plus ``h``.
-ResBlockStep = Literal["norm1", "act", "conv1", "time_add", "norm2", "time_scale_shift", "dropout", "conv2", "residual"]
-TimeInjection = Literal["add", "scale_shift"]
-
-
-def resblock_steps(injection: TimeInjection, dropout: float) -> tuple[ResBlockStep, ...]:
-    """The forward of a ResBlock that injects time by ``injection``: diffusers adds the projection
-    before the second norm ("default"), or scales and shifts after it ("scale_shift")."""
-    time: tuple[ResBlockStep, ...] = ("time_add", "norm2") if injection == "add" else ("norm2", "time_scale_shift")
-    regularise: tuple[ResBlockStep, ...] = ("dropout",) if dropout else ()
-    return ("norm1", "act", "conv1", *time, "act", *regularise, "conv2", "residual")
-
-
-@dataclass(frozen=True)
-class ResBlockKind:
-    """What every ResBlock of one U-Net shares: its forward (``steps``), its GroupNorms' groups and
-    eps, the dropout rate, the activation and the kernel of its projection shortcuts. The emitter
-    writes one class specialised to it; the live back end gives the runtime's class these options."""
-
-    steps: tuple[ResBlockStep, ...]
-    groups: int
-    eps: float
-    dropout: float
-    activation: str
-    shortcut_kernel: int  # of the projection where the channels change
-
-    @property
-    def scale_shift(self) -> bool:
-        return "time_scale_shift" in self.steps
-
-
-@dataclass(frozen=True)
-class ResBlockPlan:
-    """One ResBlock of ``kind`` (its forward as steps) from ``in_channels`` to ``out_channels``,
-    with a projection shortcut where the two differ."""
-
-    path: str
-    kind: ResBlockKind
-    in_channels: int
-    out_channels: int
-    time_channels: int
-    size: Size
-    skip_from: str | None = None  # up stages: the tensor concatenated before this block
-    skip_channels: int = 0  # ... and its channels (part of in_channels)
-
-    @property
-    def shortcut_kernel(self) -> int | None:
-        """The projection's kernel, or None for the identity shortcut."""
-        return self.kind.shortcut_kernel if self.in_channels != self.out_channels else None
-
-    @property
-    def time_out_channels(self) -> int:
-        """The time projection's width: a scale and a shift per channel, or one added value."""
-        return self.out_channels * (2 if self.kind.scale_shift else 1)
-
-    @property
-    def params(self) -> int:
-        total = 2 * self.in_channels + 2 * self.out_channels
-        total += conv_params(self.in_channels, self.out_channels, 3) + conv_params(
-            self.out_channels, self.out_channels, 3
-        )
-        total += linear_params(self.time_channels, self.time_out_channels)
-        if self.shortcut_kernel is not None:
-            total += conv_params(self.in_channels, self.out_channels, self.shortcut_kernel)
-        return total
-
-    @property
-    def macs(self) -> int:
-        area = self.size[0] * self.size[1]
-        total = area * 9 * self.out_channels * (self.in_channels + self.out_channels)
-        total += self.time_channels * self.time_out_channels
-        if self.shortcut_kernel is not None:
-            total += area * self.shortcut_kernel**2 * self.in_channels * self.out_channels
-        return total
 
 
 @dataclass(frozen=True)
@@ -156,7 +77,7 @@ class ResamplePlan:
         return self.out_size[0] * self.out_size[1] * 9 * self.channels * self.channels
 
 
-Layer = ResBlockPlan | AttentionPlan | ResamplePlan
+Layer = BlockPlan | AttentionPlan | ResamplePlan
 
 
 @dataclass(frozen=True)
@@ -169,9 +90,12 @@ class StagePlan:
     channels: int
     size: Size  # where its ResBlocks work
     out_size: Size
-    resnets: tuple[ResBlockPlan, ...]
+    resnets: tuple[BlockPlan, ...]  # the diffusion kind's (resnet_gen.blocks.diffusion)
     attentions: tuple[AttentionPlan, ...]
     resample: ResamplePlan | None
+    # Up stages: the tensor each ResBlock concatenates before it runs (produced by, channels; part
+    # of the block's in_channels).
+    skips: tuple[tuple[str, int], ...] = ()
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -232,7 +156,12 @@ class UNetPlan:
     down: tuple[StagePlan, ...]
     mid: StagePlan
     up: tuple[StagePlan, ...]
-    resblock: ResBlockKind
+    block: DiffusionBlockSpec  # the options every ResBlock shares
+
+    @property
+    def resnets(self) -> tuple[BlockPlan, ...]:
+        """Every ResBlock, in the order the network runs them."""
+        return tuple(block for stage in self.stages for block in stage.resnets)
 
     @property
     def first_width(self) -> int:
@@ -270,10 +199,9 @@ class UNetPlan:
     def skips(self) -> tuple[tuple[str, str, int], ...]:
         """(produced by, taken by, channels) of every skip connection, in the order they are taken."""
         return tuple(
-            (block.skip_from, block.path, block.skip_channels)
+            (source, block.path, channels)
             for stage in self.up
-            for block in stage.resnets
-            if block.skip_from is not None
+            for block, (source, channels) in zip(stage.resnets, stage.skips, strict=True)
         )
 
 
@@ -284,27 +212,23 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
     sizes = spec.stage_sizes()
     time_channels = unet.time_embedding.dim or 4 * widths[0]
     groups, eps = unet.norm.groups, unet.norm.eps
-    block_kind = ResBlockKind(
-        resblock_steps(unet.time_injection, unet.dropout),
-        groups,
-        eps,
-        unet.dropout,
-        unet.activation,
-        unet.shortcut_kernel,
+    options = DiffusionBlockSpec(
+        time_injection=unet.time_injection, dropout=unet.dropout, shortcut_kernel=unet.shortcut_kernel
     )
+    diffusion = kind_of(options.type)
+    assert isinstance(diffusion, DiffusionKind)
 
-    def resblock(
-        path: str, cin: int, cout: int, size: Size, skip_from: str | None = None, skip: int = 0
-    ) -> ResBlockPlan:
-        return ResBlockPlan(
+    def resblock(path: str, cin: int, cout: int, size: Size) -> BlockPlan:
+        return diffusion.resblock(
+            options,
             path=path,
-            kind=block_kind,
             in_channels=cin,
             out_channels=cout,
             time_channels=time_channels,
             size=size,
-            skip_from=skip_from,
-            skip_channels=skip,
+            groups=groups,
+            eps=eps,
+            activation=unet.activation,
         )
 
     def attention(path: str, channels: int, size: Size, norm: bool = True) -> AttentionPlan:
@@ -354,10 +278,11 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
         level = len(widths) - 1 - index
         width, size = widths[level], sizes[level]
         path = f"up_blocks.{index}"
-        resnets, attentions = [], []
+        resnets, attentions, taken = [], [], []
         for layer in range(unet.layers_per_block + 1):
             source, skip = skips.pop()
-            resnets.append(resblock(f"{path}.resnets.{layer}", channels + skip, width, size, source, skip))
+            taken.append((source, skip))
+            resnets.append(resblock(f"{path}.resnets.{layer}", channels + skip, width, size))
             channels = width
             if kind == "attention":
                 attentions.append(attention(f"{path}.attentions.{layer}", width, size))
@@ -366,7 +291,9 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
         if level > 0:
             out_size = sizes[level - 1]
             resample = ResamplePlan(f"{path}.upsamplers.0", width, "nearest_conv", 1, size, out_size)
-        up.append(StagePlan(path, "up", width, size, out_size, tuple(resnets), tuple(attentions), resample))
+        up.append(
+            StagePlan(path, "up", width, size, out_size, tuple(resnets), tuple(attentions), resample, tuple(taken))
+        )
 
     embedding = unet.time_embedding
     return UNetPlan(
@@ -383,7 +310,7 @@ def lower_unet(spec: UNetSpec) -> UNetPlan:
         down=tuple(down),
         mid=mid,
         up=tuple(up),
-        resblock=block_kind,
+        block=options,
     )
 
 
@@ -476,28 +403,6 @@ class AttentionProducts(KindLayer):
     def saved(self) -> tuple[int, int]:
         # q and k for the first product, the softmax's output for itself and the second (v is its input)
         return (2 * self.positions * self.channels + self.heads * self.positions * self.positions, 0)
-
-    def buffer_elements(self) -> int:
-        return 0
-
-
-@dataclass(frozen=True)
-class TimeScaleShift(KindLayer):
-    """``h * (1 + scale) + shift``, the time projection's scale and shift applied after the
-    second norm: no tool counts it; the product saves ``h`` and ``1 + scale``."""
-
-    channels: int
-    params = 0
-    macs = 0
-
-    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        return shape
-
-    def counts(self) -> tuple[int, int, int, int]:
-        return (0, 0, 0, 0)
-
-    def saved(self) -> tuple[int, int]:
-        return (self.channels, 0)
 
     def buffer_elements(self) -> int:
         return 0

@@ -5,22 +5,21 @@ per-layer table, the training-memory estimate) over the modules its forward runs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, assert_never
 
 from ..analysis import Report, Row
-from ..choices import ActivationType
+from ..blocks.diffusion import TimeScaleShift
 from ..counting import DecoderOp, DecoderOpType, Placed, Shape, Step, out_shape
 from ..plan import layers as L
+from ..plan.types import BlockPlan
 from .plan import (
     AttentionPlan,
     AttentionProducts,
     ResamplePlan,
-    ResBlockPlan,
     Sinusoid,
     Size,
     StagePlan,
-    TimeScaleShift,
     TokenLinear,
     UNetPlan,
 )
@@ -39,7 +38,7 @@ def _detail(stage: StagePlan) -> str:
         heads = stage.attentions[0].heads
         parts.append(f"attention {stage.size[0]}x{stage.size[1]} ({heads} head{'s' if heads != 1 else ''})")
     if stage.direction == "up":
-        parts.append("takes skips of " + ", ".join(str(block.skip_channels) for block in stage.resnets))
+        parts.append("takes skips of " + ", ".join(str(channels) for _, channels in stage.skips))
     if stage.resample is not None:
         parts.append(
             {"conv": "conv down", "avg": "avg-pool down", "nearest_conv": "nearest+conv up"}[stage.resample.kind]
@@ -124,15 +123,12 @@ def _containers(plan: UNetPlan) -> dict[str, str]:
     return kinds
 
 
-# The ResBlocks' activation as the counting rules name it (the spec allows these four).
-_ACTIVATIONS: dict[str, ActivationType] = {"silu": "silu", "relu": "relu", "gelu": "gelu", "mish": "mish"}
-
 Flow = tuple[Shape, int]  # a tensor of the forward pass: its shape (batch left out) and its number
 
 
 def placed_unet(plan: UNetPlan) -> tuple[Placed, ...]:
     """Every module and tensor operation of the live U-Net's forward (resnet_gen.runtime.diffusion,
-    diffusion_stages and resnet_gen.unet.live's ResBlock) in the order it runs them, batch 1, with
+    diffusion_stages and each ResBlock's plan, as resnet_gen.live.build.ResidualBlock runs it) in the order it runs them, batch 1, with
     the shapes they read and write: what the counts, the per-layer table and the memory estimate
     read. Tensor 0 is the sample; a tensor operation's path is the module whose forward runs it."""
     out: list[Placed] = []
@@ -154,35 +150,37 @@ def placed_unet(plan: UNetPlan) -> tuple[Placed, ...]:
     def norm(path: str, channels: int, start: Flow) -> Flow:
         return step(L.Norm(path, "group", channels, plan.eps, 0.1, plan.groups), start)
 
-    act = _ACTIVATIONS[plan.activation]
+    def run(layers: tuple[L.Layer, ...], start: Flow, prefix: str) -> Flow:
+        for layer in layers:
+            start = step(replace(layer, path=f"{prefix}.{layer.path}"), start)
+        return start
 
-    def resblock(block: ResBlockPlan, x: Flow, time: Flow) -> Flow:
-        path, size = block.path, block.size
-        # The time embedding's projection runs first; the time steps read it by shape only.
-        activated = step(L.Act(f"{path}.nonlinearity", act, inplace=False), time)
-        step(L.Linear(f"{path}.time_emb_proj", block.time_channels, block.time_out_channels), activated)
-        h = x
-        for name in block.kind.steps:
-            if name == "norm1":
-                h = norm(f"{path}.norm1", block.in_channels, h)
-            elif name == "act":
-                h = step(L.Act(f"{path}.nonlinearity", act, inplace=False), h)
-            elif name == "conv1":
-                h = conv(f"{path}.conv1", block.in_channels, block.out_channels, size, h)
-            elif name == "time_add":
-                h = op(path, "add", h, h[0])
-            elif name == "norm2":
-                h = norm(f"{path}.norm2", block.out_channels, h)
-            elif name == "time_scale_shift":
-                h = step(TimeScaleShift(path, block.out_channels), h)
-            elif name == "dropout":
-                h = step(L.Dropout(f"{path}.dropout", block.kind.dropout), h)
-            elif name == "conv2":
-                h = conv(f"{path}.conv2", block.out_channels, block.out_channels, size, h)
-            elif name == "residual":
-                if block.shortcut_kernel is not None:
-                    conv(f"{path}.conv_shortcut", block.in_channels, block.out_channels, size, x, block.shortcut_kernel)
-                h = op(path, "add", h, h[0])
+    def resblock(block: BlockPlan, x: Flow, time: Flow) -> Flow:
+        """The block's steps, as every back end runs them; its time projection first, which the
+        injection reads by shape only (the live block computes it there; the cost is the same)."""
+        path = block.path
+        run(block.time, time, path)
+        h = shortcut = x
+        for item in block.steps:
+            match item.op:
+                case "fork":
+                    shortcut = h
+                case "branch":
+                    h = run(block.branch, h, path)
+                case "time_add":
+                    h = op(path, "add", h, h[0])
+                case "time_scale_shift":
+                    h = step(TimeScaleShift(path, block.out_channels), h)
+                case "tail":
+                    h = run(block.tail, h, path)
+                case "shortcut":
+                    shortcut = run(block.shortcut, shortcut, path)
+                case "add":
+                    h = op(path, "add", h, h[0])
+                case "preact" | "drop_path" | "scale" | "after_add" | "activation":
+                    raise ValueError(f"{path}: a ResBlock has no {item.op} step")
+                case _:
+                    assert_never(item.op)
         return h
 
     def attention(layer: AttentionPlan, x: Flow) -> Flow:
