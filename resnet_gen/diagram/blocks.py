@@ -70,6 +70,12 @@ def blocks_view(plan: Plan, direction: str = "TB") -> graphviz.Digraph:
         legend_entry(*style.shortcut_style(kind)[:2], style.shortcut_style(kind)[2]) for kind in _shortcuts(kinds)
     ]
     graph.attr(label=title(plan, "block view", ["shortcuts:", *legend] if legend else []), ranksep="0.22")
+    draw_kinds(graph, kinds, direction)
+    return graph
+
+
+def draw_kinds(graph: graphviz.Digraph, kinds: list[BlockKind], direction: str) -> None:
+    """Each kind in a numbered cluster of its own, step by step."""
     edges: list[Edge] = []
     numbered = list(enumerate(kinds, start=1))
     # Graphviz stacks separate drawings bottom-up when laying out left to right; reverse them so
@@ -88,7 +94,6 @@ def blocks_view(plan: Plan, direction: str = "TB") -> graphviz.Digraph:
             draw_block(cluster, edges, f"kind{number}", kind)
     for start, end, attrs in edges:
         graph.edge(start, end, **attrs)
-    return graph
 
 
 def _shortcuts(kinds: list[BlockKind]) -> list[str]:

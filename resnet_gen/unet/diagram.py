@@ -11,9 +11,8 @@ import graphviz
 
 from ..blocks.diffusion import step_words
 from ..diagram import style
-from ..diagram.blocks import block_kinds, draw_block, kind_label
+from ..diagram.blocks import block_kinds, draw_kinds
 from ..diagram.canvas import bold, html, legend_entry, small
-from ..diagram.macro import Edge
 from ..diagram.text import ARROW, DOT, TIMES, cost, esc, shape
 from ..errors import SpecError
 from .plan import StagePlan, UNetPlan
@@ -70,23 +69,7 @@ def resblock_diagram(plan: UNetPlan, direction: str = "TB") -> graphviz.Digraph:
         label=html([bold(esc(f"{plan.name}: its ResBlocks"), 16), small(esc("forward(x, time)"), style.INK, 11)]),
         ranksep="0.22",
     )
-    edges: list[Edge] = []
-    kinds = block_kinds(plan.resnets)
-    numbered = list(enumerate(kinds, start=1))
-    for number, kind in reversed(numbered) if direction == "LR" else numbered:
-        with graph.subgraph(name=f"cluster_kind{number}") as cluster:
-            cluster.attr(
-                label=kind_label(number, kind),
-                style="rounded,filled",
-                fillcolor=style.STAGE_FILL,
-                color=style.STAGE_BORDER,
-                labeljust="l",
-                margin="12",
-                **{"class": f"block-kind {kind.drawn.shortcut_type}"},
-            )
-            draw_block(cluster, edges, f"kind{number}", kind)
-    for start, end, attrs in edges:
-        graph.edge(start, end, **attrs)
+    draw_kinds(graph, block_kinds(plan.resnets), direction)
     return graph
 
 
